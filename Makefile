@@ -1,0 +1,30 @@
+# Two entry points for a fresh machine (see README): `make demo` and `make test`.
+# Both create .venv with the pinned dependencies first.
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+
+.PHONY: setup demo smoke test system-deps
+
+setup: $(VENV)/.installed
+
+# torch and torchvision first, from the exact pins (other pairs do not import together here).
+$(VENV)/.installed: pyproject.toml requirements.lock
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[test]'
+	touch $@
+
+# Debian packages the tests use: headless Chromium (report rendering), a one-node Slurm.
+system-deps:
+	bash scripts/install-system-deps.sh
+
+demo: setup
+	snakemake --cores all
+
+smoke: setup
+	snakemake --cores all --config preset=smoke
+
+test: setup system-deps
+	python -m pytest

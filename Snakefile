@@ -1,0 +1,26 @@
+# vcbench: the experiment DAG. `snakemake --cores all` runs the demo preset end to end;
+# `--config preset=smoke` a tiny check; `--profile slurm` the same on a Slurm GPU cluster.
+# Rules are thin: each maps its wildcards to one `vcbench` command. The plan of which jobs a
+# preset fans out to lives in src/vcbench/workflow.py.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/encode.smk"
+include: "workflow/rules/decode.smk"
+include: "workflow/rules/score.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        f"reports/{PRESET}/rd.csv",

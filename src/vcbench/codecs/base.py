@@ -1,0 +1,58 @@
+"""The one codec interface: every codec, conventional or neural, encodes a Y4M sequence at a
+rate point into a bitstream file and decodes that file back into a Y4M sequence.
+
+A codec class is constructed with its codec-level options (GOP, preset, backbone, device...);
+the rate point carries the codec's own rate knobs (QP for x265; INR width, quantisation step
+and LoRA rank for DiV-INR) under a label. Implementations write their outputs atomically
+(see :func:`vcbench.io.atomic_path`) and return a JSON-serialisable dict of what a reader of
+the results needs to reproduce them (exact command line, versions, settings).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class RatePoint:
+    """One point of a codec's rate ladder: a label (used in file names) and the codec's knobs."""
+
+    label: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.label or not all(c.isalnum() or c in "-_" for c in self.label):
+            raise ValueError(f"rate label {self.label!r} must be non-empty and use only letters, digits, '-' and '_'")
+
+
+class Codec(ABC):
+    """Base class of all codecs; register subclasses in :mod:`vcbench.codecs.registry`."""
+
+    #: registry name, e.g. "x265"
+    name: ClassVar[str]
+    #: bitstream file extension without the dot, e.g. "hevc"
+    extension: ClassVar[str]
+    #: whether the codec benefits from a GPU (the DAG asks the scheduler for one)
+    uses_gpu: ClassVar[bool] = False
+
+    def __init__(self, **options: Any):
+        self.options = options
+
+    @abstractmethod
+    def encode(self, source: Path, bitstream: Path, rate: RatePoint, frames: int | None = None) -> dict[str, Any]:
+        """Code the first ``frames`` frames (all if None) of the Y4M ``source`` into ``bitstream``.
+
+        Returns the encode record (command, versions, settings); timing, size and hashes are
+        added by the caller.
+        """
+
+    @abstractmethod
+    def decode(self, bitstream: Path, reconstruction: Path) -> dict[str, Any]:
+        """Decode ``bitstream`` into the Y4M file ``reconstruction`` (the source's bit depth, 4:2:0)."""
+
+    def versions(self) -> dict[str, str]:
+        """Versions of the tools and libraries that produce this codec's bitstreams."""
+        return {}

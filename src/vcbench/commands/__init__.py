@@ -1,0 +1,1 @@
+"""Click commands of the `vcbench` CLI, one module per concern."""

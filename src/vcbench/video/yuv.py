@@ -1,0 +1,39 @@
+"""Raw planar YUV 4:2:0 files (no header): the geometry must be given explicitly."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+from vcbench.errors import VideoFormatError
+from vcbench.video.frame import Frame, VideoFormat
+
+
+class YUVReader:
+    """Frames of a raw ``.yuv`` file of the given format (8-bit, or little-endian 16-bit words)."""
+
+    def __init__(self, path: str | os.PathLike, fmt: VideoFormat):
+        self.path = Path(path)
+        self.format = fmt
+        if not self.path.is_file():
+            raise VideoFormatError(f"{self.path}: no such file")
+        size = self.path.stat().st_size
+        if size % fmt.frame_bytes:
+            raise VideoFormatError(
+                f"{self.path}: size {size} is not a whole number of {fmt.width}x{fmt.height} {fmt.bit_depth}-bit 4:2:0 frames "
+                f"({fmt.frame_bytes} bytes each); check --width/--height/--bit-depth"
+            )
+        self.num_frames = size // fmt.frame_bytes
+
+    def frames(self, limit: int | None = None, start: int = 0) -> Iterator[Frame]:
+        stop = self.num_frames if limit is None else start + limit
+        if stop > self.num_frames:
+            raise VideoFormatError(f"{self.path}: has {self.num_frames} frames, {stop} were asked for")
+        with open(self.path, "rb") as fh:
+            fh.seek(start * self.format.frame_bytes)
+            for _ in range(start, stop):
+                yield Frame.from_bytes(fh.read(self.format.frame_bytes), self.format)
+
+    def __iter__(self) -> Iterator[Frame]:
+        return self.frames()

@@ -1,0 +1,113 @@
+"""The experiment plan behind the Snakefile: which jobs a preset fans out to, and their paths.
+
+Kept out of the Snakefile so that it is plain, testable Python; the rules only map wildcards
+to `vcbench` commands.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from vcbench.codecs import codec_class
+from vcbench.data import load_dataset
+from vcbench.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Job:
+    """One encode/decode/score job: a sequence of a dataset, coded by a codec at a rate point."""
+
+    preset: str
+    dataset: str
+    sequence: str
+    codec: str
+    rate: str
+    extension: str
+
+    @property
+    def stem(self) -> str:
+        return f"results/{self.preset}/{self.dataset}/{self.sequence}/{self.codec}/{self.rate}"
+
+    @property
+    def bitstream(self) -> str:
+        return f"{self.stem}.{self.extension}"
+
+    @property
+    def summary(self) -> str:
+        return f"{self.stem}.summary.json"
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """A short, stable hash of the whole configuration (recorded with every result)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def sequence_path(dataset: str, sequence: str) -> str:
+    return f"data/{dataset}/{sequence}.y4m"
+
+
+def spread(items: list, count: int | None) -> list:
+    """``count`` items evenly spread over ``items`` (first and last included), or all of them."""
+    if count is None or count >= len(items):
+        return list(items)
+    return [items[i] for i in np.round(np.linspace(0, len(items) - 1, count)).astype(int)]
+
+
+class Plan:
+    """The jobs of one preset of a validated configuration."""
+
+    def __init__(self, config: dict[str, Any], preset: str | None = None):
+        self.config = config
+        self.preset = preset or config["preset"]
+        if self.preset not in config["presets"]:
+            raise ConfigError(f"config: unknown preset {self.preset!r}; choose one of {', '.join(config['presets'])} (--config preset=NAME)")
+        self.settings = config["presets"][self.preset]
+        for codec in self.settings["codecs"]:
+            if codec not in config["codecs"]:
+                raise ConfigError(f"config: preset {self.preset!r} uses codec {codec!r}, which has no entry under `codecs:`")
+            labels = [point["label"] for point in config["codecs"][codec]["ladder"]]
+            if len(set(labels)) != len(labels):
+                raise ConfigError(f"config: codecs.{codec}.ladder has duplicate labels {labels}")
+
+    @property
+    def frames(self) -> int:
+        return int(self.settings["frames"])
+
+    def sequences(self, dataset: str) -> list[str]:
+        names = list(load_dataset(dataset).sequences)
+        count = self.settings.get("sequences")
+        return names if count is None else names[:count]
+
+    def codec_entry(self, codec: str) -> dict[str, Any]:
+        return self.config["codecs"][codec]
+
+    def ladder(self, codec: str) -> list[dict[str, Any]]:
+        return spread(self.codec_entry(codec)["ladder"], self.settings.get("rate_points"))
+
+    def rate_params(self, codec: str, rate: str) -> dict[str, Any]:
+        for point in self.codec_entry(codec)["ladder"]:
+            if point["label"] == rate:
+                return {k: v for k, v in point.items() if k != "label"}
+        raise ConfigError(f"config: codec {codec!r} has no rate point {rate!r}")
+
+    def extension(self, codec: str) -> str:
+        return codec_class(self.codec_entry(codec)["codec"]).extension
+
+    def uses_gpu(self, codec: str) -> bool:
+        return codec_class(self.codec_entry(codec)["codec"]).uses_gpu
+
+    @cached_property
+    def jobs(self) -> list[Job]:
+        return [
+            Job(self.preset, dataset, sequence, codec, point["label"], self.extension(codec))
+            for dataset in self.settings["datasets"]
+            for sequence in self.sequences(dataset)
+            for codec in self.settings["codecs"]
+            for point in self.ladder(codec)
+        ]

@@ -1,0 +1,77 @@
+"""PSNR and VMAF against ffmpeg's own psnr and libvmaf filters on the same pairs."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from vcbench.codecs import RatePoint, create_codec
+from vcbench.codecs.ffmpeg import run_ffmpeg
+from vcbench.metrics.psnr import PSNR_CAP_DB
+from vcbench.metrics.scoring import score_files
+
+
+@pytest.fixture(params=[8, 10])
+def coded_pair(request, make_y4m, tmp_path):
+    source = make_y4m(width=256, height=192, frames=5, bit_depth=request.param)
+    codec = create_codec("x265")
+    codec.encode(source, tmp_path / "c.hevc", RatePoint("q", {"qp": 38}))
+    codec.decode(tmp_path / "c.hevc", tmp_path / "rec.y4m")
+    return source, tmp_path / "rec.y4m"
+
+
+def ffmpeg_psnr(reference, distorted, tmp_path):
+    stats = tmp_path / "psnr.log"
+    run_ffmpeg(["-i", str(distorted), "-i", str(reference), "-lavfi", f"[0:v][1:v]psnr=stats_file={stats}", "-f", "null", "-"], "psnr")
+    rows = []
+    for line in stats.read_text().splitlines():
+        fields = dict(re.findall(r"(\w+):(\S+)", line))
+        rows.append({k: float(fields[k]) for k in ("psnr_y", "psnr_u", "psnr_v", "mse_y", "mse_u", "mse_v")})
+    return rows
+
+
+def test_psnr_matches_ffmpeg_per_frame(coded_pair, tmp_path):
+    reference, distorted = coded_pair
+    ours = score_files(reference, distorted, ["psnr"], progress=False).per_frame
+    theirs = ffmpeg_psnr(reference, distorted, tmp_path)
+    assert len(ours) == len(theirs) == 5
+    for i, row in enumerate(theirs):
+        for plane in "yuv":
+            assert abs(ours[f"psnr_{plane}"][i] - row[f"psnr_{plane}"]) < 0.01
+        expected_yuv = (6 * row["psnr_y"] + row["psnr_u"] + row["psnr_v"]) / 8
+        assert abs(ours["psnr_yuv"][i] - expected_yuv) < 0.01
+
+
+def test_vmaf_matches_ffmpeg_libvmaf(coded_pair, tmp_path):
+    reference, distorted = coded_pair
+    ours = score_files(reference, distorted, ["vmaf"], progress=False).per_frame
+    log = tmp_path / "vmaf.json"
+    run_ffmpeg(["-i", str(distorted), "-i", str(reference), "-lavfi", f"[0:v][1:v]libvmaf=log_fmt=json:log_path={log}", "-f", "null", "-"], "vmaf")
+    reference_mean = json.loads(log.read_text())["pooled_metrics"]["vmaf"]["mean"]
+    assert abs(ours["vmaf"].mean() - reference_mean) < 0.01
+    assert (ours["vmaf_neg"] <= ours["vmaf"] + 1e-6).all()
+
+
+def test_identical_frames_hit_the_cap(make_y4m):
+    source = make_y4m(width=64, height=64, frames=2)
+    scores = score_files(source, source, ["psnr"], progress=False)
+    assert (scores.per_frame["psnr_yuv"] == PSNR_CAP_DB).all()
+
+
+def test_small_frames_leave_ms_ssim_not_computed(make_y4m):
+    source = make_y4m(width=96, height=64, frames=2)
+    scores = score_files(source, source, ["psnr", "ms_ssim"], progress=False)
+    assert "at least 161x161" in scores.not_computed["ms_ssim"]
+    assert np.isnan(scores.per_frame["ms_ssim"]).all()
+
+
+def test_ms_ssim_orders_quality(make_y4m, tmp_path):
+    source = make_y4m(width=256, height=192, frames=3)
+    codec = create_codec("x265")
+    values = []
+    for qp in (25, 50):
+        codec.encode(source, tmp_path / f"{qp}.hevc", RatePoint("q", {"qp": qp}))
+        codec.decode(tmp_path / f"{qp}.hevc", tmp_path / f"{qp}.y4m")
+        values.append(score_files(source, tmp_path / f"{qp}.y4m", ["ms_ssim"], progress=False).per_frame["ms_ssim"].mean())
+    assert 1.0 >= values[0] > values[1] > 0.0

@@ -1,0 +1,43 @@
+# Shared by every rule file: the plan of the chosen preset and small path helpers.
+from functools import cache
+
+from vcbench.workflow import Plan, config_hash, sequence_path
+
+PRESET = config["preset"]
+CONFIG_HASH = config_hash(config)
+
+NAME = "[A-Za-z0-9_-]+"
+
+
+wildcard_constraints:
+    preset=NAME,
+    dataset=NAME,
+    sequence=NAME,
+    codec=NAME,
+    rate=NAME,
+
+
+@cache
+def plan(preset):
+    return Plan(config, preset)
+
+
+PLAN = plan(PRESET)
+
+
+def job_stem(wc):
+    return f"results/{wc.preset}/{wc.dataset}/{wc.sequence}/{wc.codec}/{wc.rate}"
+
+
+def source_of(wc):
+    return sequence_path(wc.dataset, wc.sequence)
+
+
+def codec_requires(wc):
+    """Files a codec needs besides the sequence (e.g. a trained backbone)."""
+    return plan(wc.preset).codec_entry(wc.codec).get("requires", [])
+
+
+def kv_args(flag, mapping):
+    """{"qp": 37} -> "-p qp=37" style arguments for the vcbench CLI."""
+    return " ".join(f"{flag} {key}={value}" for key, value in mapping.items())

@@ -1,0 +1,29 @@
+# Encode one sequence with one codec at one rate point: bitstream + encode record.
+# One rule per configured codec, because each writes its own elementary-stream extension
+# (.hevc, .266, .obu, ...); the {codec} wildcard is pinned to that codec in each rule.
+
+for _codec_key in config["codecs"]:
+
+    rule:
+        name:
+            f"encode_{_codec_key}"
+        wildcard_constraints:
+            codec=_codec_key,
+        input:
+            sequence=source_of,
+            requires=codec_requires,
+        output:
+            bitstream="results/{preset}/{dataset}/{sequence}/{codec}/{rate}." + PLAN.extension(_codec_key),
+            record="results/{preset}/{dataset}/{sequence}/{codec}/{rate}.encode.json",
+        params:
+            codec=lambda wc: plan(wc.preset).codec_entry(wc.codec)["codec"],
+            frames=lambda wc: plan(wc.preset).frames,
+            knobs=lambda wc: kv_args("-p", plan(wc.preset).rate_params(wc.codec, wc.rate)),
+            options=lambda wc: kv_args("-o", plan(wc.preset).codec_entry(wc.codec).get("options", {})),
+        resources:
+            gpu=int(PLAN.uses_gpu(_codec_key)),
+        log:
+            "logs/{preset}/encode/{dataset}/{sequence}/{codec}/{rate}.log",
+        shell:
+            "vcbench encode {input.sequence} {output.bitstream} --codec {params.codec} --rate-label {wildcards.rate}"
+            " {params.knobs} {params.options} --frames {params.frames} --record {output.record} > {log} 2>&1"
