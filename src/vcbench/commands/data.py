@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from vcbench.commands.data_fetch import add, fetch
 from vcbench.data import list_datasets, load_dataset, prepare_sequence
 from vcbench.io import write_json_atomic
 
@@ -32,3 +33,6 @@ def prepare(dataset: str, sequence: str, out: Path) -> None:
     record = prepare_sequence(dataset, sequence, out)
     write_json_atomic(out.with_suffix(".json"), record)
     click.echo(f"{out}: {record['format']}, {record['frames']} frames, sha256 {record['sha256'][:16]}...")
+
+data.add_command(fetch)
+data.add_command(add)

