@@ -30,7 +30,9 @@ def job_stem(wc):
 
 
 def source_of(wc):
-    return sequence_path(wc.dataset, wc.sequence)
+    # ancient(): a sequence restored by `dvc pull` or `git checkout` gets a new mtime but the
+    # same content (its sha256 is recorded); that must not redo the finished work built on it.
+    return ancient(sequence_path(wc.dataset, wc.sequence))
 
 
 def codec_requires(wc):

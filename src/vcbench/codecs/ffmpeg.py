@@ -14,8 +14,9 @@ import os
 import re
 import shlex
 import subprocess
+import tempfile
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterable
 
 import imageio_ffmpeg
 
@@ -39,23 +40,24 @@ def ffmpeg_version() -> str:
     return first.split(" Copyright")[0].removeprefix("ffmpeg version ").strip()
 
 
-def run_ffmpeg(args: list[str], what: str, stdin_frames=None) -> None:
-    """Run ffmpeg; on failure raise with its last error lines (one line, naming ``what``)."""
+def run_ffmpeg(args: list[str], what: str, stdin_frames: Iterable[bytes] | None = None) -> None:
+    """Run ffmpeg (feeding ``stdin_frames`` to its stdin if given); on failure raise a one-line
+    error naming ``what`` with ffmpeg's last messages."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *(["-nostdin"] if stdin_frames is None else []), *args]
-    if stdin_frames is None:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=_QUIET_ENV)
-        stderr = proc.stderr
-    else:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=_QUIET_ENV)
-        try:
-            for chunk in stdin_frames:
-                proc.stdin.write(chunk)
-        except BrokenPipeError:
-            pass
-        finally:
-            proc.stdin.close()
-        stderr = proc.stderr.read().decode(errors="replace")
+    # stderr goes to a file: a pipe could fill up and deadlock while we feed stdin.
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL if stdin_frames is None else subprocess.PIPE, stderr=errors, env=_QUIET_ENV)
+        if stdin_frames is not None:
+            try:
+                for chunk in stdin_frames:
+                    proc.stdin.write(chunk)
+            except BrokenPipeError:
+                pass  # ffmpeg stopped reading: its exit code and stderr say why
+            finally:
+                proc.stdin.close()
         proc.wait()
+        errors.seek(0)
+        stderr = errors.read().decode(errors="replace")
     if proc.returncode != 0:
         tail = " | ".join(line.strip() for line in stderr.strip().splitlines()[-3:])
         raise BitstreamError(f"{what}: ffmpeg failed (exit {proc.returncode}): {tail}")
