@@ -18,9 +18,17 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/encode.smk"
 include: "workflow/rules/decode.smk"
 include: "workflow/rules/score.smk"
+include: "workflow/rules/fid.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     default_target: True
     input:
         f"reports/{PRESET}/rd.csv",
+        f"reports/{PRESET}/index.html",
+        f"reports/{PRESET}/report.md",
+        f"reports/{PRESET}/provenance.json",
+        f"reports/{PRESET}/mlflow.json",
+        # reconstructions are temporary: FID must be a target so they are featurised before deletion
+        [f"reports/{PRESET}/fid.csv"] if "fid" in config["metrics"] else [],

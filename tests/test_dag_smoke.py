@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -11,7 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from mlflow.tracking import MlflowClient
+
 from dag import run_snakemake, snakemake_command, snakemake_env, workflow_copy
+from servers import MlflowServer
 
 pytestmark = pytest.mark.slow
 
@@ -20,12 +25,27 @@ RD_COLUMNS = ["dataset", "sequence", "codec", "rate", "frames", "width", "height
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
+def mlflow_uri(tmp_path_factory):
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow"))
+    try:
+        yield server.wait_ready()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, mlflow_uri):
+    """The smoke preset, end to end, tracked on a real MLflow server."""
     workdir = workflow_copy(tmp_path_factory.mktemp("smoke"))
     started = time.monotonic()
-    proc = run_snakemake(workdir, "--config", "preset=smoke")
+    proc = run_snakemake(workdir, "--config", "preset=smoke", env={"MLFLOW_TRACKING_URI": mlflow_uri})
     assert proc.returncode == 0, proc.stderr[-3000:]
     return workdir, time.monotonic() - started
+
+
+def smoke_runs(uri: str) -> list:
+    client = MlflowClient(uri)
+    return client.search_runs([client.get_experiment_by_name("vcbench").experiment_id], max_results=1000)
 
 
 def test_smoke_writes_a_complete_rd_table(smoke_run):
@@ -40,6 +60,22 @@ def test_smoke_writes_a_complete_rd_table(smoke_run):
         assert row.bytes == size
         assert row.bpp == pytest.approx(8 * size / (row.frames * row.width * row.height), rel=1e-12)
     print(f"smoke preset: {seconds:.0f} s")
+
+
+def test_smoke_writes_the_report_and_tracks_it_once(smoke_run, mlflow_uri):
+    workdir, _ = smoke_run
+    report = workdir / "reports/smoke"
+    for name in ("bd.csv", "index.html", "report.md", "provenance.json", "mlflow.json"):
+        assert (report / name).stat().st_size > 0, name
+    bd = pd.read_csv(report / "bd.csv")
+    assert set(bd["codec"]) == {"svtav1"} and set(bd["anchor"]) == {"x265"}
+    runs = smoke_runs(mlflow_uri)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 1 and len(runs) == 1 + 12
+    assert {r.data.params["codec"] for r in runs if r not in parents} == {"x265", "svtav1"}
+    again = run_snakemake(workdir, "--config", "preset=smoke", "--forcerun", "aggregate", env={"MLFLOW_TRACKING_URI": mlflow_uri})
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len(smoke_runs(mlflow_uri)) == len(runs)
 
 
 def test_smoke_keeps_no_reconstructions_or_partials(smoke_run):
@@ -58,28 +94,58 @@ def test_bpp_in_rd_csv_is_exact(smoke_run):
 def test_truncated_sequence_fails_in_one_line_and_keeps_finished_work(smoke_run):
     workdir, _ = smoke_run
     kept = {p: p.stat().st_mtime_ns for p in workdir.glob("results/smoke/demo/bigbuckbunny/**/*.summary.json")}
+    # Sequences are ancient() inputs and finished targets are not rebuilt for missing
+    # intermediates: remove the bikes results and rd.csv to make those jobs run again.
+    shutil.rmtree(workdir / "results/smoke/demo/bikes")
+    (workdir / "reports/smoke/rd.csv").unlink()
     damaged = workdir / "data/demo/bikes.y4m"
     data = damaged.read_bytes()
     damaged.write_bytes(data[: len(data) // 3])
     proc = run_snakemake(workdir, "--config", "preset=smoke", "--keep-going")
     assert proc.returncode != 0
-    logs = "".join(p.read_text() for p in workdir.glob("logs/smoke/encode/demo/bikes/**/*.log"))
-    assert "data/demo/bikes.y4m: frame" in logs and "truncated" in logs
-    assert {p: p.stat().st_mtime_ns for p in kept} == kept
-    assert (workdir / "reports/smoke/rd.csv").is_file()
+    failed = [p.read_text() for p in workdir.glob("logs/smoke/encode/demo/bikes/**/*.log")]
+    assert failed
+    for log in failed:  # the whole log is the one-line error, naming the file, the frame and the fix
+        assert log.count("\n") == 1 and log.startswith("vcbench: error: data/demo/bikes.y4m: frame") and "truncated" in log
+    assert kept and {p: p.stat().st_mtime_ns for p in kept} == kept
 
 
-def test_killed_run_resumes_without_redoing_finished_jobs(tmp_path):
+def incomplete_outputs(workdir: Path) -> set[Path]:
+    """Outputs Snakemake has marked as incomplete (its markers are base64-encoded paths)."""
+    markers = workdir / ".snakemake" / "incomplete"
+    paths = set()
+    for marker in markers.rglob("*"):
+        if marker.is_file():
+            encoded = "".join(part.lstrip("@") for part in marker.relative_to(markers).parts)
+            try:
+                paths.add((workdir / base64.urlsafe_b64decode(encoded).decode()).resolve())
+            except ValueError:
+                continue  # Snakemake's own bookkeeping files
+    return paths
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+def test_killed_run_resumes_without_redoing_finished_jobs(tmp_path, sig):
     workdir = workflow_copy(tmp_path / "killed")
     proc = subprocess.Popen(snakemake_command("--config", "preset=smoke"), cwd=workdir, env=snakemake_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and len(list(workdir.glob("results/smoke/**/*.summary.json"))) < 2:
+
+    def finished_summaries() -> dict[Path, int]:
+        # Finished = written and no longer marked incomplete by Snakemake (a job killed between
+        # writing its output and being recorded as done is rightly redone).
+        pending = incomplete_outputs(workdir)
+        return {p: p.stat().st_mtime_ns for p in workdir.glob("results/smoke/**/*.summary.json") if p.resolve() not in pending}
+
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline and len(finished_summaries()) < 2:
         time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    finished = {p: p.stat().st_mtime_ns for p in workdir.glob("results/smoke/**/*.summary.json")}
+    os.killpg(proc.pid, sig)
+    proc.wait(timeout=120)
+    finished = finished_summaries()
     assert finished, "nothing finished before the kill"
+    if sig == signal.SIGKILL:
+        # A hard kill leaves Snakemake's lock behind; --unlock is the documented first step.
+        assert run_snakemake(workdir, "--unlock").returncode == 0
     done = run_snakemake(workdir, "--config", "preset=smoke")
     assert done.returncode == 0, done.stderr[-3000:]
     assert {p: p.stat().st_mtime_ns for p in finished} == finished

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from vcbench.errors import VideoFormatError
-from vcbench.video import Frame, VideoFormat, Y4MReader, Y4MWriter, YUVReader, read_y4m_header
+from vcbench.video import VideoFormat, Y4MReader, Y4MWriter, YUVReader, read_y4m_header
 from conftest import moving_scene
 
 

@@ -16,6 +16,8 @@ rule decode:
         gpu=lambda wc: int(plan(wc.preset).uses_gpu(wc.codec)),
     log:
         "logs/{preset}/decode/{dataset}/{sequence}/{codec}/{rate}.log",
+    benchmark:
+        "benchmarks/{preset}/decode/{dataset}/{sequence}/{codec}/{rate}.tsv"
     shell:
         "vcbench decode {input.bitstream} {output.reconstruction} --codec {params.codec} {params.options}"
         " --like {input.like} --record {output.record} > {log} 2>&1"

@@ -24,6 +24,8 @@ for _codec_key in config["codecs"]:
             gpu=int(PLAN.uses_gpu(_codec_key)),
         log:
             "logs/{preset}/encode/{dataset}/{sequence}/{codec}/{rate}.log",
+        benchmark:
+            "benchmarks/{preset}/encode/{dataset}/{sequence}/{codec}/{rate}.tsv"
         shell:
             "vcbench encode {input.sequence} {output.bitstream} --codec {params.codec} --rate-label {wildcards.rate}"
             " {params.knobs} {params.options} --frames {params.frames} --record {output.record} > {log} 2>&1"

@@ -1,7 +1,15 @@
 # Score a reconstruction against its source, then gather every job's summary into rd.csv.
 
+# FID/KID pool over a dataset (fid.smk); every other metric is scored per frame here.
+FRAME_METRICS = [m for m in config["metrics"] if m != "fid"]
+_ASSETS_DIR = (config.get("assets") or {}).get("cache_dir")
+LEARNED_METRIC_CACHE = " ".join(f"-m {m}.cache_dir={_ASSETS_DIR}" for m in ("lpips", "dists") if m in FRAME_METRICS and _ASSETS_DIR)
+
 
 rule score:
+    # On a cluster, many score jobs share one submission (slurm/config.yaml: group-components).
+    group:
+        "score"
     input:
         reference=source_of,
         reconstruction="results/{preset}/{dataset}/{sequence}/{codec}/{rate}.rec.y4m",
@@ -12,13 +20,14 @@ rule score:
         summary="results/{preset}/{dataset}/{sequence}/{codec}/{rate}.summary.json",
         preview="results/{preset}/{dataset}/{sequence}/{codec}/{rate}.preview.png",
     params:
-        metrics=",".join(config["metrics"]),
+        metrics=",".join(FRAME_METRICS),
         frames=lambda wc: plan(wc.preset).frames,
+        assets=LEARNED_METRIC_CACHE,
     log:
         "logs/{preset}/score/{dataset}/{sequence}/{codec}/{rate}.log",
     shell:
         "vcbench score {input.reference} {input.reconstruction} --metrics {params.metrics} --frames {params.frames}"
-        " --encode-record {input.encode_record} --decode-record {input.decode_record}"
+        " {params.assets} --encode-record {input.encode_record} --decode-record {input.decode_record}"
         " --dataset {wildcards.dataset} --sequence {wildcards.sequence}"
         " --frames-csv {output.frames} --summary {output.summary} --preview {output.preview} --quiet > {log} 2>&1"
 

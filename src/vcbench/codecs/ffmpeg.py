@@ -23,7 +23,7 @@ import imageio_ffmpeg
 from vcbench.codecs.base import Codec, RatePoint
 from vcbench.errors import BitstreamError, ConfigError
 from vcbench.io import atomic_path
-from vcbench.video import Y4MReader, Y4MWriter
+from vcbench.video import Y4MReader
 
 STRUCTURES = ("random_access", "low_delay")
 # SVT-AV1 logs to stderr regardless of ffmpeg's -loglevel; 1 = errors only.

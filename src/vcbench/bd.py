@@ -1,0 +1,252 @@
+"""Bjontegaard deltas (BD-rate, BD-quality) between two rate-quality curves.
+
+Conventions (pinned in DESIGN.md; every report states them):
+
+* Rate enters as log10(rate); bpp and kbit/s give the same BD-rate for one sequence.
+* ``pchip`` (default) interpolates with scipy's PCHIP and integrates the piecewise cubic
+  exactly, as the JVET CTC sheet; ``cubic`` is the single cubic polynomial fit of VCEG-M33;
+  ``akima`` uses scipy's Akima interpolator (linear for two points).
+* Integration runs over the overlap of the two curves only. The overlap is the length of the
+  common interval divided by the length of the union (as the ``bjontegaard`` package); below
+  75 % the result carries a warning, and it is NaN (with a reason) only when the curves do not
+  overlap at all, or a curve is not monotonic.
+* Lower-is-better metrics (LPIPS, DISTS, FID, KID) are negated first, so BD-rate keeps its
+  meaning (negative = the test saves rate) and BD-quality becomes anchor minus test
+  (positive = the test is better), like BD-PSNR for PSNR.
+* Datasets: BD per sequence, then the arithmetic mean over the sequences with a finite value.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+import scipy.interpolate
+
+if TYPE_CHECKING:  # pandas is imported lazily by the table functions
+    import pandas
+
+METHODS = ("pchip", "cubic", "akima")
+LOWER_IS_BETTER = frozenset({"lpips", "dists", "fid", "kid"})
+MIN_OVERLAP = 0.75
+
+
+class BDWarning(UserWarning):
+    """A BD value that was computed but deserves caution (small overlap)."""
+
+
+def lower_is_better(metric: str) -> bool:
+    """Direction of a metric known by name (``lpips``, ``dists_y`` ... count as lower-is-better)."""
+    name = metric.lower()
+    return any(name == base or name.startswith(base + "_") for base in LOWER_IS_BETTER)
+
+
+@dataclass
+class BDResult:
+    """One anchor/test comparison. ``overlap`` is the smaller of the two axis overlaps."""
+
+    bd_rate_pct: float
+    bd_quality: float
+    method: str
+    overlap: float
+    overlap_quality_axis: float
+    overlap_rate_axis: float
+    points_anchor: int
+    points_test: int
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["notes"] = "; ".join(self.notes)
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in data.items()}
+
+
+def _interpolator(x: np.ndarray, y: np.ndarray, method: str):
+    """A callable of ``y(x)`` with an exact ``integrate(a, b)``; ``x`` strictly increasing."""
+    if method == "pchip":
+        return scipy.interpolate.PchipInterpolator(x, y)
+    if method == "akima":
+        if len(x) > 2:
+            return scipy.interpolate.Akima1DInterpolator(x, y)
+        return scipy.interpolate.make_interp_spline(x, y, k=1)
+    if method == "cubic":
+        # VCEG-M33 fits one cubic; with fewer than four points the degree drops so the fit stays determined.
+        return np.polynomial.Polynomial.fit(x, y, deg=min(3, len(x) - 1))
+    raise ValueError(f"unknown BD method {method!r}; use one of {', '.join(METHODS)}")
+
+
+def _integral(fn, lo: float, hi: float) -> float:
+    if isinstance(fn, np.polynomial.Polynomial):
+        antiderivative = fn.integ()
+        return float(antiderivative(hi) - antiderivative(lo))
+    return float(fn.integrate(lo, hi))
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """(fraction of the union covered by both, lower bound, upper bound) of two 1-D ranges."""
+    lo, hi = max(a.min(), b.min()), min(a.max(), b.max())
+    union = max(a.max(), b.max()) - min(a.min(), b.min())
+    if union <= 0:
+        return 0.0, float(lo), float(hi)
+    return float(max(hi - lo, 0.0) / union), float(lo), float(hi)
+
+
+def _average_delta(x_anchor, y_anchor, x_test, y_test, method: str) -> tuple[float, float]:
+    """Mean of y_test - y_anchor over the common x interval; (delta, overlap fraction)."""
+    fraction, lo, hi = _overlap(x_anchor, x_test)
+    if fraction <= 0:
+        return math.nan, 0.0
+    f_anchor = _interpolator(x_anchor, y_anchor, method)
+    f_test = _interpolator(x_test, y_test, method)
+    delta = (_integral(f_test, lo, hi) - _integral(f_anchor, lo, hi)) / (hi - lo)
+    return float(delta), fraction
+
+
+def _prepare(rate: Sequence[float], quality: Sequence[float], label: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Finite points sorted by rate, as (log10 rate, quality); problems as reasons."""
+    r = np.asarray(rate, dtype=float)
+    q = np.asarray(quality, dtype=float)
+    if r.shape != q.shape:
+        raise ValueError(f"{label}: {r.size} rates but {q.size} quality values")
+    keep = np.isfinite(r) & np.isfinite(q) & (r > 0)
+    r, q = r[keep], q[keep]
+    order = np.argsort(r, kind="stable")
+    r, q = r[order], q[order]
+    problems = []
+    if r.size < 2:
+        problems.append(f"{label} has {r.size} usable point(s), needs at least 2")
+    return np.log10(r), q, problems
+
+
+def bd(
+    rate_anchor: Sequence[float],
+    quality_anchor: Sequence[float],
+    rate_test: Sequence[float],
+    quality_test: Sequence[float],
+    method: str = "pchip",
+    lower_better: bool = False,
+    min_overlap: float = MIN_OVERLAP,
+) -> BDResult:
+    """BD-rate (%) and BD-quality of ``test`` against ``anchor``.
+
+    BD-rate needs quality strictly increasing with rate (after the sign flip of lower-is-better
+    metrics); BD-quality needs distinct rates. A value that cannot be computed is NaN and
+    ``notes`` says why; a small overlap is noted and warned about (``BDWarning``).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown BD method {method!r}; use one of {', '.join(METHODS)}")
+    sign = -1.0 if lower_better else 1.0
+    log_ra, qa, notes = _prepare(rate_anchor, quality_anchor, "anchor")
+    log_rt, qt, problems = _prepare(rate_test, quality_test, "test")
+    notes += problems
+    result = BDResult(math.nan, math.nan, method, 0.0, 0.0, 0.0, int(log_ra.size), int(log_rt.size), notes)
+    if notes:
+        return result
+    qa, qt = sign * qa, sign * qt
+    if method == "cubic" and min(qa.size, qt.size) < 4:
+        notes.append(f"cubic fit of degree {min(qa.size, qt.size) - 1}: VCEG-M33 assumes 4 points")
+
+    # BD-quality: quality as a function of log rate.
+    if np.all(np.diff(log_ra) > 0) and np.all(np.diff(log_rt) > 0):
+        result.bd_quality, result.overlap_rate_axis = _average_delta(log_ra, qa, log_rt, qt, method)
+        if result.overlap_rate_axis == 0:
+            notes.append("rate ranges do not overlap: no BD-quality")
+    else:
+        notes.append("a curve repeats a rate: no BD-quality")
+
+    # BD-rate: log rate as a function of quality; the inverse exists only for monotonic curves.
+    monotonic = [name for name, q in (("anchor", qa), ("test", qt)) if not np.all(np.diff(q) > 0)]
+    if monotonic:
+        notes.append(f"quality of {' and '.join(monotonic)} is not strictly increasing with rate: no BD-rate")
+    else:
+        delta_log_rate, result.overlap_quality_axis = _average_delta(qa, log_ra, qt, log_rt, method)
+        if result.overlap_quality_axis == 0:
+            notes.append("quality ranges do not overlap: no BD-rate")
+        else:
+            result.bd_rate_pct = float((10.0**delta_log_rate - 1.0) * 100.0)
+
+    axes = [v for v in (result.overlap_rate_axis, result.overlap_quality_axis) if v > 0]
+    result.overlap = min(axes) if axes else 0.0
+    if 0 < result.overlap < min_overlap:
+        message = f"curves overlap on {result.overlap:.0%} of their range only (< {min_overlap:.0%}): BD is extrapolation-prone"
+        notes.append(message)
+        warnings.warn(message, BDWarning, stacklevel=2)
+    return result
+
+
+BD_COLUMNS = [
+    "dataset", "sequence", "codec", "anchor", "metric", "direction", "method", "bd_rate_pct", "bd_quality",
+    "overlap", "points_anchor", "points_test", "sequences", "notes",
+]
+MEAN = "mean"
+
+
+def bd_table(rd: "pandas.DataFrame", anchor: str, metrics: Sequence[str], method: str = "pchip") -> "pandas.DataFrame":
+    """BD of every codec against ``anchor`` for every metric present in ``rd`` (rows of rd.csv).
+
+    One row per dataset x sequence x codec x metric (rate = bpp), then one ``mean`` row per
+    dataset x codec x metric averaging the sequences whose value is finite; the notes say
+    which sequences were left out and why.
+    """
+    import pandas as pd
+
+    present = [m for m in metrics if m in rd.columns and pd.to_numeric(rd[m], errors="coerce").notna().any()]
+    rows: list[dict] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BDWarning)  # recorded in the notes column instead
+        for (dataset, sequence), group in rd.groupby(["dataset", "sequence"], sort=True):
+            anchor_rows = group[group["codec"] == anchor]
+            for codec, test_rows in group[group["codec"] != anchor].groupby("codec", sort=True):
+                for metric in present:
+                    lower = lower_is_better(metric)
+                    result = bd(
+                        anchor_rows["bpp"].to_numpy(float), pd.to_numeric(anchor_rows[metric], errors="coerce").to_numpy(float),
+                        test_rows["bpp"].to_numpy(float), pd.to_numeric(test_rows[metric], errors="coerce").to_numpy(float),
+                        method=method, lower_better=lower,
+                    )
+                    if anchor_rows.empty:
+                        result.notes.insert(0, f"anchor {anchor} has no points for this sequence")
+                    rows.append({
+                        "dataset": dataset, "sequence": sequence, "codec": codec, "anchor": anchor, "metric": metric,
+                        "direction": "lower" if lower else "higher", "method": method,
+                        "bd_rate_pct": result.bd_rate_pct, "bd_quality": result.bd_quality, "overlap": result.overlap,
+                        "points_anchor": result.points_anchor, "points_test": result.points_test, "sequences": 1,
+                        "notes": "; ".join(result.notes),
+                    })
+    per_sequence = pd.DataFrame(rows, columns=BD_COLUMNS)
+    means = [_dataset_mean(keys, group) for keys, group in per_sequence.groupby(["dataset", "codec", "metric"], sort=True)]
+    table = pd.concat([per_sequence, pd.DataFrame(means, columns=BD_COLUMNS)], ignore_index=True)
+    return table.sort_values(["dataset", "metric", "codec", "sequence"], key=_mean_last, kind="stable").reset_index(drop=True)
+
+
+def _mean_last(column: "pandas.Series") -> "pandas.Series":
+    """Sort key: per-sequence rows alphabetically, each dataset's ``mean`` row after them."""
+    if column.name != "sequence":
+        return column
+    return column.map(lambda s: (1, "") if s == MEAN else (0, s))
+
+
+def _dataset_mean(keys: tuple, group: "pandas.DataFrame") -> dict:
+    dataset, codec, metric = keys
+    finite_rate = group["bd_rate_pct"].notna()
+    finite_quality = group["bd_quality"].notna()
+    notes = []
+    for label, finite in (("BD-rate", finite_rate), ("BD-quality", finite_quality)):
+        left_out = group.loc[~finite, "sequence"].tolist()
+        if left_out:
+            notes.append(f"{label} averages {int(finite.sum())} of {len(group)} sequences (left out: {', '.join(left_out)})")
+    low_overlap = group.loc[group["notes"].str.contains("overlap on", regex=False), "sequence"].tolist()
+    if low_overlap:
+        notes.append(f"{len(low_overlap)} of {len(group)} sequences overlap below {MIN_OVERLAP:.0%} ({', '.join(low_overlap)})")
+    first = group.iloc[0]
+    return {
+        "dataset": dataset, "sequence": MEAN, "codec": codec, "anchor": first["anchor"], "metric": metric,
+        "direction": first["direction"], "method": first["method"],
+        "bd_rate_pct": group.loc[finite_rate, "bd_rate_pct"].mean() if finite_rate.any() else math.nan,
+        "bd_quality": group.loc[finite_quality, "bd_quality"].mean() if finite_quality.any() else math.nan,
+        "overlap": group["overlap"].mean(), "points_anchor": int(group["points_anchor"].sum()),
+        "points_test": int(group["points_test"].sum()), "sequences": int(finite_rate.sum()), "notes": "; ".join(notes),
+    }

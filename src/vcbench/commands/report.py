@@ -1,0 +1,190 @@
+"""Commands of the aggregate stage: BD values, plots, provenance, the report and MLflow tracking."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import click
+
+from vcbench.errors import ConfigError, VcbenchError
+
+_METHOD = click.Choice(["pchip", "cubic", "akima"])
+_ROOT = click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
+                     help="Repository root holding results/, data/ and reports/.")
+_PRESET = click.option("--preset", required=True, help="Preset whose reports/<preset>/ to work on.")
+
+
+def _report_dir(root: Path, preset: str) -> Path:
+    return root / "reports" / preset
+
+
+def _read_rd(path: Path):
+    import pandas as pd
+
+    if not path.is_file():
+        raise VcbenchError(f"{path}: no such file; run the aggregate step first (snakemake {path})")
+    return pd.read_csv(path)
+
+
+def _read_curve(path: Path, metric: str) -> tuple[list[float], list[float]]:
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise VcbenchError(f"{path}: cannot read as CSV ({err})") from None
+    rate = next((c for c in ("rate", "bpp") if c in frame.columns and pd.api.types.is_numeric_dtype(frame[c])), None)
+    if rate is None:
+        raise VcbenchError(f"{path}: needs a numeric `rate` or `bpp` column (found: {', '.join(frame.columns)})")
+    if metric not in frame.columns:
+        raise VcbenchError(f"{path}: no column {metric!r} (found: {', '.join(frame.columns)}); pass --metric with a column name")
+    return frame[rate].astype(float).tolist(), pd.to_numeric(frame[metric], errors="coerce").tolist()
+
+
+@click.command()
+@click.option("--anchor", "anchor_csv", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="CSV of the anchor curve (a rate or bpp column and the metric's column).")
+@click.option("--test", "test_csv", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="CSV of the test curve, same columns.")
+@click.option("--metric", required=True, help="Quality column, e.g. psnr_yuv, vmaf, lpips.")
+@click.option("--method", type=_METHOD, default="pchip", show_default=True)
+@click.option("--lower-is-better/--higher-is-better", "lower", default=None,
+              help="Direction of the metric; by default known from its name (lpips, dists, fid, kid are lower-is-better).")
+def bd(anchor_csv: Path, test_csv: Path, metric: str, method: str, lower: bool | None) -> None:
+    """BD-rate and BD-quality of two RD curves, printed as JSON.
+
+    BD-rate (%) < 0: the test needs less rate. BD-quality > 0: the test is better (for a
+    lower-is-better metric it is anchor minus test).
+    """
+    from vcbench.bd import BDWarning, bd as compute, lower_is_better
+
+    lower_better = lower_is_better(metric) if lower is None else lower
+    rate_a, quality_a = _read_curve(anchor_csv, metric)
+    rate_t, quality_t = _read_curve(test_csv, metric)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", BDWarning)
+        result = compute(rate_a, quality_a, rate_t, quality_t, method=method, lower_better=lower_better)
+    for warning in caught:
+        click.echo(f"vcbench: warning: {warning.message}", err=True)
+    payload = {"metric": metric, "lower_is_better": lower_better, **result.to_dict()}
+    click.echo(json.dumps(payload, indent=2))
+
+
+@click.command()
+@_PRESET
+@_ROOT
+@click.option("--anchor", required=True, help="Anchor codec name (as in rd.csv's codec column).")
+@click.option("--method", type=_METHOD, default="pchip", show_default=True)
+@click.option("--metrics", required=True, help="Comma-separated metrics; those absent from rd.csv are skipped.")
+def bd_table(preset: str, root: Path, anchor: str, method: str, metrics: str) -> None:
+    """reports/<preset>/rd.csv -> reports/<preset>/bd.csv (per sequence, then the dataset mean)."""
+    from vcbench.bd import bd_table as build
+    from vcbench.io import atomic_path
+
+    report_dir = _report_dir(root, preset)
+    rd = _read_rd(report_dir / "rd.csv")
+    if anchor not in set(rd["codec"]):
+        raise ConfigError(f"{report_dir / 'rd.csv'}: anchor codec {anchor!r} has no RD points "
+                          f"(codecs: {', '.join(sorted(set(rd['codec'])))}); set report.anchor in config/config.yaml")
+    table = build(rd, anchor, [m.strip() for m in metrics.split(",") if m.strip()], method)
+    flagged = int(table["notes"].str.contains("overlap on", regex=False).sum())
+    if flagged:
+        click.echo(f"vcbench: warning: {flagged} BD value(s) have curve overlap below 75 % (see the notes column)", err=True)
+    with atomic_path(report_dir / "bd.csv", suffix=".csv") as tmp:
+        table.to_csv(tmp, index=False)
+    click.echo(f"wrote {report_dir / 'bd.csv'} ({len(table)} rows)")
+
+
+@click.command()
+@_PRESET
+@_ROOT
+@click.option("--metrics", required=True, help="Comma-separated metrics to plot; those absent from rd.csv are skipped.")
+@click.option("--preview-bpp", type=float, default=0.02, show_default=True,
+              help="Target bpp of the per-frame plots and visual crops (each codec's nearest rate point).")
+def plots(preset: str, root: Path, metrics: str, preview_bpp: float) -> None:
+    """RD plots, per-frame plots and visual crops into reports/<preset>/plots/ (+ manifest.json)."""
+    from vcbench.io import write_json_atomic
+    from vcbench.report.crops import crop_figures
+    from vcbench.report.plots import frame_plots, rd_plots
+
+    report_dir = _report_dir(root, preset)
+    rd = _read_rd(report_dir / "rd.csv")
+    out_dir = report_dir / "plots"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures = rd_plots(rd, [m.strip() for m in metrics.split(",") if m.strip()], out_dir)
+    figures += frame_plots(root, rd, preview_bpp, out_dir)
+    figures += crop_figures(root, rd, preview_bpp, out_dir)
+    write_json_atomic(out_dir / "manifest.json", {"preview_bpp": preview_bpp, "figures": figures})
+    click.echo(f"wrote {len(figures)} figures to {out_dir}")
+
+
+@click.command()
+@_PRESET
+@_ROOT
+def provenance(preset: str, root: Path) -> None:
+    """reports/<preset>/provenance.json: commit, data version, config hash, tool versions and bitstream sha256 per number."""
+    from vcbench.io import write_json_atomic
+    from vcbench.tracking.provenance import build_provenance
+
+    report_dir = _report_dir(root, preset)
+    _read_rd(report_dir / "rd.csv")
+    record = build_provenance(root.resolve(), preset, report_dir / "rd.csv", report_dir / "bd.csv")
+    write_json_atomic(report_dir / "provenance.json", record)
+    if record["warning"]:
+        click.echo(f"vcbench: {record['warning']}", err=True)
+    click.echo(f"wrote {report_dir / 'provenance.json'} ({len(record['rd_points'])} RD points, {len(record['bd_values'])} BD values)")
+
+
+@click.command()
+@_PRESET
+@_ROOT
+@click.option("--anchor", required=True, help="Anchor codec (stated in the report).")
+@click.option("--method", type=_METHOD, default="pchip", show_default=True)
+def report(preset: str, root: Path, anchor: str, method: str) -> None:
+    """reports/<preset>/index.html (self-contained) and report.md from bd.csv, plots, provenance and MLflow runs."""
+    from vcbench.io import write_text_atomic
+    from vcbench.report.content import load_content
+    from vcbench.report.html import render_html
+    from vcbench.report.markdown import render_markdown
+
+    report_dir = _report_dir(root, preset)
+    for needed in ("rd.csv", "bd.csv", "provenance.json"):
+        if not (report_dir / needed).is_file():
+            raise VcbenchError(f"{report_dir / needed}: missing; build it first (snakemake {report_dir / needed})")
+    content = load_content(report_dir, preset, anchor, method)
+    write_text_atomic(report_dir / "index.html", render_html(content, report_dir))
+    write_text_atomic(report_dir / "report.md", render_markdown(content))
+    click.echo(f"wrote {report_dir / 'index.html'} and {report_dir / 'report.md'}")
+
+
+@click.command()
+@_PRESET
+@_ROOT
+@click.option("--stage", type=click.Choice(["runs", "artifacts"]), required=True,
+              help="runs: parent + child runs -> mlflow_runs.json; artifacts: attach outputs -> mlflow.json.")
+@click.option("--experiment", default="vcbench", show_default=True)
+@click.option("--tracking-uri", default=None, help="Default: $MLFLOW_TRACKING_URI, else sqlite:///<root>/mlflow.db.")
+def track(preset: str, root: Path, stage: str, experiment: str, tracking_uri: str | None) -> None:
+    """Log an aggregated preset to MLflow (idempotent: running it again adds no runs)."""
+    from vcbench.io import write_json_atomic
+    from vcbench.tracking.mlflow_runs import log_artifacts, log_runs, resolve_tracking_uri
+
+    root = root.resolve()
+    report_dir = _report_dir(root, preset)
+    if stage == "runs":
+        _read_rd(report_dir / "rd.csv")
+        uri = resolve_tracking_uri(root, tracking_uri)
+        record = log_runs(root, preset, report_dir / "rd.csv", report_dir / "bd.csv", experiment, uri)
+        write_json_atomic(report_dir / "mlflow_runs.json", record)
+        click.echo(f"MLflow parent run {record['parent_run_id']} with {len(record['children'])} child runs at {uri}")
+        return
+    runs_file = report_dir / "mlflow_runs.json"
+    if not runs_file.is_file():
+        raise VcbenchError(f"{runs_file}: missing; run `vcbench track --preset {preset} --stage runs` first")
+    record = json.loads(runs_file.read_text())
+    files = [report_dir / n for n in ("rd.csv", "bd.csv", "provenance.json", "index.html", "report.md")]
+    record["artifacts"] = log_artifacts(record, files, [report_dir / "plots"])
+    write_json_atomic(report_dir / "mlflow.json", record)
+    click.echo(f"logged {len(record['artifacts'])} artifacts to run {record['parent_run_id']}")

@@ -1,0 +1,146 @@
+"""What a report says, independent of its format: conventions, BD summaries, provenance, MLflow links."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from vcbench.bd import LOWER_IS_BETTER, MEAN
+
+
+def conventions(anchor: str, method: str) -> list[str]:
+    lower = ", ".join(sorted(LOWER_IS_BETTER))
+    method_text = {
+        "pchip": "PCHIP interpolation with the exact integral of the piecewise cubic (as the JVET CTC sheet)",
+        "cubic": "a single cubic polynomial fit (VCEG-M33)",
+        "akima": "Akima interpolation with its exact integral",
+    }[method]
+    return [
+        f"Anchor: {anchor}. Every BD value compares a codec (the test) against this anchor on the same sequence.",
+        f"BD method: {method_text}, over log10(bpp), integrated over the overlap of the two curves only.",
+        "BD-rate (%): average rate difference at equal quality; negative = the test needs less rate than the anchor (better).",
+        "BD-quality: average quality difference at equal rate; positive = the test is better. For higher-is-better metrics "
+        "it is test minus anchor (BD-PSNR in dB for PSNR).",
+        f"Lower-is-better metrics ({lower}) are negated before the BD computation: their BD-rate keeps the meaning above, "
+        "and their BD-quality is anchor minus test (positive = the test is better).",
+        "Overlap: the common part of the two curves' ranges divided by their union; below 75 % the value is flagged in the "
+        "notes. A value is n/a (NaN) only when the curves do not overlap or a curve is not monotonic (reason in the notes).",
+        "Datasets: BD is computed per sequence, then averaged over the sequences of the dataset (sequences without a "
+        "finite value are left out and named).",
+        "bpp = 8 x bytes / (frames x width x height) of the original; conventional codecs: the elementary stream; "
+        "neural codecs: the whole file, the shared pretrained backbone excluded.",
+        "PSNR: per frame, YUV weighted (6Y + U + V) / 8, averaged over frames; PSNR-Y is the luma alone.",
+        "RGB for learned metrics: BT.709, chroma upsampled, range as the source states. LPIPS: AlexNet v0.1 in [-1, 1] at "
+        "full resolution; DISTS: the reference implementation without resizing; VMAF: libvmaf vmaf_v0.6.1 and vmaf_v0.6.1neg.",
+        "RD plots: dataset curves average bpp and quality over sequences per rate point; the shaded region is below 0.05 bpp.",
+    ]
+
+
+@dataclass
+class ReportContent:
+    preset: str
+    rd: pd.DataFrame
+    bd: pd.DataFrame
+    figures: list[dict]
+    provenance: dict
+    mlflow: dict | None
+    anchor: str
+    method: str
+    conventions: list[str] = field(default_factory=list)
+
+    @property
+    def warning(self) -> str:
+        return self.provenance.get("warning", "")
+
+    def datasets(self) -> list[str]:
+        return sorted(self.rd["dataset"].unique())
+
+    def bd_summary(self, dataset: str, value: str) -> tuple[list[str], list[list[str]]]:
+        """Codec x metric table of the dataset means of ``value`` (bd_rate_pct or bd_quality)."""
+        means = self.bd[(self.bd["dataset"] == dataset) & (self.bd["sequence"] == MEAN)]
+        metrics = list(dict.fromkeys(means["metric"]))
+        header = ["codec"] + [f"{m} ({'lower' if d == 'lower' else 'higher'} better)"
+                              for m, d in dict(zip(means["metric"], means["direction"])).items()]
+        rows = []
+        for codec, group in means.groupby("codec", sort=True):
+            values = dict(zip(group["metric"], group[value]))
+            flagged = {m for m, n in zip(group["metric"], group["notes"]) if isinstance(n, str) and "overlap below" in n}
+            rows.append([codec] + [fmt(values.get(m), 2 if value == "bd_rate_pct" else 4) + (" *" if m in flagged else "")
+                                   for m in metrics])
+        return header, rows
+
+    def has_low_overlap(self, dataset: str) -> bool:
+        notes = self.bd.loc[(self.bd["sequence"] == MEAN) & (self.bd["dataset"] == dataset), "notes"]
+        return any(isinstance(n, str) and "overlap below" in n for n in notes)
+
+    def bd_detail(self) -> tuple[list[str], list[list[str]]]:
+        columns = ["dataset", "sequence", "codec", "metric", "bd_rate_pct", "bd_quality", "overlap",
+                   "points_anchor", "points_test", "notes"]
+        rows = [[fmt(r[c], 4) if c in ("bd_rate_pct", "bd_quality", "overlap") else fmt(r[c]) for c in columns]
+                for _, r in self.bd.iterrows()]
+        return columns, rows
+
+    def rd_table(self) -> tuple[list[str], list[list[str]]]:
+        preferred = ["dataset", "sequence", "codec", "rate", "bpp", "psnr_y", "psnr_yuv", "ms_ssim", "vmaf", "vmaf_neg",
+                     "lpips", "dists", "fid", "kid", "encode_seconds", "decode_seconds", "not_computed"]
+        columns = [c for c in preferred if c in self.rd.columns]
+        rows = [[fmt(r[c], 5 if c == "bpp" else 3) for c in columns] for _, r in self.rd.iterrows()]
+        return columns, rows
+
+    def provenance_summary(self) -> list[tuple[str, str]]:
+        p = self.provenance
+        git = p.get("git", {})
+        return [
+            ("commit", f"{git.get('commit', 'unknown')}{' (dirty working tree)' if git.get('dirty') else ''}"),
+            ("data version", str(p.get("data_version", "untracked"))),
+            ("config hash", ", ".join(p.get("config_hashes", [])) or "unknown"),
+            ("rd.csv sha256", str(p.get("rd_csv_sha256", ""))),
+            ("generated (UTC)", str(p.get("generated_utc", ""))),
+            ("tools", ", ".join(f"{k} {v}" for k, v in sorted(p.get("tool_versions", {}).items()))),
+            ("per-number provenance", "provenance.json (bitstream sha256, config hash, commit, data version, tool versions)"),
+        ]
+
+    def mlflow_rows(self) -> list[tuple[str, str, str]]:
+        """(label, run id, link) for the parent and every child run."""
+        if not self.mlflow:
+            return []
+        rows = [("parent run", self.mlflow["parent_run_id"], self.mlflow["parent_link"])]
+        rows += [(key, rid, self.mlflow["links"][key]) for key, rid in sorted(self.mlflow["children"].items())]
+        return rows
+
+    def mlflow_note(self) -> str:
+        if not self.mlflow:
+            return "No MLflow runs were recorded for this report."
+        uri = self.mlflow["tracking_uri"]
+        note = f"Tracking URI: {uri}; experiment {self.mlflow['experiment']} (id {self.mlflow['experiment_id']})."
+        if not uri.startswith(("http://", "https://")):
+            note += f" The links open after `mlflow ui --backend-store-uri {uri}` (default port 5000)."
+        return note
+
+
+LOW_OVERLAP_NOTE = ("* some sequences' curves overlap on less than 75 % of their range: the value leans on "
+                    "interpolation near the ends (see the notes of bd.csv).")
+
+
+def fmt(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return "" if pd.isna(value) else str(value)
+
+
+def load_content(report_dir: Path, preset: str, anchor: str, method: str) -> ReportContent:
+    """Read rd.csv, bd.csv, plots/manifest.json, provenance.json and (if present) mlflow_runs.json."""
+    rd = pd.read_csv(report_dir / "rd.csv")
+    bd = pd.read_csv(report_dir / "bd.csv", keep_default_na=False, na_values=[""])
+    manifest = report_dir / "plots" / "manifest.json"
+    figures = json.loads(manifest.read_text())["figures"] if manifest.is_file() else []
+    provenance = json.loads((report_dir / "provenance.json").read_text())
+    runs = report_dir / "mlflow_runs.json"
+    mlflow = json.loads(runs.read_text()) if runs.is_file() else None
+    return ReportContent(preset, rd, bd, figures, provenance, mlflow, anchor, method, conventions(anchor, method))

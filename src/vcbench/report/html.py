@@ -1,0 +1,79 @@
+"""index.html: one self-contained page (PNG figures embedded as base64; SVGs linked beside it)."""
+
+from __future__ import annotations
+
+import base64
+from html import escape
+from pathlib import Path
+
+from vcbench.report.content import LOW_OVERLAP_NOTE, ReportContent
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1200px;margin:1.5em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.2em;font-size:.85em}
+th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right}
+th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}
+.warning{background:#fff3cd;border:1px solid #e0b000;padding:.6em;font-weight:bold}
+figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.85em;color:#555}
+figure.rd{display:inline-block;vertical-align:top;width:48%;margin:.5em 1% .5em 0}.note{font-size:.85em;color:#555}
+code{background:#f5f5f5;padding:0 .2em}details{margin:.5em 0}
+"""
+
+
+def _table(header: list[str], rows: list[list[str]], css_class: str = "") -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "\n".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table class="{css_class}"><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>'
+
+
+def _figure(entry: dict, plots_dir: Path) -> str:
+    png = plots_dir / entry["png"]
+    data = base64.b64encode(png.read_bytes()).decode("ascii")
+    svg = f' <a href="plots/{escape(entry["svg"])}">SVG</a>' if entry.get("svg") else ""
+    return (f'<figure class="{escape(entry["kind"])}"><img src="data:image/png;base64,{data}" alt="{escape(entry["caption"])}">'
+            f"<figcaption>{escape(entry['caption'])}{svg}</figcaption></figure>")
+
+
+def render_html(content: ReportContent, report_dir: Path) -> str:
+    plots_dir = report_dir / "plots"
+    parts = []
+    if content.warning:
+        parts.append(f'<p class="warning" id="dirty-warning">{escape(content.warning)}</p>')
+    parts.append(f"<h1>vcbench report: preset {escape(content.preset)}</h1>")
+    parts.append(f"<p>Anchor <b>{escape(content.anchor)}</b>, BD method <b>{escape(content.method)}</b>, "
+                 f"{len(content.rd)} RD points, {content.rd['codec'].nunique()} codecs. "
+                 'Data: <a href="rd.csv">rd.csv</a>, <a href="bd.csv">bd.csv</a>, '
+                 '<a href="provenance.json">provenance.json</a>.</p>')
+    parts.append("<h2>Conventions</h2><ul>" + "".join(f"<li>{escape(c)}</li>" for c in content.conventions) + "</ul>")
+    for dataset in content.datasets():
+        parts.append(f"<h2>Dataset {escape(dataset)}</h2>")
+        parts.append(f"<h3>BD-rate (%) against {escape(content.anchor)}, mean over sequences</h3>")
+        parts.append(_table(*content.bd_summary(dataset, "bd_rate_pct"), css_class="bd-rate"))
+        parts.append(f"<h3>BD-quality against {escape(content.anchor)} (positive = better), mean over sequences</h3>")
+        parts.append(_table(*content.bd_summary(dataset, "bd_quality"), css_class="bd-quality"))
+        if content.has_low_overlap(dataset):
+            parts.append(f'<p class="note">{escape(LOW_OVERLAP_NOTE)}</p>')
+        figures = [f for f in content.figures if f["dataset"] == dataset]
+        for kind, title in (("rd", "RD curves"), ("rd_sequences", "RD curves per sequence"),
+                            ("frames", "Per-frame quality"), ("crops", "Visual comparison")):
+            chosen = [f for f in figures if f["kind"] == kind]
+            if chosen:
+                parts.append(f"<h3>{title}</h3>" + "".join(_figure(f, plots_dir) for f in chosen))
+    parts.append("<h2>BD per sequence</h2><details open><summary>all BD values</summary>"
+                 + _table(*content.bd_detail(), css_class="bd-detail") + "</details>")
+    parts.append("<h2>RD points</h2><details><summary>rd.csv</summary>" + _table(*content.rd_table(), css_class="rd") + "</details>")
+    parts.append("<h2>Provenance</h2>" + _table(["item", "value"], [list(r) for r in content.provenance_summary()]))
+    parts.append(f"<h2>MLflow runs</h2><p>{escape(content.mlflow_note())}</p>")
+    rows = content.mlflow_rows()
+    if rows:
+        label, rid, link = rows[0]
+        parts.append(f'<p>{escape(label)}: <a class="mlflow-parent" href="{escape(link)}">{escape(rid)}</a></p>')
+        links = "".join(f'<tr><td>{escape(label)}</td><td><a href="{escape(link)}">{escape(rid)}</a></td></tr>'
+                        for label, rid, link in rows[1:])
+        parts.append(f"<details open><summary>{len(rows) - 1} child runs (dataset/sequence/codec/rate)</summary>"
+                     f'<table class="mlflow"><thead><tr><th>run</th><th>run id</th></tr></thead><tbody>{links}</tbody></table></details>')
+    title = ("[DIRTY] " if content.warning else "") + f"vcbench report: {content.preset}"
+    # The dirty-tree warning is also on the file's first line, for readers of the source.
+    first_line = "<!DOCTYPE html>" + (f"<!-- {escape(content.warning)} -->" if content.warning else "")
+    return (f'{first_line}\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+            f"<style>{_STYLE}</style></head>\n<body>\n" + "\n".join(parts) + "\n</body></html>\n")

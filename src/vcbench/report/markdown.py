@@ -1,0 +1,43 @@
+"""report.md: the same content for a repository page (figures referenced from plots/)."""
+
+from __future__ import annotations
+
+from vcbench.report.content import LOW_OVERLAP_NOTE, ReportContent
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(content: ReportContent) -> str:
+    parts = []
+    if content.warning:
+        parts.append(f"**{content.warning}**")  # first line: a dirty tree must be impossible to miss
+    parts.append(f"# vcbench report: preset {content.preset}")
+    parts.append(f"Anchor **{content.anchor}**, BD method **{content.method}**, {len(content.rd)} RD points. "
+                 "Data: [rd.csv](rd.csv), [bd.csv](bd.csv), [provenance.json](provenance.json), [index.html](index.html).")
+    parts.append("## Conventions\n\n" + "\n".join(f"- {c}" for c in content.conventions))
+    for dataset in content.datasets():
+        parts.append(f"## Dataset {dataset}")
+        parts.append(f"### BD-rate (%) against {content.anchor}, mean over sequences\n\n"
+                     + _table(*content.bd_summary(dataset, "bd_rate_pct")))
+        parts.append(f"### BD-quality against {content.anchor} (positive = better), mean over sequences\n\n"
+                     + _table(*content.bd_summary(dataset, "bd_quality")))
+        if content.has_low_overlap(dataset):
+            parts.append(LOW_OVERLAP_NOTE)
+        for figure in (f for f in content.figures if f["dataset"] == dataset):
+            svg = f" ([SVG](plots/{figure['svg']}))" if figure.get("svg") else ""
+            parts.append(f"![{figure['caption']}](plots/{figure['png']})\n\n*{figure['caption']}*{svg}")
+    parts.append("## BD per sequence\n\n" + _table(*content.bd_detail()))
+    parts.append("## Provenance\n\n" + _table(["item", "value"], [list(r) for r in content.provenance_summary()]))
+    parts.append("## MLflow runs\n\n" + content.mlflow_note())
+    rows = content.mlflow_rows()
+    if rows:
+        parts.append(_table(["run", "run id"], [[label, f"[{rid}]({link})"] for label, rid, link in rows]))
+    return "\n\n".join(parts) + "\n"

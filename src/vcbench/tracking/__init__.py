@@ -1,0 +1,1 @@
+"""Where every reported number comes from: provenance records and MLflow runs."""

@@ -1,0 +1,226 @@
+"""MLflow logging of an aggregated preset: one parent run per invocation, one child per RD point.
+
+Only the aggregate step calls this (parallel jobs only write files: many writers to one SQLite
+file lose runs). Idempotent: the parent is found again by its ``vcbench.invocation`` tag (the
+preset and a hash of rd.csv, whose rows carry the config hash) and children by their
+``vcbench.key``, so aggregating twice leaves the number of runs unchanged; the parent's BD
+metrics are logged again (a new anchor or BD method updates them). Each child is one
+``log_batch`` call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import time
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+from tqdm import tqdm
+
+from vcbench.tracking.provenance import (
+    ID_COLUMNS, PROVENANCE_COLUMNS, data_version, git_state, point_key, sidecar, tool_versions,
+)
+
+_TAG_LIMIT = 5000  # MLflow rejects longer tag values
+_PARAM_LIMIT = 500
+_SHAPE_COLUMNS = ("frames", "width", "height", "bit_depth")
+_TIME_COLUMNS = ("encode_seconds", "decode_seconds")
+
+
+def resolve_tracking_uri(root: Path, configured: str | None) -> str:
+    """MLFLOW_TRACKING_URI wins, then the configured URI, then sqlite:///<repo>/mlflow.db."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or configured or f"sqlite:///{(root / 'mlflow.db').resolve()}"
+
+
+def run_link(tracking_uri: str, experiment_id: str, run_id: str) -> str:
+    """URL of a run in the MLflow UI; for a local store, the UI that `mlflow ui` serves by default."""
+    base = tracking_uri.rstrip("/") if tracking_uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def rd_fingerprint(rd_path: Path) -> str:
+    """Hash of rd.csv's content independent of row and column order (rows carry the config hash)."""
+    rd = pd.read_csv(rd_path, dtype=str, keep_default_na=False)
+    rd = rd[sorted(rd.columns)].sort_values(sorted(rd.columns), kind="stable")
+    return hashlib.sha256(rd.to_csv(index=False).encode()).hexdigest()
+
+
+def _flatten(prefix: str, value, out: dict) -> None:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else str(key), inner, out)
+    else:
+        out[prefix] = value
+
+
+def _finite(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _client(tracking_uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def _experiment_id(client, name: str, tracking_uri: str, root: Path) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    # A local store keeps artifacts beside the database; a server decides for itself.
+    location = (root / "mlartifacts").resolve().as_uri() if tracking_uri.startswith(("sqlite:", "file:")) else None
+    return client.create_experiment(name, artifact_location=location)
+
+
+def _search_all(client, experiment_id: str, filter_string: str) -> list:
+    runs, token = [], None
+    while True:
+        page = client.search_runs([experiment_id], filter_string=filter_string, max_results=10000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def _child_record(row: pd.Series, root: Path, common_tags: dict[str, str]) -> tuple[dict, dict, dict]:
+    """(params, metrics, tags) of one RD point."""
+    encode = sidecar(root, row.get("bitstream"), "encode")
+    params = {"dataset": row["dataset"], "sequence": row["sequence"], "codec": row["codec"], "rate": row["rate"]}
+    for column in _SHAPE_COLUMNS:
+        if column in row and pd.notna(row[column]):
+            params[column] = int(row[column])
+    knobs: dict = {}
+    _flatten("rate", encode.get("params", {}), knobs)  # the codec's own rate knobs, e.g. rate.qp
+    _flatten("option", encode.get("options", {}), knobs)  # codec-level settings, e.g. option.gop
+    params.update({k: v for k, v in knobs.items() if k not in ("rate", "option")})
+    skip = set(ID_COLUMNS) | set(PROVENANCE_COLUMNS) | set(_SHAPE_COLUMNS)
+    metrics = {c: v for c in row.index if c not in skip and (v := _finite(row[c])) is not None}
+    tags = dict(common_tags)
+    tags.update({
+        "vcbench.role": "child",
+        "vcbench.key": point_key(row),
+        "bitstream": str(row.get("bitstream", "")),
+        "bitstream_sha256": str(row.get("bitstream_sha256", "")),
+        "source_sha256": str(row.get("source_sha256", "")),
+        "config_hash": str(row.get("config_hash", "")),
+        "codec_version": str(row.get("codec_version", "")),
+        "not_computed": str(row.get("not_computed", "") if pd.notna(row.get("not_computed")) else ""),
+    })
+    versions: dict = {}
+    _flatten("version", encode.get("versions", {}), versions)
+    tags.update({k: str(v) for k, v in versions.items()})
+    command = encode.get("command")
+    if command:
+        tags["encode_command"] = command if isinstance(command, str) else " ".join(map(str, command))
+    return params, metrics, tags
+
+
+def _batch(client, run_id: str, params: dict, metrics: dict, tags: dict) -> None:
+    from mlflow.entities import Metric, Param, RunTag
+
+    now = int(time.time() * 1000)
+    metric_list = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
+    # One request per run in practice; the API takes at most 1000 metrics per call.
+    for start in range(0, max(len(metric_list), 1), 1000):
+        first = start == 0
+        client.log_batch(
+            run_id,
+            metrics=metric_list[start:start + 1000],
+            params=[Param(k, str(v)[:_PARAM_LIMIT]) for k, v in params.items()] if first else [],
+            tags=[RunTag(k, str(v)[:_TAG_LIMIT]) for k, v in tags.items()] if first else [],
+        )
+
+
+def log_runs(root: Path, preset: str, rd_path: Path, bd_path: Path, experiment: str, tracking_uri: str) -> dict:
+    """Create (or find again) the parent and child runs of this aggregation; return their ids."""
+    client = _client(tracking_uri)
+    experiment_id = _experiment_id(client, experiment, tracking_uri, root)
+    # The RD points identify an invocation; BD values (anchor, method) are re-logged on its parent.
+    invocation = f"{preset}-{rd_fingerprint(rd_path)[:32]}"
+    git = git_state(root)
+    common = {
+        "vcbench.invocation": invocation,
+        "vcbench.preset": preset,
+        "vcbench.git_commit": git.commit,
+        "vcbench.git_dirty": str(git.dirty).lower(),
+        "mlflow.source.git.commit": git.commit,
+        "vcbench.data_version": data_version(root),
+    }
+    rd = pd.read_csv(rd_path)
+    existing = _search_all(client, experiment_id, f"tags.`vcbench.invocation` = '{invocation}'")
+    parents = [r for r in existing if r.data.tags.get("vcbench.role") == "parent"]
+    parent_tags = {**common, "vcbench.role": "parent",
+                   "config_hashes": ",".join(sorted(set(rd.get("config_hash", pd.Series(dtype=str)).dropna().astype(str))))}
+    parent_tags.update({f"package.{k}": v for k, v in tool_versions().items()})
+    if parents:
+        parent_id = parents[0].info.run_id
+        _batch(client, parent_id, {}, _bd_metrics(bd_path), parent_tags)
+    else:
+        parent_id = client.create_run(experiment_id, run_name=f"{preset} {invocation[-8:]}",
+                                      tags={**common, "vcbench.role": "parent"}).info.run_id
+        _batch(client, parent_id, {"preset": preset, "rd_points": len(rd)}, _bd_metrics(bd_path), parent_tags)
+    done = {r.data.tags["vcbench.key"]: r.info.run_id for r in existing
+            if r.data.tags.get("vcbench.role") == "child" and r.data.tags.get("vcbench.complete") == "1"}
+    partial = {r.data.tags["vcbench.key"]: r.info.run_id for r in existing
+               if r.data.tags.get("vcbench.role") == "child" and r.data.tags.get("vcbench.complete") != "1"}
+    children: dict[str, str] = {}
+    for _, row in tqdm(rd.iterrows(), total=len(rd), desc="mlflow runs", unit="run", disable=None):
+        key = point_key(row)
+        if key in done:
+            children[key] = done[key]
+            continue
+        params, metrics, tags = _child_record(row, root, common)
+        run_id = partial.get(key) or client.create_run(
+            experiment_id, run_name=key, tags={"mlflow.parentRunId": parent_id, "vcbench.invocation": invocation,
+                                               "vcbench.role": "child", "vcbench.key": key}).info.run_id
+        _batch(client, run_id, params, metrics, {**tags, "vcbench.complete": "1"})
+        client.set_terminated(run_id, "FINISHED")
+        children[key] = run_id
+    return {
+        "tracking_uri": tracking_uri,
+        "experiment": experiment,
+        "experiment_id": experiment_id,
+        "invocation": invocation,
+        "parent_run_id": parent_id,
+        "parent_link": run_link(tracking_uri, experiment_id, parent_id),
+        "children": children,
+        "links": {key: run_link(tracking_uri, experiment_id, rid) for key, rid in children.items()},
+    }
+
+
+def _bd_metrics(bd_path: Path) -> dict:
+    """Dataset-mean BD values as parent-run metrics, e.g. ``bd_rate_pct/demo/svtav1/psnr_yuv``."""
+    if not bd_path.is_file():
+        return {}
+    bd = pd.read_csv(bd_path)
+    metrics = {}
+    for _, row in bd[bd["sequence"] == "mean"].iterrows():
+        for column in ("bd_rate_pct", "bd_quality"):
+            if (value := _finite(row[column])) is not None:
+                metrics[f"{column}/{row['dataset']}/{row['codec']}/{row['metric']}"] = value
+    return metrics
+
+
+def log_artifacts(record: dict, files: Iterable[Path], directories: Iterable[Path]) -> list[str]:
+    """Attach the aggregate outputs to the parent run and close it; returns the artifact paths."""
+    client = _client(record["tracking_uri"])
+    run_id = record["parent_run_id"]
+    logged = []
+    for path in files:
+        if path.is_file():
+            client.log_artifact(run_id, str(path))
+            logged.append(path.name)
+    for directory in directories:
+        # File by file: hidden bookkeeping files (Snakemake's directory timestamps) stay out.
+        for path in sorted(p for p in directory.glob("*") if p.is_file() and not p.name.startswith(".")):
+            client.log_artifact(run_id, str(path), artifact_path=directory.name)
+            logged.append(f"{directory.name}/{path.name}")
+    client.set_terminated(run_id, "FINISHED")
+    return logged

@@ -1,0 +1,243 @@
+"""Report stage on a synthetic but realistic results tree: bd.csv, plots, provenance, index.html, report.md.
+
+The tree has what the pipeline writes (rd.csv, bitstreams, encode sidecars, per-frame CSVs,
+preview PNGs, a small Y4M source) with RD curves shaped like real low-rate codecs. The HTML
+is rendered in a real headless chromium, which must load every embedded image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pandas as pd
+import pytest
+
+from vcbench.video import VideoFormat, Y4MReader, Y4MWriter, rgb_to_yuv, yuv_to_rgb
+
+PRESET = "smoke"
+FRAMES = 8
+FMT = VideoFormat(width=128, height=96)
+# codec -> (extension, [(rate label, bpp)], PSNR offset in dB at equal rate): svtav1 ~0.8 dB better than x265.
+CODECS = {
+    "x265": ("hevc", [("qp51", 0.011), ("qp47", 0.021), ("qp43", 0.043)], 0.0),
+    "svtav1": ("obu", [("qp63", 0.009), ("qp58", 0.019), ("qp53", 0.040)], 0.8),
+}
+SEQUENCES = {"bunny": 30.0, "bikes": 27.5}  # PSNR at 0.02 bpp for x265
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def vcbench(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real command line, as the Snakemake rules do."""
+    result = subprocess.run([sys.executable, "-m", "vcbench.cli", *args], cwd=cwd, capture_output=True, text=True,
+                            env={**os.environ, **(env or {})}, timeout=600)
+    assert result.returncode == 0, f"vcbench {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def _source_frames(seed: int) -> list[np.ndarray]:
+    """Moving textured RGB content (gradients + stripes + noise), so crops have something to show."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:FMT.height, 0:FMT.width].astype(np.float32)
+    frames = []
+    for t in range(FRAMES):
+        base = 0.5 + 0.3 * np.sin((xx + 3 * t) / 7.0) * np.cos(yy / 11.0)
+        rgb = np.stack([base, 0.6 * base + 0.2 * (xx / FMT.width), 1.0 - base], axis=-1)
+        rgb[40:70, 20 + t:60 + t] = rng.uniform(0, 1, (30, 40, 3))  # a textured block, the busiest window
+        frames.append(np.clip(rgb, 0, 1).astype(np.float32))
+    return frames
+
+
+def build_results_tree(root: Path, preset: str = PRESET) -> Path:
+    """Write data/, results/<preset>/ and reports/<preset>/rd.csv as the pipeline would; return rd.csv."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for s_index, (sequence, psnr_at_002) in enumerate(SEQUENCES.items()):
+        source = root / "data" / "demo" / f"{sequence}.y4m"
+        source.parent.mkdir(parents=True, exist_ok=True)
+        with Y4MWriter(source, FMT) as writer:
+            for rgb in _source_frames(s_index):
+                writer.write(rgb_to_yuv(rgb, FMT))
+        source_sha = hashlib.sha256(source.read_bytes()).hexdigest()
+        with Y4MReader(source) as reader:
+            middle = yuv_to_rgb(list(reader.frames())[FRAMES // 2], FMT)
+        for codec, (ext, ladder, offset) in CODECS.items():
+            for rate, bpp_target in ladder:
+                n_bytes = int(round(bpp_target * FRAMES * FMT.width * FMT.height / 8))
+                bpp = 8 * n_bytes / (FRAMES * FMT.width * FMT.height)
+                psnr_yuv = psnr_at_002 + offset + 6.0 * math.log2(bpp / 0.02)
+                quality = 1 / (1 + math.exp(-(psnr_yuv - 28) / 3))  # 0..1, rises with PSNR
+                folder = root / "results" / preset / "demo" / sequence / codec
+                folder.mkdir(parents=True, exist_ok=True)
+                bitstream = folder / f"{rate}.{ext}"
+                bitstream.write_bytes(rng.integers(0, 256, n_bytes, dtype=np.uint8).tobytes())
+                sha = hashlib.sha256(bitstream.read_bytes()).hexdigest()
+                encode = {"codec": codec, "rate": rate, "params": {"qp": int(rate[2:])},
+                          "options": {"gop": 32, "preset": "medium"},
+                          "command": f"ffmpeg -i {source.relative_to(root)} -qp {rate[2:]} -f {ext} {bitstream.relative_to(root)}",
+                          "versions": {"ffmpeg": "7.1-static", codec: "4.1"}, "encode_seconds": 0.5 + rng.random(),
+                          "bytes": n_bytes, "bitstream_sha256": sha, "source": str(source.relative_to(root)),
+                          "source_sha256": source_sha, "frames": FRAMES}
+                (folder / f"{rate}.encode.json").write_text(json.dumps(encode))
+                per_frame = psnr_yuv + rng.normal(0, 0.4, FRAMES)
+                pd.DataFrame({"frame": range(FRAMES), "psnr_y": per_frame - 0.7, "psnr_u": per_frame + 3,
+                              "psnr_v": per_frame + 3.5, "psnr_yuv": per_frame,
+                              "ms_ssim": np.clip(quality + rng.normal(0, 0.01, FRAMES), 0, 1),
+                              "vmaf": 100 * quality + rng.normal(0, 1, FRAMES)}).to_csv(folder / f"{rate}.frames.csv", index=False)
+                noise = rng.normal(0, 10 ** (-psnr_yuv / 20), middle.shape)
+                matplotlib.image.imsave(folder / f"{rate}.preview.png", np.clip(middle + noise, 0, 1))
+                rows.append({
+                    "dataset": "demo", "sequence": sequence, "codec": codec, "rate": rate, "frames": FRAMES,
+                    "width": FMT.width, "height": FMT.height, "bit_depth": 8, "bytes": n_bytes, "bpp": bpp,
+                    "psnr_y": psnr_yuv - 0.7, "psnr_u": psnr_yuv + 3, "psnr_v": psnr_yuv + 3.5, "psnr_yuv": psnr_yuv,
+                    "ms_ssim": quality, "vmaf": 100 * quality, "vmaf_neg": 100 * quality - 2,
+                    "lpips": 0.6 * (1 - quality), "dists": 0.4 * (1 - quality),
+                    "encode_seconds": encode["encode_seconds"], "decode_seconds": 0.1 + rng.random() / 10,
+                    "bitstream": str(bitstream.relative_to(root)), "bitstream_sha256": sha, "source_sha256": source_sha,
+                    "codec_version": f"{codec} 4.1", "config_hash": "c0ffee1234567890", "not_computed": "fid: dataset-level",
+                })
+    rd_path = root / "reports" / preset / "rd.csv"
+    rd_path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(rd_path, index=False)
+    return rd_path
+
+
+METRICS = "psnr_yuv,psnr_y,ms_ssim,vmaf,vmaf_neg,lpips,dists,fid"
+
+
+def build_report(root: Path, preset: str = PRESET) -> Path:
+    """The report rules in DAG order through the command line (MLflow steps aside: see test_tracking)."""
+    vcbench("bd-table", "--preset", preset, "--anchor", "x265", "--method", "pchip", "--metrics", METRICS, cwd=root)
+    vcbench("plots", "--preset", preset, "--metrics", METRICS, "--preview-bpp", "0.02", cwd=root)
+    vcbench("provenance", "--preset", preset, cwd=root)
+    vcbench("report", "--preset", preset, "--anchor", "x265", "--method", "pchip", cwd=root)
+    return root / "reports" / preset
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("repo")
+    build_results_tree(root)
+    return build_report(root)
+
+
+def test_bd_csv_has_sequences_and_dataset_means(report_dir: Path):
+    bd = pd.read_csv(report_dir / "bd.csv")
+    assert set(bd["metric"]) == {"psnr_yuv", "psnr_y", "ms_ssim", "vmaf", "vmaf_neg", "lpips", "dists"}  # no fid column
+    assert set(bd["sequence"]) == {"bunny", "bikes", "mean"}
+    assert set(bd["codec"]) == {"svtav1"} and set(bd["anchor"]) == {"x265"}
+    psnr = bd[bd["metric"] == "psnr_yuv"].set_index("sequence")
+    # svtav1 is 0.8 dB better at equal rate on a 6 dB/octave curve: BD-PSNR 0.8 dB, BD-rate 2^(-0.8/6) - 1.
+    assert psnr.loc["mean", "bd_quality"] == pytest.approx(0.8, abs=1e-6)
+    assert psnr.loc["mean", "bd_rate_pct"] == pytest.approx(100 * (2 ** (-0.8 / 6) - 1), abs=1e-6)
+    assert psnr.loc["mean", "bd_rate_pct"] == pytest.approx(psnr.loc[["bunny", "bikes"], "bd_rate_pct"].mean())
+    lpips = bd[(bd["metric"] == "lpips") & (bd["sequence"] == "mean")].iloc[0]
+    assert lpips["direction"] == "lower" and lpips["bd_quality"] > 0 and lpips["bd_rate_pct"] < 0
+
+
+def test_plots_are_written_as_png_and_svg(report_dir: Path):
+    manifest = json.loads((report_dir / "plots" / "manifest.json").read_text())
+    kinds = {f["kind"] for f in manifest["figures"]}
+    assert kinds == {"rd", "rd_sequences", "frames", "crops"}
+    for figure in manifest["figures"]:
+        png = report_dir / "plots" / figure["png"]
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        if figure["kind"] != "crops":
+            assert (report_dir / "plots" / figure["svg"]).read_text().lstrip().startswith(("<?xml", "<svg"))
+    image = matplotlib.image.imread(report_dir / "plots" / "rd_demo_psnr_yuv.png")
+    assert image[..., :3].std() > 0.05  # not a blank canvas
+    assert len([f for f in manifest["figures"] if f["kind"] == "crops"]) == len(SEQUENCES)
+
+
+def test_provenance_covers_every_number(report_dir: Path):
+    provenance = json.loads((report_dir / "provenance.json").read_text())
+    rd = pd.read_csv(report_dir / "rd.csv")
+    bd = pd.read_csv(report_dir / "bd.csv")
+    assert len(provenance["rd_points"]) == len(rd) and len(provenance["bd_values"]) == len(bd)
+    point = provenance["rd_points"][0]
+    assert point["bitstream_sha256"] == rd.loc[0, "bitstream_sha256"]
+    assert point["config_hash"] == "c0ffee1234567890" and point["data_version"] == "untracked"
+    assert point["encoder_versions"]["ffmpeg"] == "7.1-static" and "numpy" in point["tool_versions"]
+    assert point["commit"].startswith("unknown")  # the tmp tree is not a git repository
+    mean = next(v for v in provenance["bd_values"] if v["sequence"] == "mean")
+    assert len(mean["rd_points"]) == 2 * 3 * len(SEQUENCES)  # anchor + test, 3 rates, every sequence
+    assert provenance["warning"].startswith("WARNING: built from a dirty working tree")
+
+
+def test_report_md_states_conventions_and_dirty_tree(report_dir: Path):
+    text = (report_dir / "report.md").read_text()
+    assert text.splitlines()[0].startswith("**WARNING: built from a dirty working tree")
+    assert "anchor minus test" in text and "BD-rate (%) against x265" in text
+    for link in [line.split("](")[1].split(")")[0] for line in text.splitlines() if line.startswith("![")]:
+        assert (report_dir / link).is_file()
+
+
+def test_dirty_warning_is_on_the_first_line_only_when_dirty(report_dir: Path):
+    from vcbench.report.content import load_content
+    from vcbench.report.html import render_html
+    from vcbench.report.markdown import render_markdown
+
+    assert "dirty working tree" in (report_dir / "index.html").read_text().splitlines()[0]
+    content = load_content(report_dir, PRESET, "x265", "pchip")
+    content.provenance["warning"] = ""  # as for a clean checkout
+    assert render_markdown(content).splitlines()[0] == f"# vcbench report: preset {PRESET}"
+    html = render_html(content, report_dir)
+    assert html.splitlines()[0] == "<!DOCTYPE html>" and 'id="dirty-warning"' not in html
+
+
+def test_index_html_renders_in_headless_chromium(report_dir: Path, tmp_path: Path):
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is absent: install it with `apt-get install -y chromium`")
+    html = report_dir / "index.html"
+    # Chromium writes the DOM after scripts ran: a small script records how many images decoded.
+    probe = tmp_path / "probe.html"
+    probe.write_text(html.read_text().replace("</body>", """<script>
+window.addEventListener('load', () => {
+  const imgs = [...document.images];
+  const ok = imgs.filter(i => i.complete && i.naturalWidth > 0).length;
+  document.body.setAttribute('data-images', imgs.length + '/' + ok);
+  document.body.setAttribute('data-tables', document.querySelectorAll('table').length);
+});
+</script></body>"""))
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([str(CHROMIUM), *flags, "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    images = dom.stdout.split('data-images="')[1].split('"')[0]
+    total, loaded = map(int, images.split("/"))
+    assert total >= 6 and loaded == total, f"only {loaded} of {total} images decoded"
+    assert int(dom.stdout.split('data-tables="')[1].split('"')[0]) >= 4
+    assert "BD-rate (%) against x265" in dom.stdout and "dirty working tree" in dom.stdout
+
+    shot = tmp_path / "shot.png"
+    run = subprocess.run([str(CHROMIUM), *flags, f"--screenshot={shot}", "--window-size=1280,2400", html.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and shot.is_file(), run.stderr[-2000:]
+    pixels = matplotlib.image.imread(shot)[..., :3]
+    assert pixels.std() > 0.05 and (pixels.mean(axis=2) < 0.5).mean() > 0.005  # text and plots, not a blank page
+
+
+def test_bd_command_prints_json_for_two_csv_curves(tmp_path: Path):
+    pd.DataFrame({"rate": [90.33, 181.03, 332.99, 547.79], "psnr": [27.95, 31.17, 34.44, 38.11]}).to_csv(tmp_path / "a.csv", index=False)
+    pd.DataFrame({"rate": [127.1719, 186.14, 307.2924, 481.5588], "psnr": [29.9286, 32.4165, 34.7013, 37.4561]}).to_csv(tmp_path / "b.csv", index=False)
+    out = vcbench("bd", "--anchor", "a.csv", "--test", "b.csv", "--metric", "psnr", "--method", "cubic", cwd=tmp_path)
+    result = json.loads(out.stdout)
+    assert result["bd_rate_pct"] == pytest.approx(-13.261773, abs=1e-4)
+    assert result["bd_quality"] == pytest.approx(0.800713, abs=1e-4)
+    assert result["method"] == "cubic" and 0.7 < result["overlap"] < 0.75
+    assert "overlap" in out.stderr  # below 75 %: warned
+
+
+def test_bd_command_rejects_a_csv_without_rate(tmp_path: Path):
+    pd.DataFrame({"kbps": [1, 2], "psnr": [30, 31]}).to_csv(tmp_path / "a.csv", index=False)
+    result = subprocess.run([sys.executable, "-m", "vcbench.cli", "bd", "--anchor", "a.csv", "--test", "a.csv",
+                             "--metric", "psnr"], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 2 and "needs a numeric `rate` or `bpp` column" in result.stderr
