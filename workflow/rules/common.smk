@@ -40,6 +40,16 @@ def codec_requires(wc):
     return plan(wc.preset).codec_entry(wc.codec).get("requires", [])
 
 
+# Conda environments per rule family (used with `--sdm conda`, e.g. on a cluster).
+TORCH_ENV = "../../envs/torch.yaml"
+FFMPEG_ENV = "../../envs/ffmpeg.yaml"
+
+
+def codec_env(wc):
+    """Neural codecs need torch; the anchors only need ffmpeg."""
+    return TORCH_ENV if plan(wc.preset).uses_gpu(wc.codec) else FFMPEG_ENV
+
+
 def kv_args(flag, mapping):
     """{"qp": 37} -> "-p qp=37" style arguments for the vcbench CLI."""
     return " ".join(f"{flag} {key}={value}" for key, value in mapping.items())

@@ -5,6 +5,8 @@ rule prepare_sequence:
     output:
         y4m="data/{dataset}/{sequence}.y4m",
         record="data/{dataset}/{sequence}.json",
+    conda:
+        FFMPEG_ENV
     log:
         "logs/data/{dataset}/{sequence}.log",
     shell:

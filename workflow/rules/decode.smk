@@ -14,10 +14,12 @@ rule decode:
         options=lambda wc: kv_args("-o", plan(wc.preset).codec_entry(wc.codec).get("options", {})),
     resources:
         gpu=lambda wc: int(plan(wc.preset).uses_gpu(wc.codec)),
+    conda:
+        codec_env
     log:
         "logs/{preset}/decode/{dataset}/{sequence}/{codec}/{rate}.log",
     benchmark:
-        "benchmarks/{preset}/decode/{dataset}/{sequence}/{codec}/{rate}.tsv"
+        "results/{preset}/timings/decode/{dataset}/{sequence}/{codec}/{rate}.tsv"
     shell:
         "vcbench decode {input.bitstream} {output.reconstruction} --codec {params.codec} {params.options}"
         " --like {input.like} --record {output.record} > {log} 2>&1"

@@ -22,10 +22,12 @@ for _codec_key in config["codecs"]:
             options=lambda wc: kv_args("-o", plan(wc.preset).codec_entry(wc.codec).get("options", {})),
         resources:
             gpu=int(PLAN.uses_gpu(_codec_key)),
+        conda:
+            TORCH_ENV if PLAN.uses_gpu(_codec_key) else FFMPEG_ENV
         log:
             "logs/{preset}/encode/{dataset}/{sequence}/{codec}/{rate}.log",
         benchmark:
-            "benchmarks/{preset}/encode/{dataset}/{sequence}/{codec}/{rate}.tsv"
+            "results/{preset}/timings/encode/{dataset}/{sequence}/{codec}/{rate}.tsv"
         shell:
             "vcbench encode {input.sequence} {output.bitstream} --codec {params.codec} --rate-label {wildcards.rate}"
             " {params.knobs} {params.options} --frames {params.frames} --record {output.record} > {log} 2>&1"

@@ -28,6 +28,8 @@ rule fetch_assets:
         "results/assets.json",
     params:
         cache=assets_cache_arg(),
+    conda:
+        TORCH_ENV
     log:
         "logs/assets/fetch.log",
     shell:
@@ -42,6 +44,8 @@ rule fid_source_features:
     params:
         frames=lambda wc: plan(wc.preset).frames,
         cache=assets_cache_arg(),
+    conda:
+        TORCH_ENV
     log:
         "logs/{preset}/fid/{dataset}/{sequence}/source.log",
     shell:
@@ -57,6 +61,8 @@ rule fid_features:
     params:
         frames=lambda wc: plan(wc.preset).frames,
         cache=assets_cache_arg(),
+    conda:
+        TORCH_ENV
     log:
         "logs/{preset}/fid/{dataset}/{sequence}/{codec}/{rate}.log",
     shell:
@@ -70,6 +76,8 @@ rule fid:
         fid_inputs,
     output:
         "reports/{preset}/fid.csv",
+    conda:
+        TORCH_ENV
     log:
         "logs/{preset}/fid.log",
     shell:

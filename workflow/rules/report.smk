@@ -13,17 +13,32 @@ TRACKING_ARGS = " ".join(
 )
 
 
+
+def fid_table_input(wc):
+    """fid.csv (pooled FID/KID) only when fid is a configured metric; otherwise nothing to wait for."""
+    return [f"reports/{wc.preset}/fid.csv"] if "fid" in config["metrics"] else []
+
+
+def fid_table_arg(wc, input):
+    return f"--fid {input.fid}" if input.fid else "--skip-fid"
+
+
 rule bd_table:
     input:
         rd="reports/{preset}/rd.csv",
+        fid=fid_table_input,
     output:
         "reports/{preset}/bd.csv",
     localrule: True
+    params:
+        fid=fid_table_arg,
+    conda:
+        TORCH_ENV
     log:
         "logs/{preset}/report/bd_table.log",
     shell:
         "vcbench bd-table --preset {wildcards.preset} --anchor {REPORT_ANCHOR} --method {REPORT_METHOD}"
-        " --metrics {REPORT_METRICS} > {log} 2>&1"
+        " --metrics {REPORT_METRICS} {params.fid} > {log} 2>&1"
 
 
 rule plots:
@@ -34,6 +49,8 @@ rule plots:
     params:
         preview_bpp=REPORT.get("preview_rate_bpp", 0.02),
     localrule: True
+    conda:
+        TORCH_ENV
     log:
         "logs/{preset}/report/plots.log",
     shell:
@@ -47,6 +64,8 @@ rule provenance:
     output:
         "reports/{preset}/provenance.json",
     localrule: True
+    conda:
+        TORCH_ENV
     log:
         "logs/{preset}/report/provenance.log",
     shell:
@@ -60,6 +79,8 @@ rule mlflow_runs:
     output:
         "reports/{preset}/mlflow_runs.json",
     localrule: True
+    conda:
+        TORCH_ENV
     log:
         "logs/{preset}/report/mlflow_runs.log",
     shell:
@@ -73,14 +94,19 @@ rule report:
         plots="reports/{preset}/plots",
         provenance="reports/{preset}/provenance.json",
         runs="reports/{preset}/mlflow_runs.json",
+        fid=fid_table_input,
     output:
         html="reports/{preset}/index.html",
         md="reports/{preset}/report.md",
+    params:
+        fid=fid_table_arg,
     localrule: True
+    conda:
+        TORCH_ENV
     log:
         "logs/{preset}/report/report.log",
     shell:
-        "vcbench report --preset {wildcards.preset} --anchor {REPORT_ANCHOR} --method {REPORT_METHOD} > {log} 2>&1"
+        "vcbench report --preset {wildcards.preset} --anchor {REPORT_ANCHOR} --method {REPORT_METHOD} {params.fid} > {log} 2>&1"
 
 
 rule mlflow:
@@ -93,6 +119,8 @@ rule mlflow:
     output:
         "reports/{preset}/mlflow.json",
     localrule: True
+    conda:
+        TORCH_ENV
     log:
         "logs/{preset}/report/mlflow.log",
     shell:

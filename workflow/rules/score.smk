@@ -23,6 +23,8 @@ rule score:
         metrics=",".join(FRAME_METRICS),
         frames=lambda wc: plan(wc.preset).frames,
         assets=LEARNED_METRIC_CACHE,
+    conda:
+        TORCH_ENV  # MS-SSIM and the learned metrics
     log:
         "logs/{preset}/score/{dataset}/{sequence}/{codec}/{rate}.log",
     shell:
@@ -39,6 +41,8 @@ rule aggregate:
         "reports/{preset}/rd.csv",
     params:
         config_hash=CONFIG_HASH,
+    conda:
+        FFMPEG_ENV
     log:
         "logs/{preset}/aggregate.log",
     shell:

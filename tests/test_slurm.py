@@ -1,0 +1,235 @@
+"""`--profile slurm` against a real one-node Slurm (scripts/slurm-up.sh): the smoke preset runs
+through sbatch and gives the same bytes as a local run; GPU requests reach Slurm; a failing job is
+retried, reported with its Slurm log, and a rerun resumes where the failed one stopped."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import tomllib
+import yaml
+
+from conftest import REPO
+from dag import run_snakemake, snakemake_env, workflow_copy
+from vcbench.io import sha256_file
+
+# A test cluster has no slurmdbd: `sacct` cannot answer, so the plugin must ask squeue (real
+# clusters keep the profile's default). Status checks start early to keep the test short.
+CI_ARGS = ["--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2"]
+# The smoke preset, scored with PSNR only: VMAF and MS-SSIM cost minutes on two shared cores and
+# say nothing about where a job ran. Every job of the preset still runs.
+SMOKE = ["--config", "preset=smoke", "metrics=[psnr]"]
+SUBMITTED = re.compile(r"submitted with SLURM jobid (\d+) \(log: ([^)]+)\)")
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    """A private one-node Slurm with one (device-less) GPU; stopped by PID afterwards, always."""
+    if os.geteuid() != 0:
+        pytest.skip("the test cluster runs its daemons and jobs as root")
+    state = tmp_path_factory.mktemp("slurm")
+    try:
+        up = subprocess.run(["bash", str(REPO / "scripts/slurm-up.sh"), str(state)], env={**os.environ, "SLURM_FAKE_GPUS": "1"},
+                            capture_output=True, text=True, timeout=300)
+        assert up.returncode == 0, up.stdout + up.stderr
+        yield {"SLURM_CONF": str(state / "slurm.conf"), "state": state}
+    finally:
+        subprocess.run(["bash", str(REPO / "scripts/slurm-down.sh"), str(state)], timeout=60)
+
+
+def slurm_env(slurm) -> dict[str, str]:
+    return snakemake_env({"SLURM_CONF": slurm["SLURM_CONF"]})
+
+
+def run_on_slurm(workdir: Path, slurm, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """The users' command, `snakemake --cores all --profile slurm`, killed (SIGKILL) if it hangs."""
+    command = ["timeout", "-s", "KILL", str(timeout), sys.executable, "-m", "snakemake", "--cores", "all", "--profile", "slurm",
+               *CI_ARGS, *args]
+    return subprocess.run(command, cwd=workdir, env=slurm_env(slurm), capture_output=True, text=True, timeout=timeout + 60)
+
+
+def slurm_query(slurm, *command: str) -> str:
+    return subprocess.run(list(command), env=slurm_env(slurm), capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+def completed_records(slurm) -> dict[str, dict[str, str]]:
+    """Slurm's own record of finished jobs (jobcomp/filetxt: `Key=Value ...` per line), by job id."""
+    log = slurm["state"] / "log" / "jobcomp.log"
+    records = {}
+    for line in log.read_text().splitlines() if log.exists() else []:
+        fields = dict(item.split("=", 1) for item in line.split() if "=" in item)
+        records[fields["JobId"]] = fields
+    return records
+
+
+def submissions(output: str) -> dict[str, str]:
+    """Slurm job id -> its log file, from Snakemake's "submitted with SLURM jobid" lines."""
+    return dict(SUBMITTED.findall(output))
+
+
+@pytest.mark.slow
+def test_smoke_preset_through_sbatch_equals_a_local_run(slurm, tmp_path):
+    cluster = workflow_copy(tmp_path / "cluster")
+    started = time.monotonic()
+    proc = run_on_slurm(cluster, slurm, *SMOKE)
+    cluster_seconds = time.monotonic() - started
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+
+    # Every job but the local target went through sbatch, and Slurm itself recorded each of them.
+    submitted = submissions(proc.stdout + proc.stderr)
+    assert len(submitted) == 2 + 12 + 12 + 1 + 1  # prepare, encode, decode, one group of 12 score jobs, aggregate
+    records = completed_records(slurm)
+    for job_id in submitted:
+        assert records[job_id]["JobState"] == "COMPLETED", records.get(job_id)
+        assert records[job_id]["WorkDir"] == str(cluster)
+    listed = slurm_query(slurm, "squeue", "--states=all", "--noheader", "--format=%i %T %k")
+    aggregate_id = next(job_id for job_id, log in submitted.items() if "rule_aggregate" in log)
+    assert f"{aggregate_id} COMPLETED rule_aggregate" in listed, listed
+    shown = slurm_query(slurm, "scontrol", "show", "job", aggregate_id)
+    assert "JobState=COMPLETED" in shown and f"WorkDir={cluster}" in shown
+    score_groups = [job_id for job_id, log in submitted.items() if "group_score" in log]
+    assert len(score_groups) == 1
+
+    # The same encodes run locally give the same bytes (the whole local DAG would only add scoring time).
+    table = pd.read_csv(cluster / "reports/smoke/rd.csv")
+    assert len(table) == 12 and table["psnr_yuv"].notna().all()
+    local = workflow_copy(tmp_path / "local")
+    started = time.monotonic()
+    done = run_snakemake(local, *table["bitstream"], *SMOKE)
+    local_seconds = time.monotonic() - started
+    assert done.returncode == 0, done.stderr[-3000:]
+    cluster_streams = {path: sha256_file(cluster / path) for path in table["bitstream"]}
+    assert cluster_streams == dict(zip(table["bitstream"], table["bitstream_sha256"]))
+    assert cluster_streams == {path: sha256_file(local / path) for path in table["bitstream"]}
+    # Per-job timings from the encode/decode `benchmark:` files.
+    assert len(list(cluster.glob("results/smoke/timings/encode/**/*.tsv"))) == 12
+    assert len(list(cluster.glob("results/smoke/timings/decode/**/*.tsv"))) == 12
+    print(f"smoke preset: {cluster_seconds:.0f} s through Slurm; its 12 encodes locally: {local_seconds:.0f} s")
+
+
+# Test-only rules beside the real workflow (the product has no test hooks): one fails on its first
+# attempt, one fails until a file appears, one asks for a GPU. The main Snakefile is included so
+# that the real profile, config and rules are all in force.
+PROBES = """
+include: "Snakefile"
+
+
+rule flaky:
+    output: "probe/flaky.txt"
+    resources: attempt=lambda wildcards, attempt: attempt, mem_mb=500, runtime=5
+    shell: "if [ {resources.attempt} -eq 1 ]; then echo 'first attempt fails' >&2; exit 3; fi; echo {resources.attempt} > {output}"
+
+
+rule broken:
+    output: "probe/broken.txt"
+    resources: mem_mb=500, runtime=5
+    shell: "test -e probe/fixed || {{ echo 'broken: probe/fixed is missing' >&2; exit 4; }}; touch {output}"
+
+
+rule gpu_probe:
+    output: "probe/gpu.txt"
+    resources: gpu=1, cpus_per_gpu=1, mem_mb=500, runtime=5
+    shell: "env | grep -E '^(SLURM_JOB_ID|SLURM_STEP_GPUS|SLURM_JOB_GPUS|CUDA_VISIBLE_DEVICES)=' | sort > {output}"
+"""
+TARGETS = ["probe/flaky.txt", "probe/broken.txt", "probe/gpu.txt"]
+
+
+@pytest.mark.slow
+def test_failures_are_retried_reported_and_resumed(slurm, tmp_path):
+    workdir = workflow_copy(tmp_path / "probes")
+    (workdir / "Probes.smk").write_text(PROBES)
+    retries = yaml.safe_load((REPO / "slurm/config.yaml").read_text())["retries"]
+    assert retries >= 1
+
+    failed = run_on_slurm(workdir, slurm, "--snakefile", "Probes.smk", *TARGETS, timeout=600)
+    output = failed.stdout + failed.stderr
+    assert failed.returncode != 0
+    submitted = submissions(output)
+    records = completed_records(slurm)
+    by_rule = {rule: [job_id for job_id, log in submitted.items() if f"/rule_{rule}/" in log] for rule in ("flaky", "broken", "gpu_probe")}
+
+    # flaky: failed once under Slurm, resubmitted, then done (the run's retry counter reached the job).
+    assert [records[j]["JobState"] for j in by_rule["flaky"]] == ["FAILED", "COMPLETED"]
+    assert (workdir / "probe/flaky.txt").read_text().strip() == "2"
+    # broken: every attempt went through sbatch, then the error names the Slurm log, which is kept.
+    assert len(by_rule["broken"]) == retries + 1
+    assert all(records[j]["JobState"] == "FAILED" for j in by_rule["broken"])
+    last_log = Path(submitted[by_rule["broken"][-1]])
+    assert re.search(rf"Error in rule broken:.*{re.escape(str(last_log))}", output, re.S)
+    assert "broken: probe/fixed is missing" in last_log.read_text()
+    assert last_log.is_relative_to(workdir / "logs/slurm")
+    # gpu_probe: Slurm allocated the GPU that the rule's `gpu: 1` asked for.
+    (gpu_job,) = by_rule["gpu_probe"]
+    shown = slurm_query(slurm, "scontrol", "show", "job", gpu_job)
+    assert "TresPerJob=gres:gpu:1" in shown and "CpusPerTres=gres:gpu:1" in shown, shown
+    step_env = (workdir / "probe/gpu.txt").read_text().split()
+    assert {f"SLURM_JOB_ID={gpu_job}", "SLURM_STEP_GPUS=0", "CUDA_VISIBLE_DEVICES=0"} <= set(step_env), step_env
+
+    # A rerun after the failure redoes only what failed.
+    kept = {p: p.stat().st_mtime_ns for p in (workdir / "probe/flaky.txt", workdir / "probe/gpu.txt")}
+    (workdir / "probe/fixed").touch()
+    resumed = run_on_slurm(workdir, slurm, "--snakefile", "Probes.smk", *TARGETS, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    rerun_logs = list(submissions(resumed.stdout + resumed.stderr).values())
+    assert len(rerun_logs) == 1 and "/rule_broken/" in rerun_logs[0]
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept
+    assert (workdir / "probe/broken.txt").is_file()
+
+
+DIVINR_OVERLAY = {
+    "codecs": {"divinr": {"codec": "divinr", "ladder": [{"label": "r1"}]}},
+    "presets": {"smoke": {"codecs": ["x265", "divinr"]}},
+}
+
+
+@pytest.mark.slow
+def test_dry_run_asks_for_gpus_on_neural_rules_only(slurm, tmp_path):
+    workdir = workflow_copy(tmp_path / "dry")
+    (workdir / "divinr.yaml").write_text(yaml.safe_dump(DIVINR_OVERLAY))
+    proc = run_on_slurm(workdir, slurm, "-n", "--configfile", "divinr.yaml", "--config", "preset=smoke", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Using profiles slurm and workflow specific profile profiles/default" in proc.stderr
+    blocks = re.findall(r"rule (\w+):\n(.*?)resources: ([^\n]*)", proc.stdout + proc.stderr, re.S)
+    gpu_of = {}
+    for rule, body, resources in blocks:
+        codec = re.search(r"codec=(\w+)", body)
+        gpus = re.search(r"\bgpu=(\d+)", resources)
+        gpu_of.setdefault((rule, codec.group(1) if codec else None), set()).add(int(gpus.group(1)) if gpus else 0)
+        assert "gres=" not in resources
+    assert gpu_of[("encode_divinr", "divinr")] == {1}
+    assert gpu_of[("decode", "divinr")] == {1}
+    others = {key: value for key, value in gpu_of.items() if key[1] != "divinr"}
+    assert {"encode_x265", "decode", "score", "prepare_sequence", "aggregate"} <= {rule for rule, _ in others}
+    assert all(value == {0} for value in others.values()), others
+
+
+def test_conda_envs_pin_exactly_what_pyproject_pins():
+    pins = dict(dep.split("==") for dep in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"])
+    orchestration = {"snakemake", "snakemake-executor-plugin-slurm", "dvc"}  # run on the submitting node, not in jobs
+    envs = {}
+    for name in ("torch", "ffmpeg"):
+        spec = yaml.safe_load((REPO / f"envs/{name}.yaml").read_text())
+        assert "python=3.11" in spec["dependencies"]
+        pip = next(item["pip"] for item in spec["dependencies"] if isinstance(item, dict))
+        envs[name] = dict(dep.split("==") for dep in pip)
+        assert all(pins[package] == version for package, version in envs[name].items()), name
+        assert (REPO / f"envs/{name}.post-deploy.sh").is_file()
+    assert set(envs["torch"]) == set(pins) - orchestration
+    assert "torch" not in envs["ffmpeg"] and "imageio-ffmpeg" in envs["ffmpeg"]
+
+
+def test_local_profile_throttles_gpus_per_machine_only():
+    local = yaml.safe_load((REPO / "profiles/default/config.yaml").read_text())
+    cluster = yaml.safe_load((REPO / "slurm/config.yaml").read_text())
+    assert local["rerun-incomplete"] is True and local["show-failed-logs"] is True
+    assert "executor" not in local and cluster["executor"] == "slurm"
+    assert "gpu=1" in local["resources"] and "gpu=local" in local["set-resource-scopes"]
+    assert "gres" not in cluster["default-resources"]
+    assert any(entry.startswith("score=") for entry in cluster["group-components"])
