@@ -143,3 +143,45 @@ def test_table_averages_sequences_and_names_those_left_out():
     assert math.isnan(lpips.loc["b", "bd_rate_pct"])
     assert lpips.loc["mean", "bd_rate_pct"] == pytest.approx(lpips.loc["a", "bd_rate_pct"])
     assert "left out: b" in lpips.loc["mean", "notes"] and lpips.loc["mean", "sequences"] == 1
+
+
+def _pooled_inputs(fid_values: dict[str, list[float]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """rd.csv rows of two sequences and fid.csv rows (one per codec x rate) with the given FID per codec."""
+    ladders = {"x265": [0.010, 0.020, 0.040, 0.080], "neural": [0.009, 0.018, 0.036, 0.072]}
+    rows = []
+    for sequence, scale in (("a", 0.9), ("b", 1.1)):  # mean bpp = the ladder
+        for codec, rates in ladders.items():
+            rows += _rd(sequence, codec, [scale * r for r in rates], [30, 32, 34, 36], [0.5, 0.4, 0.3, 0.2])
+    fid = pd.DataFrame([{"dataset": "demo", "codec": codec, "rate": f"r{i}", "sequences": 2, "frames": 16,
+                         "patches": 64, "reference_patches": 64, "fid": value, "kid": value / 1000,
+                         "kid_std": 0.001, "kid_subset_size": 64, "warning": "only 64 patches (< 2048)",
+                         "not_computed": ""}
+                        for codec, values in fid_values.items() for i, value in enumerate(values)])
+    return pd.DataFrame(rows), fid
+
+
+def test_pooled_fid_and_kid_rows_use_the_mean_bpp_curve_and_negate():
+    anchor_fid, test_fid = [120.0, 90.0, 65.0, 45.0], [100.0, 75.0, 55.0, 38.0]  # the test is better at every rate
+    rd, fid = _pooled_inputs({"x265": anchor_fid, "neural": test_fid})
+    table = bd_table(rd, anchor="x265", metrics=["psnr_yuv", "fid"], method="pchip", fid=fid)
+    pooled = table[table["metric"].isin(["fid", "kid"])].set_index("metric")
+    assert set(pooled["sequence"]) == {"mean"} and set(pooled.index) == {"fid", "kid"}
+    expected = _quiet([0.010, 0.020, 0.040, 0.080], anchor_fid, [0.009, 0.018, 0.036, 0.072], test_fid, lower_better=True)
+    assert pooled.loc["fid", "bd_rate_pct"] == pytest.approx(expected.bd_rate_pct, abs=1e-9)
+    assert pooled.loc["fid", "bd_quality"] == pytest.approx(expected.bd_quality, abs=1e-9)
+    assert pooled.loc["fid", "bd_rate_pct"] < 0 and pooled.loc["fid", "bd_quality"] > 0  # anchor minus test
+    assert pooled.loc["kid", "bd_quality"] == pytest.approx(expected.bd_quality / 1000, abs=1e-9)
+    assert pooled.loc["fid", "direction"] == "lower" and pooled.loc["fid", "sequences"] == 2
+    assert "pooled" in pooled.loc["fid", "notes"] and "fewer patches than the Inception" in pooled.loc["fid", "notes"]
+    assert list(table["metric"].drop_duplicates()) == ["fid", "kid", "psnr_yuv"]  # sorted with the other metrics
+
+
+def test_pooled_rows_skip_missing_values_and_all_nan_gives_none():
+    nan = math.nan
+    rd, fid = _pooled_inputs({"x265": [120.0, 90.0, 65.0, nan], "neural": [100.0, 75.0, 55.0, 38.0]})
+    row = bd_table(rd, anchor="x265", metrics=["fid"], fid=fid).query("metric == 'fid'").iloc[0]
+    assert row["points_anchor"] == 3 and "left out (no fid): x265/r3" in row["notes"]
+    rd, fid = _pooled_inputs({"x265": [nan] * 4, "neural": [nan] * 4})
+    table = bd_table(rd, anchor="x265", metrics=["psnr_yuv", "fid"], fid=fid)
+    assert set(table["metric"]) == {"psnr_yuv"}
+    assert bd_table(rd, anchor="x265", metrics=["psnr_yuv"], fid=fid.assign(fid=1.0))["metric"].eq("psnr_yuv").all()

@@ -241,3 +241,67 @@ def test_bd_command_rejects_a_csv_without_rate(tmp_path: Path):
     result = subprocess.run([sys.executable, "-m", "vcbench.cli", "bd", "--anchor", "a.csv", "--test", "a.csv",
                              "--metric", "psnr"], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 2 and "needs a numeric `rate` or `bpp` column" in result.stderr
+
+
+def _write_fid_csv(report_dir: Path, fid_of, not_computed: str = "", warning: str = "") -> Path:
+    """fid.csv as `vcbench fid` writes it: one row per codec x rate of the tree, FID from ``fid_of(codec, index)``."""
+    from vcbench.commands.fid import FID_COLUMNS
+
+    rows = []
+    for codec, (_, ladder, _) in CODECS.items():
+        for index, (rate, _) in enumerate(ladder):
+            value = fid_of(codec, index)
+            rows.append({"dataset": "demo", "codec": codec, "rate": rate, "sequences": len(SEQUENCES),
+                         "frames": FRAMES * len(SEQUENCES), "patches": 12, "reference_patches": 12,
+                         "fid": value, "kid": "" if value == "" else value / 2000, "kid_std": "" if value == "" else 0.0012,
+                         "kid_subset_size": "" if value == "" else 12, "warning": warning, "not_computed": not_computed})
+    path = report_dir / "fid.csv"
+    pd.DataFrame(rows, columns=FID_COLUMNS).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture()
+def report_copy(report_dir: Path, tmp_path: Path) -> Path:
+    """A copy of the built tree's reports/ (bd-table and report only read rd.csv, plots and provenance)."""
+    import shutil
+
+    shutil.copytree(report_dir.parent, tmp_path / "reports")
+    return tmp_path / "reports" / PRESET
+
+
+def test_fid_gives_pooled_bd_rows_and_a_fid_table(report_copy: Path):
+    root = report_copy.parent.parent
+    # svtav1 is better at equal rate: lower FID at its (lower) rates than x265 at its own.
+    warning = "only 12 patches (< 2048, the Inception feature dimension): FID is biased and not reliable at this count"
+    _write_fid_csv(report_copy, lambda codec, i: (150.0 - 40 * i) - (15.0 if codec == "svtav1" else 0.0), warning=warning)
+    vcbench("bd-table", "--preset", PRESET, "--anchor", "x265", "--metrics", METRICS, cwd=root)
+    vcbench("report", "--preset", PRESET, "--anchor", "x265", cwd=root)
+    bd = pd.read_csv(report_copy / "bd.csv")
+    pooled = bd[bd["metric"].isin(["fid", "kid"])].set_index("metric")
+    assert set(pooled.index) == {"fid", "kid"} and set(pooled["sequence"]) == {"mean"}
+    assert (pooled["bd_quality"] > 0).all() and (pooled["bd_rate_pct"] < 0).all()
+    text = (report_copy / "report.md").read_text()
+    assert "## FID and KID (pooled per dataset)" in text and "± 0.00120" in text and "only 12 patches (< 2048" in text
+    assert "fid (lower better)" in text  # in the dataset's BD summary
+    html = (report_copy / "index.html").read_text()
+    assert 'class="fid"' in html and "only 12 patches (&lt; 2048" in html
+
+
+def test_missing_fid_weights_give_no_bd_rows_and_the_report_names_the_fix(report_copy: Path, tmp_path: Path):
+    from vcbench.assets.registry import load_registry, missing_reason
+
+    root = report_copy.parent.parent
+    reason = missing_reason(load_registry()["fid-inception-2015-12-05"], cache_dir=tmp_path / "empty-cache")
+    _write_fid_csv(report_copy, lambda codec, i: "", not_computed=f"fid, kid: {reason}")
+    vcbench("bd-table", "--preset", PRESET, "--anchor", "x265", "--metrics", METRICS, cwd=root)
+    vcbench("report", "--preset", PRESET, "--anchor", "x265", cwd=root)
+    assert not pd.read_csv(report_copy / "bd.csv")["metric"].isin(["fid", "kid"]).any()
+    text = (report_copy / "report.md").read_text()
+    notes = text.split("## Not computed\n\n")[1].split("\n\n")[0].splitlines()
+    # one line per unique reason; the reason's own "; run ..." is not split off
+    assert f"- fid, kid: {reason} (6 of 6 pooled FID/KID points)" in notes
+    assert "- fid: dataset-level (12 of 12 RD points)" in notes
+    assert "vcbench assets fetch" in reason and str(tmp_path / "empty-cache") in reason
+    from html import escape
+
+    assert escape(reason) in (report_copy / "index.html").read_text()

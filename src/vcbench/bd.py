@@ -14,6 +14,8 @@ Conventions (pinned in DESIGN.md; every report states them):
   meaning (negative = the test saves rate) and BD-quality becomes anchor minus test
   (positive = the test is better), like BD-PSNR for PSNR.
 * Datasets: BD per sequence, then the arithmetic mean over the sequences with a finite value.
+  FID and KID exist per dataset only (pooled patches): their ``mean`` row is BD on the pooled
+  curve, rate = the mean bpp over the dataset's sequences at each rate point.
 """
 
 from __future__ import annotations
@@ -184,12 +186,16 @@ BD_COLUMNS = [
 MEAN = "mean"
 
 
-def bd_table(rd: "pandas.DataFrame", anchor: str, metrics: Sequence[str], method: str = "pchip") -> "pandas.DataFrame":
+def bd_table(
+    rd: "pandas.DataFrame", anchor: str, metrics: Sequence[str], method: str = "pchip",
+    fid: "pandas.DataFrame | None" = None,
+) -> "pandas.DataFrame":  # fmt: skip
     """BD of every codec against ``anchor`` for every metric present in ``rd`` (rows of rd.csv).
 
     One row per dataset x sequence x codec x metric (rate = bpp), then one ``mean`` row per
     dataset x codec x metric averaging the sequences whose value is finite; the notes say
-    which sequences were left out and why.
+    which sequences were left out and why. With ``fid`` (rows of fid.csv), FID and KID add
+    pooled ``mean`` rows (see ``pooled_bd_rows``) when ``fid`` or ``kid`` is among ``metrics``.
     """
     import pandas as pd
 
@@ -218,7 +224,12 @@ def bd_table(rd: "pandas.DataFrame", anchor: str, metrics: Sequence[str], method
                     })
     per_sequence = pd.DataFrame(rows, columns=BD_COLUMNS)
     means = [_dataset_mean(keys, group) for keys, group in per_sequence.groupby(["dataset", "codec", "metric"], sort=True)]
-    table = pd.concat([per_sequence, pd.DataFrame(means, columns=BD_COLUMNS)], ignore_index=True)
+    pooled = pooled_bd_rows(rd, fid, anchor, metrics, method) if fid is not None else []
+    table = pd.concat([frame for frame in (per_sequence, pd.DataFrame(means, columns=BD_COLUMNS),
+                                           pd.DataFrame(pooled, columns=BD_COLUMNS)) if not frame.empty],
+                      ignore_index=True)
+    if table.empty:
+        return pd.DataFrame(columns=BD_COLUMNS)
     return table.sort_values(["dataset", "metric", "codec", "sequence"], key=_mean_last, kind="stable").reset_index(drop=True)
 
 
@@ -250,3 +261,69 @@ def _dataset_mean(keys: tuple, group: "pandas.DataFrame") -> dict:
         "overlap": group["overlap"].mean(), "points_anchor": int(group["points_anchor"].sum()),
         "points_test": int(group["points_test"].sum()), "sequences": int(finite_rate.sum()), "notes": "; ".join(notes),
     }
+
+
+POOLED_METRICS = ("fid", "kid")
+
+
+def pooled_bd_rows(
+    rd: "pandas.DataFrame", fid: "pandas.DataFrame", anchor: str, metrics: Sequence[str], method: str = "pchip",
+) -> list[dict]:  # fmt: skip
+    """``mean`` rows of BD for FID/KID (rows of fid.csv) per dataset x codec against ``anchor``.
+
+    KID is computed with FID, so asking for either gives both. Each rate point's rate is the
+    mean bpp of the dataset's sequences for that codec and rate label (rd.csv). Points without
+    a finite value (weights absent) are dropped; a dataset where no point has one gives no row
+    (the report says why from fid.csv's not_computed column).
+    """
+    import pandas as pd
+
+    wanted = [m for m in POOLED_METRICS if set(metrics) & set(POOLED_METRICS) and m in fid.columns]
+    bpp = rd.groupby(["dataset", "codec", "rate"])["bpp"].mean().rename("bpp").reset_index()
+    curves = fid.astype({"dataset": str, "codec": str, "rate": str}).merge(
+        bpp.astype({"dataset": str, "codec": str, "rate": str}), on=["dataset", "codec", "rate"], how="left")
+    rows: list[dict] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BDWarning)  # recorded in the notes column instead
+        for metric in wanted:
+            curves[metric] = pd.to_numeric(curves[metric], errors="coerce")
+            for dataset, group in curves.groupby("dataset", sort=True):
+                if not group[metric].notna().any():
+                    continue
+                anchor_rows = group[group["codec"] == anchor]
+                for codec, test_rows in group[group["codec"] != anchor].groupby("codec", sort=True):
+                    result = bd(anchor_rows["bpp"].to_numpy(float), anchor_rows[metric].to_numpy(float),
+                                test_rows["bpp"].to_numpy(float), test_rows[metric].to_numpy(float),
+                                method=method, lower_better=lower_is_better(metric))
+                    notes = [f"pooled over the dataset's patches; rate = mean bpp over "
+                             f"{int(test_rows['sequences'].max())} sequence(s) per rate point"]
+                    notes += _pooled_point_notes(pd.concat([anchor_rows, test_rows]), metric)
+                    if anchor_rows.empty:
+                        notes.append(f"anchor {anchor} has no points for this dataset")
+                    if 0 < result.overlap < MIN_OVERLAP:
+                        notes.append(f"pooled curve overlap below {MIN_OVERLAP:.0%}")
+                    rows.append({
+                        "dataset": dataset, "sequence": MEAN, "codec": codec, "anchor": anchor, "metric": metric,
+                        "direction": "lower", "method": method, "bd_rate_pct": result.bd_rate_pct,
+                        "bd_quality": result.bd_quality, "overlap": result.overlap,
+                        "points_anchor": result.points_anchor, "points_test": result.points_test,
+                        "sequences": int(test_rows["sequences"].max()), "notes": "; ".join(notes + result.notes),
+                    })
+    return rows
+
+
+def _pooled_point_notes(points: "pandas.DataFrame", metric: str) -> list[str]:
+    """Which rate points were left out (no value, no rd.csv rows) or carry fid.csv's warning."""
+    labels = points["codec"] + "/" + points["rate"]
+    notes = []
+    left_out = labels[points[metric].isna()].tolist()
+    if left_out:
+        notes.append(f"left out (no {metric}): {', '.join(left_out)}")
+    no_rate = labels[points["bpp"].isna() & points[metric].notna()].tolist()
+    if no_rate:
+        notes.append(f"left out (no rd.csv rows for the rate): {', '.join(no_rate)}")
+    warned = labels[points["warning"].fillna("").astype(str).str.len() > 0].tolist() if "warning" in points else []
+    if warned:
+        notes.append(f"{len(warned)} of {len(points)} rate points have fewer patches than the Inception feature "
+                     "dimension: biased FID (see fid.csv)")
+    return notes

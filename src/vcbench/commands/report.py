@@ -13,6 +13,9 @@ from vcbench.errors import ConfigError, VcbenchError
 _METHOD = click.Choice(["pchip", "cubic", "akima"])
 _ROOT = click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
                      help="Repository root holding results/, data/ and reports/.")
+_FID = click.option("--fid", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                    help="Pooled FID/KID table (default: reports/<preset>/fid.csv when it exists).")
+_SKIP_FID = click.option("--skip-fid", is_flag=True, help="Ignore any fid.csv (FID not among the configured metrics).")
 _PRESET = click.option("--preset", required=True, help="Preset whose reports/<preset>/ to work on.")
 
 
@@ -26,6 +29,30 @@ def _read_rd(path: Path):
     if not path.is_file():
         raise VcbenchError(f"{path}: no such file; run the aggregate step first (snakemake {path})")
     return pd.read_csv(path)
+
+
+def _fid_path(report_dir: Path, fid: Path | None, skip: bool) -> Path | None:
+    """fid.csv to use: the one given, else reports/<preset>/fid.csv when it exists; none with --skip-fid."""
+    if skip:
+        return None
+    if fid is not None:
+        if not fid.is_file():
+            raise VcbenchError(f"{fid}: no such file; run the FID step first (snakemake {fid})")
+        return fid
+    default = report_dir / "fid.csv"
+    return default if default.is_file() else None
+
+
+def _read_fid(path: Path | None):
+    import pandas as pd
+
+    if path is None:
+        return None
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"rate": str, "codec": str, "dataset": str})
+    missing = {"dataset", "codec", "rate", "sequences", "fid", "kid"} - set(frame.columns)
+    if missing:
+        raise VcbenchError(f"{path}: missing column(s) {', '.join(sorted(missing))}; rebuild it with `vcbench fid`")
+    return frame
 
 
 def _read_curve(path: Path, metric: str) -> tuple[list[float], list[float]]:
@@ -78,8 +105,13 @@ def bd(anchor_csv: Path, test_csv: Path, metric: str, method: str, lower: bool |
 @click.option("--anchor", required=True, help="Anchor codec name (as in rd.csv's codec column).")
 @click.option("--method", type=_METHOD, default="pchip", show_default=True)
 @click.option("--metrics", required=True, help="Comma-separated metrics; those absent from rd.csv are skipped.")
-def bd_table(preset: str, root: Path, anchor: str, method: str, metrics: str) -> None:
-    """reports/<preset>/rd.csv -> reports/<preset>/bd.csv (per sequence, then the dataset mean)."""
+@_FID
+@_SKIP_FID
+def bd_table(preset: str, root: Path, anchor: str, method: str, metrics: str, fid: Path | None, skip_fid: bool) -> None:
+    """reports/<preset>/rd.csv (+ fid.csv) -> reports/<preset>/bd.csv (per sequence, then the dataset mean).
+
+    FID/KID are pooled per dataset: their BD rows (sequence `mean`) use the dataset's mean bpp per rate point.
+    """
     from vcbench.bd import bd_table as build
     from vcbench.io import atomic_path
 
@@ -88,7 +120,8 @@ def bd_table(preset: str, root: Path, anchor: str, method: str, metrics: str) ->
     if anchor not in set(rd["codec"]):
         raise ConfigError(f"{report_dir / 'rd.csv'}: anchor codec {anchor!r} has no RD points "
                           f"(codecs: {', '.join(sorted(set(rd['codec'])))}); set report.anchor in config/config.yaml")
-    table = build(rd, anchor, [m.strip() for m in metrics.split(",") if m.strip()], method)
+    fid_rows = _read_fid(_fid_path(report_dir, fid, skip_fid))
+    table = build(rd, anchor, [m.strip() for m in metrics.split(",") if m.strip()], method, fid=fid_rows)
     flagged = int(table["notes"].str.contains("overlap on", regex=False).sum())
     if flagged:
         click.echo(f"vcbench: warning: {flagged} BD value(s) have curve overlap below 75 % (see the notes column)", err=True)
@@ -142,7 +175,9 @@ def provenance(preset: str, root: Path) -> None:
 @_ROOT
 @click.option("--anchor", required=True, help="Anchor codec (stated in the report).")
 @click.option("--method", type=_METHOD, default="pchip", show_default=True)
-def report(preset: str, root: Path, anchor: str, method: str) -> None:
+@_FID
+@_SKIP_FID
+def report(preset: str, root: Path, anchor: str, method: str, fid: Path | None, skip_fid: bool) -> None:
     """reports/<preset>/index.html (self-contained) and report.md from bd.csv, plots, provenance and MLflow runs."""
     from vcbench.io import write_text_atomic
     from vcbench.report.content import load_content
@@ -153,7 +188,7 @@ def report(preset: str, root: Path, anchor: str, method: str) -> None:
     for needed in ("rd.csv", "bd.csv", "provenance.json"):
         if not (report_dir / needed).is_file():
             raise VcbenchError(f"{report_dir / needed}: missing; build it first (snakemake {report_dir / needed})")
-    content = load_content(report_dir, preset, anchor, method)
+    content = load_content(report_dir, preset, anchor, method, _read_fid(_fid_path(report_dir, fid, skip_fid)))
     write_text_atomic(report_dir / "index.html", render_html(content, report_dir))
     write_text_atomic(report_dir / "report.md", render_markdown(content))
     click.echo(f"wrote {report_dir / 'index.html'} and {report_dir / 'report.md'}")

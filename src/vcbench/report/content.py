@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,9 @@ def conventions(anchor: str, method: str) -> list[str]:
         "RGB for learned metrics: BT.709, chroma upsampled, range as the source states. LPIPS: AlexNet v0.1 in [-1, 1] at "
         "full resolution; DISTS: the reference implementation without resizing; VMAF: libvmaf vmaf_v0.6.1 and vmaf_v0.6.1neg.",
         "RD plots: dataset curves average bpp and quality over sequences per rate point; the shaded region is below 0.05 bpp.",
+        "FID and KID: Inception features of 256x256 patches pooled over a dataset per codec and rate point, against the "
+        "sources' patches; their BD rows (sequence mean) are computed on that pooled curve with the mean bpp of the "
+        "dataset's sequences as rate. Below 2048 patches (the feature dimension) FID is biased: see the warning column.",
     ]
 
 
@@ -51,6 +55,7 @@ class ReportContent:
     anchor: str
     method: str
     conventions: list[str] = field(default_factory=list)
+    fid: pd.DataFrame | None = None
 
     @property
     def warning(self) -> str:
@@ -91,6 +96,35 @@ class ReportContent:
         rows = [[fmt(r[c], 5 if c == "bpp" else 3) for c in columns] for _, r in self.rd.iterrows()]
         return columns, rows
 
+    def fid_table(self) -> tuple[list[str], list[list[str]]]:
+        """fid.csv with the dataset's mean bpp per rate point; KID as mean ± std over its subsets."""
+        header = ["dataset", "codec", "rate", "mean bpp", "sequences", "frames", "patches", "reference patches",
+                  "FID", "KID", "warning"]
+        if self.fid is None:
+            return header, []
+        bpp = self.rd.astype({"rate": str}).groupby(["dataset", "codec", "rate"])["bpp"].mean()
+        rows = []
+        for _, r in self.fid.iterrows():
+            kid = fmt(_number(r["kid"]), 5)
+            if kid != "n/a" and not math.isnan(_number(r.get("kid_std"))):
+                kid += f" ± {_number(r['kid_std']):.5f}"
+            rows.append([fmt(r["dataset"]), fmt(r["codec"]), fmt(r["rate"]),
+                         fmt(bpp.get((r["dataset"], r["codec"], str(r["rate"])), math.nan), 5),
+                         fmt(r["sequences"]), fmt(r["frames"]), fmt(r["patches"]), fmt(r["reference_patches"]),
+                         fmt(_number(r["fid"]), 3), kid, r["warning"] if isinstance(r.get("warning"), str) else ""])
+        return header, rows
+
+    def not_computed(self) -> list[str]:
+        """Unique "metric: reason" of rd.csv and fid.csv, each with how many points it concerns."""
+        counts: dict[str, list[int]] = {}
+        sources = [("RD points", self.rd)] + ([("pooled FID/KID points", self.fid)] if self.fid is not None else [])
+        for index, (_, table) in enumerate(sources):
+            for text in table.get("not_computed", pd.Series(dtype=str)).dropna().astype(str):
+                for item in _split_reasons(text):
+                    counts.setdefault(item, [0] * len(sources))[index] += 1
+        return [item + " (" + ", ".join(f"{n} of {len(t)} {label}" for n, (label, t) in zip(found, sources) if n) + ")"
+                for item, found in sorted(counts.items())]
+
     def provenance_summary(self) -> list[tuple[str, str]]:
         p = self.provenance
         git = p.get("git", {})
@@ -126,6 +160,20 @@ LOW_OVERLAP_NOTE = ("* some sequences' curves overlap on less than 75 % of their
                     "interpolation near the ends (see the notes of bd.csv).")
 
 
+# "metric: reason; metric: reason" where a reason may itself contain "; " (e.g. "...; run `vcbench assets fetch`"):
+# split only where the next part starts with metric names and a colon.
+_NEXT_METRIC = re.compile(r"; (?=[A-Za-z0-9_]+(?:, [A-Za-z0-9_]+)*: )")
+
+
+def _split_reasons(text: str) -> list[str]:
+    return [part.strip() for part in _NEXT_METRIC.split(text) if part.strip()]
+
+
+def _number(value) -> float:
+    number = pd.to_numeric(value, errors="coerce")
+    return math.nan if pd.isna(number) else float(number)
+
+
 def fmt(value, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
@@ -134,8 +182,8 @@ def fmt(value, digits: int = 3) -> str:
     return "" if pd.isna(value) else str(value)
 
 
-def load_content(report_dir: Path, preset: str, anchor: str, method: str) -> ReportContent:
-    """Read rd.csv, bd.csv, plots/manifest.json, provenance.json and (if present) mlflow_runs.json."""
+def load_content(report_dir: Path, preset: str, anchor: str, method: str, fid: pd.DataFrame | None = None) -> ReportContent:
+    """Read rd.csv, bd.csv, plots/manifest.json, provenance.json and (if present) mlflow_runs.json; ``fid``: fid.csv rows."""
     rd = pd.read_csv(report_dir / "rd.csv")
     bd = pd.read_csv(report_dir / "bd.csv", keep_default_na=False, na_values=[""])
     manifest = report_dir / "plots" / "manifest.json"
@@ -143,4 +191,4 @@ def load_content(report_dir: Path, preset: str, anchor: str, method: str) -> Rep
     provenance = json.loads((report_dir / "provenance.json").read_text())
     runs = report_dir / "mlflow_runs.json"
     mlflow = json.loads(runs.read_text()) if runs.is_file() else None
-    return ReportContent(preset, rd, bd, figures, provenance, mlflow, anchor, method, conventions(anchor, method))
+    return ReportContent(preset, rd, bd, figures, provenance, mlflow, anchor, method, conventions(anchor, method), fid)

@@ -59,6 +59,12 @@ def render_html(content: ReportContent, report_dir: Path) -> str:
             chosen = [f for f in figures if f["kind"] == kind]
             if chosen:
                 parts.append(f"<h3>{title}</h3>" + "".join(_figure(f, plots_dir) for f in chosen))
+    if content.fid is not None:
+        parts.append("<h2>FID and KID (pooled per dataset)</h2>" + _table(*content.fid_table(), css_class="fid"))
+    reasons = content.not_computed()
+    if reasons:
+        parts.append('<h2>Not computed</h2><ul class="not-computed">'
+                     + "".join(f"<li>{escape(r)}</li>" for r in reasons) + "</ul>")
     parts.append("<h2>BD per sequence</h2><details open><summary>all BD values</summary>"
                  + _table(*content.bd_detail(), css_class="bd-detail") + "</details>")
     parts.append("<h2>RD points</h2><details><summary>rd.csv</summary>" + _table(*content.rd_table(), css_class="rd") + "</details>")

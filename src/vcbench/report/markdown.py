@@ -34,6 +34,11 @@ def render_markdown(content: ReportContent) -> str:
         for figure in (f for f in content.figures if f["dataset"] == dataset):
             svg = f" ([SVG](plots/{figure['svg']}))" if figure.get("svg") else ""
             parts.append(f"![{figure['caption']}](plots/{figure['png']})\n\n*{figure['caption']}*{svg}")
+    if content.fid is not None:
+        parts.append("## FID and KID (pooled per dataset)\n\n" + _table(*content.fid_table()))
+    reasons = content.not_computed()
+    if reasons:
+        parts.append("## Not computed\n\n" + "\n".join(f"- {r}" for r in reasons))
     parts.append("## BD per sequence\n\n" + _table(*content.bd_detail()))
     parts.append("## Provenance\n\n" + _table(["item", "value"], [list(r) for r in content.provenance_summary()]))
     parts.append("## MLflow runs\n\n" + content.mlflow_note())
