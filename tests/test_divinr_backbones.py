@@ -1,0 +1,79 @@
+"""DiV-INR backbones: the SVD-style video kind end to end, content hashes, what is refused,
+and the embedded prior's training (tiny settings) producing a loadable diffusers folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from diffusers import UNet2DModel
+
+from vcbench.codecs.base import RatePoint
+from vcbench.codecs.divinr import DivInrCodec, bitstream
+from vcbench.codecs.divinr.backbone import backbone_hash, load_backbone
+from vcbench.codecs.divinr.prior import PriorSettings, train_prior
+from vcbench.codecs.divinr.tiny import save_tiny_backbone
+from vcbench.errors import ConfigError
+from vcbench.video import Y4MReader
+
+from test_divinr import FAST, write_clip
+
+
+def test_video_backbone_round_trip(tmp_path: Path) -> None:
+    folder = save_tiny_backbone(tmp_path / "svd", "video")
+    backbone = load_backbone(folder)
+    assert backbone.kind == "video" and backbone.context_dim == 16
+    clip = write_clip(tmp_path / "clip.y4m", frames=3, width=48, height=32)
+    codec = DivInrCodec(backbone=str(folder), **FAST)
+    record = codec.encode(clip, tmp_path / "clip.divinr", RatePoint("v", {"inr_width": 4, "lora_rank": 1}))
+    header = bitstream.read(tmp_path / "clip.divinr").header
+    assert header["time_ids"] == [24.0, 127.0, 0.02]  # fps - 1, motion bucket, noise augmentation
+    assert record["backbone_hash"] == backbone_hash(folder)
+    codec.decode(tmp_path / "clip.divinr", tmp_path / "a.y4m")
+    codec.decode(tmp_path / "clip.divinr", tmp_path / "b.y4m")
+    assert (tmp_path / "a.y4m").read_bytes() == (tmp_path / "b.y4m").read_bytes()
+    with Y4MReader(tmp_path / "a.y4m") as rec:
+        assert (rec.format.width, rec.format.height, rec.count_frames()) == (48, 32, 3)
+
+
+def test_content_hash_follows_the_weights_not_the_folder(tmp_path: Path) -> None:
+    folder = save_tiny_backbone(tmp_path / "a", "image")
+    copy = shutil.copytree(folder, tmp_path / "b")
+    assert backbone_hash(folder) == backbone_hash(copy)
+    (copy / "model_index.json").write_text("{}")  # provenance is not part of the identity
+    assert backbone_hash(folder) == backbone_hash(copy)
+    weights = next((copy / "unet").glob("*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    assert backbone_hash(folder) != backbone_hash(copy)
+
+
+def test_denoiser_without_a_conditioning_slot_is_refused(tmp_path: Path) -> None:
+    folder = save_tiny_backbone(tmp_path / "a", "image")
+    shutil.rmtree(folder / "unet")  # an unconditional LDM denoiser: latent channels in, latent channels out
+    UNet2DModel(in_channels=4, out_channels=4, block_out_channels=(8, 16), norm_num_groups=4, layers_per_block=1,
+                down_block_types=("DownBlock2D",) * 2, up_block_types=("UpBlock2D",) * 2).save_pretrained(folder / "unet")
+    with pytest.raises(ConfigError, match="needs 8"):
+        load_backbone(folder)
+
+
+def test_missing_folder_names_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="train-prior"):
+        load_backbone(tmp_path / "absent")
+
+
+@pytest.mark.slow
+def test_embedded_prior_trains_saves_and_serves(tmp_path: Path) -> None:
+    settings = PriorSettings(vae_steps=2, unet_steps=2, batch=2, latent_pool=4, pool_crop=64)
+    record = train_prior(tmp_path / "embedded", settings)
+    info = record["vcbench"]
+    assert any("carphone" in source for source in info["trained_on"])
+    assert not any("bigbuckbunny" in source or "bikes" in source for source in info["trained_on"])
+    saved = json.loads((tmp_path / "embedded" / "model_index.json").read_text())
+    assert saved["vcbench"]["backbone_hash"] == backbone_hash(tmp_path / "embedded")
+    backbone = load_backbone(tmp_path / "embedded")
+    assert backbone.kind == "image" and backbone.downscale == 8
+    assert not (tmp_path / ".embedded.checkpoint.pt").exists()
