@@ -15,6 +15,7 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/models.smk"
 include: "workflow/rules/encode.smk"
 include: "workflow/rules/decode.smk"
 include: "workflow/rules/score.smk"

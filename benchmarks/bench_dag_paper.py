@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,17 +18,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ["Snakefile", "workflow", "config", "profiles", "slurm"]
-
-
-def clean_checkout(dest: Path) -> Path:
-    for name in WORKFLOW_FILES:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif src.exists():
-            shutil.copy2(src, dest / name)
-    return dest
+sys.path.insert(0, str(REPO / "tests"))
+from dag import workflow_copy as clean_checkout  # noqa: E402  (the same copy the DAG tests use)
 
 
 def _child_cpu() -> float:

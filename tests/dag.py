@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conftest import REPO
 
-WORKFLOW_FILES = ["Snakefile", "workflow", "config", "profiles", "slurm"]
+WORKFLOW_FILES = ["Snakefile", "workflow", "config", "profiles", "slurm", "envs"]
 
 
 def workflow_copy(dest: Path) -> Path:

@@ -31,7 +31,8 @@ def default_record(path: Path, kind: str) -> Path:
 def encode(source: Path, bitstream: Path, codec_name: str, rate_label: str | None, params, options, frames: int | None, record: Path | None) -> None:
     """Encode the Y4M SOURCE into BITSTREAM and write an encode record (bytes, bpp, time, command, versions)."""
     knobs = parse_pairs(params, "--param")
-    label = rate_label or ("_".join(f"{k}{v}" for k, v in knobs.items()) or "default")
+    # Labels name files: "quant_step0.05" becomes "quant_step0p05".
+    label = rate_label or ("_".join(f"{k}{v}" for k, v in knobs.items()).replace(".", "p").replace("-", "m") or "default")
     codec = create_codec(codec_name, **parse_pairs(options, "--option"))
     fmt = read_y4m_header(source)
     if frames is None:
