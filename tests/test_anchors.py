@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from vcbench.codecs import RatePoint, available_codecs, create_codec
+from vcbench.codecs import RatePoint, available_codecs, codec_class, codec_entry, create_codec
 from vcbench.errors import ConfigError, UnknownCodecError
 from vcbench.io import sha256_file
 from vcbench.video import Y4MReader, read_y4m_header
@@ -69,6 +69,12 @@ def test_low_delay_has_no_reordering(make_y4m, tmp_path):
     assert "bframes=0" in ld.encode(source, tmp_path / "ld.hevc", RatePoint("q", {"qp": 40}))["command"]
     with pytest.raises(ConfigError, match="structure"):
         create_codec("x265", structure="zigzag")
+
+
+@pytest.mark.parametrize("name", sorted(available_codecs()))
+def test_registry_states_what_the_class_says(name):
+    entry, cls = codec_entry(name), codec_class(name)
+    assert (entry.extension, entry.uses_gpu) == (cls.extension, cls.uses_gpu) and cls.name == name
 
 
 def test_unknown_codec_lists_the_known_ones():

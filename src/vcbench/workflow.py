@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from vcbench.codecs import codec_class
+from vcbench.codecs import codec_entry
 from vcbench.data import load_dataset
 from vcbench.errors import ConfigError
 
@@ -97,10 +97,10 @@ class Plan:
         raise ConfigError(f"config: codec {codec!r} has no rate point {rate!r}")
 
     def extension(self, codec: str) -> str:
-        return codec_class(self.codec_entry(codec)["codec"]).extension
+        return codec_entry(self.codec_entry(codec)["codec"]).extension
 
     def uses_gpu(self, codec: str) -> bool:
-        return codec_class(self.codec_entry(codec)["codec"]).uses_gpu
+        return codec_entry(self.codec_entry(codec)["codec"]).uses_gpu
 
     @cached_property
     def jobs(self) -> list[Job]:
