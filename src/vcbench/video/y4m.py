@@ -8,6 +8,7 @@ interrupted run never leaves a half-written sequence behind.
 
 from __future__ import annotations
 
+import mmap
 import os
 import tempfile
 from pathlib import Path
@@ -103,6 +104,10 @@ class Y4MReader:
         self.format = _parse_header(line, self.path)
         self._data_start = self._fh.tell()
         self._next_index = 0
+        # Frames are read-only views into a memory map of the file: no copy, no fresh allocation
+        # per frame (which is what makes scoring as fast as ffmpeg's own filters).
+        self._size = os.fstat(self._fh.fileno()).st_size
+        self._map = mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ) if self._size else None
 
     def __enter__(self) -> "Y4MReader":
         return self
@@ -111,6 +116,11 @@ class Y4MReader:
         self.close()
 
     def close(self) -> None:
+        if self._map is not None:
+            try:
+                self._map.close()
+            except BufferError:
+                pass  # frames handed out still view the map; it is unmapped when they are freed
         self._fh.close()
 
     def _read_frame(self) -> Frame | None:
@@ -121,13 +131,14 @@ class Y4MReader:
         if not tag.startswith(FRAME_TAG) or not tag.endswith(b"\n"):
             raise VideoFormatError(f"{self.path}: frame {index} has a malformed FRAME marker {tag[:16]!r}; the file is damaged")
         need = self.format.frame_bytes
-        data = self._fh.read(need)
-        if len(data) != need:
+        offset = self._fh.tell()
+        if offset + need > self._size:
             raise VideoFormatError(
-                f"{self.path}: frame {index} is truncated ({len(data)} of {need} bytes); the file is damaged, re-create or re-fetch it"
+                f"{self.path}: frame {index} is truncated ({self._size - offset} of {need} bytes); the file is damaged, re-create or re-fetch it"
             )
+        self._fh.seek(need, os.SEEK_CUR)
         self._next_index += 1
-        return Frame.from_bytes(data, self.format)
+        return Frame.from_bytes(memoryview(self._map)[offset : offset + need], self.format)
 
     def frames(self, limit: int | None = None, start: int = 0) -> Iterator[Frame]:
         """Yield frames ``start``, ``start+1``, ... (at most ``limit`` of them)."""
