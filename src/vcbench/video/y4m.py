@@ -71,11 +71,6 @@ def _header_line(fmt: VideoFormat) -> bytes:
     return f"YUV4MPEG2 W{fmt.width} H{fmt.height} F{fmt.fps_num}:{fmt.fps_den} Ip A1:1 C{colour} XCOLORRANGE={rng}\n".encode()
 
 
-def _read_line(fh: BinaryIO, limit: int) -> bytes:
-    line = fh.readline(limit)
-    return line
-
-
 def read_y4m_header(path: str | os.PathLike) -> VideoFormat:
     """The format of a Y4M file, read from its first line only."""
     with Y4MReader(path) as reader:
@@ -95,7 +90,7 @@ class Y4MReader:
             self._fh: BinaryIO = open(self.path, "rb")
         except FileNotFoundError:
             raise VideoFormatError(f"{self.path}: no such file; run the prepare step or check the path") from None
-        line = _read_line(self._fh, _MAX_HEADER)
+        line = self._fh.readline(_MAX_HEADER)
         if not line.endswith(b"\n"):
             self._fh.close()
             if not line:
@@ -125,7 +120,7 @@ class Y4MReader:
 
     def _read_frame(self) -> Frame | None:
         index = self._next_index
-        tag = _read_line(self._fh, _MAX_HEADER)
+        tag = self._fh.readline(_MAX_HEADER)
         if not tag:
             return None
         if not tag.startswith(FRAME_TAG) or not tag.endswith(b"\n"):
@@ -164,7 +159,7 @@ class Y4MReader:
             self._fh.seek(self._data_start)
             self._next_index = 0
         while self._next_index < index:
-            tag = _read_line(self._fh, _MAX_HEADER)
+            tag = self._fh.readline(_MAX_HEADER)
             if not tag.startswith(FRAME_TAG):
                 raise VideoFormatError(f"{self.path}: frame {self._next_index} is missing or damaged while seeking to frame {index}")
             self._fh.seek(self.format.frame_bytes, os.SEEK_CUR)
@@ -178,7 +173,7 @@ class Y4MReader:
         size = os.fstat(self._fh.fileno()).st_size
         count = 0
         while self._fh.tell() < size:
-            tag = _read_line(self._fh, _MAX_HEADER)
+            tag = self._fh.readline(_MAX_HEADER)
             if not tag.startswith(FRAME_TAG):
                 raise VideoFormatError(f"{self.path}: frame {count} has a malformed FRAME marker; the file is damaged")
             if self._fh.tell() + self.format.frame_bytes > size:
