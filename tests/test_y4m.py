@@ -96,3 +96,17 @@ def test_frame_crop_keeps_chroma_aligned():
     assert np.array_equal(cropped.u, frame.u[1:3, 1:3])
     with pytest.raises(ValueError):
         frame.crop(4, 4, left=1)
+
+
+def test_writers_sweep_temporary_files_a_killed_writer_left(tmp_path):
+    from vcbench.io import atomic_path
+    fmt = VideoFormat(16, 16)
+    # What kill -9 leaves: a temporary sibling that no finally block removed.
+    (tmp_path / ".out.y4m.k1ll3d.partial").write_bytes(b"half a frame")
+    (tmp_path / ".out.hevc.k1ll3d.partial.hevc").write_bytes(b"half a stream")
+    (tmp_path / ".other.y4m.k1ll3d.partial").write_bytes(b"another target's, kept")
+    with Y4MWriter(tmp_path / "out.y4m", fmt) as writer:
+        writer.write(moving_scene(fmt, 1)[0])
+    with atomic_path(tmp_path / "out.hevc", suffix=".hevc") as tmp:
+        tmp.write_bytes(b"stream")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.y4m.k1ll3d.partial", "out.hevc", "out.y4m"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -19,16 +20,27 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     (ffmpeg picks a muxer from the name). On error the temporary file is removed and an
     existing ``path`` is left untouched.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".partial{suffix}", dir=target.parent)
+    fd, tmp_path = open_temporary_sibling(path, suffix)
     os.close(fd)
-    tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.replace(tmp_path, target)
+        os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def open_temporary_sibling(path: str | os.PathLike, suffix: str = "") -> tuple[int, Path]:
+    """Create ``.<name>.<random>.partial<suffix>`` beside ``path``; return its descriptor and path.
+
+    Temporary siblings that a killed writer (kill -9, node failure) left for the same target are
+    removed first: one job owns each output, so any such file is stale.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.partial{glob.escape(suffix)}"):
+        stale.unlink(missing_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".partial{suffix}", dir=target.parent)
+    return fd, Path(tmp)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

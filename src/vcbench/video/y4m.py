@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import mmap
 import os
-import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from vcbench.errors import VideoFormatError
+from vcbench.io import open_temporary_sibling
 from vcbench.video.frame import Frame, VideoFormat
 
 SIGNATURE = b"YUV4MPEG2"
@@ -194,9 +194,7 @@ class Y4MWriter:
     def __init__(self, path: str | os.PathLike, fmt: VideoFormat):
         self.path = Path(path)
         self.format = fmt
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".partial", dir=self.path.parent)
-        self._tmp = Path(tmp)
+        fd, self._tmp = open_temporary_sibling(self.path)
         self._fh = os.fdopen(fd, "wb")
         self._fh.write(_header_line(fmt))
         self.frames_written = 0
