@@ -20,6 +20,7 @@ include: "workflow/rules/encode.smk"
 include: "workflow/rules/decode.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/fid.smk"
+include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -33,3 +34,4 @@ rule all:
         f"reports/{PRESET}/mlflow.json",
         # reconstructions are temporary: FID must be a target so they are featurised before deletion
         [f"reports/{PRESET}/fid.csv"] if "fid" in config["metrics"] else [],
+        denoising_analyses(PRESET),

@@ -11,6 +11,8 @@ from pathlib import Path
 from conftest import REPO
 
 WORKFLOW_FILES = ["Snakefile", "workflow", "config", "profiles", "slurm", "envs"]
+# Overlay (--configfile) that drops the smoke preset's neural codec, for tests of the DAG's mechanics.
+SMOKE_ANCHORS = REPO / "tests" / "configs" / "smoke-anchors.yaml"
 
 
 def workflow_copy(dest: Path) -> Path:

@@ -15,7 +15,7 @@ import pytest
 
 from mlflow.tracking import MlflowClient
 
-from dag import run_snakemake, snakemake_command, snakemake_env, workflow_copy
+from dag import SMOKE_ANCHORS, run_snakemake, snakemake_command, snakemake_env, workflow_copy
 from servers import MlflowServer
 
 pytestmark = pytest.mark.slow
@@ -52,7 +52,8 @@ def test_smoke_writes_a_complete_rd_table(smoke_run):
     workdir, seconds = smoke_run
     table = pd.read_csv(workdir / "reports/smoke/rd.csv")
     assert set(RD_COLUMNS) <= set(table.columns)
-    assert len(table) == 2 * 2 * 3  # sequences x codecs x rate points
+    assert len(table) == 2 * 3 * 3  # sequences x codecs x rate points
+    assert set(table["codec"]) == {"x265", "svtav1", "divinr_quick"}
     assert set(table["frames"]) == {8}
     assert table[["psnr_y", "psnr_yuv", "ms_ssim", "vmaf", "vmaf_neg"]].notna().all().all()
     for row in table.itertuples():
@@ -68,14 +69,28 @@ def test_smoke_writes_the_report_and_tracks_it_once(smoke_run, mlflow_uri):
     for name in ("bd.csv", "index.html", "report.md", "provenance.json", "mlflow.json"):
         assert (report / name).stat().st_size > 0, name
     bd = pd.read_csv(report / "bd.csv")
-    assert set(bd["codec"]) == {"svtav1"} and set(bd["anchor"]) == {"x265"}
+    assert set(bd["codec"]) == {"svtav1", "divinr_quick"} and set(bd["anchor"]) == {"x265"}
     runs = smoke_runs(mlflow_uri)
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    assert len(parents) == 1 and len(runs) == 1 + 12
-    assert {r.data.params["codec"] for r in runs if r not in parents} == {"x265", "svtav1"}
+    assert len(parents) == 1 and len(runs) == 1 + 18
+    assert {r.data.params["codec"] for r in runs if r not in parents} == {"x265", "svtav1", "divinr_quick"}
     again = run_snakemake(workdir, "--config", "preset=smoke", "--forcerun", "aggregate", env={"MLFLOW_TRACKING_URI": mlflow_uri})
     assert again.returncode == 0, again.stderr[-3000:]
     assert len(smoke_runs(mlflow_uri)) == len(runs)
+
+
+def test_smoke_runs_the_denoising_analysis_into_the_report(smoke_run):
+    workdir, _ = smoke_run
+    report = workdir / "reports/smoke"
+    folders = sorted(p.parent for p in report.glob("analysis/demo/*/divinr_quick/d1/analysis.json"))
+    assert [f.parts[-3] for f in folders] == ["bigbuckbunny", "bikes"]  # each sequence's lowest rate point
+    for folder in folders:
+        per_step, per_count = pd.read_csv(folder / "per_step.csv"), pd.read_csv(folder / "per_step_count.csv")
+        assert list(per_step["step"]) == [1, 2] and list(per_count["steps"]) == [1, 2, 4, 8]
+        assert per_step[["psnr_yuv", "ms_ssim", "vmaf"]].notna().all().all()
+    html = (report / "index.html").read_text()
+    assert "DiV-INR denoising analysis" in html and html.count('<figure class="denoising">') == 2
+    assert "analysis/demo/bikes/divinr_quick/d1/denoising.png" in (report / "report.md").read_text()
 
 
 def test_smoke_keeps_no_reconstructions_or_partials(smoke_run):
@@ -127,7 +142,8 @@ def incomplete_outputs(workdir: Path) -> set[Path]:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
 def test_killed_run_resumes_without_redoing_finished_jobs(tmp_path, sig):
     workdir = workflow_copy(tmp_path / "killed")
-    proc = subprocess.Popen(snakemake_command("--config", "preset=smoke"), cwd=workdir, env=snakemake_env(),
+    anchors = ["--configfile", str(SMOKE_ANCHORS), "--config", "preset=smoke"]
+    proc = subprocess.Popen(snakemake_command(*anchors), cwd=workdir, env=snakemake_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
     def finished_summaries() -> dict[Path, int]:
@@ -146,7 +162,7 @@ def test_killed_run_resumes_without_redoing_finished_jobs(tmp_path, sig):
     if sig == signal.SIGKILL:
         # A hard kill leaves Snakemake's lock behind; --unlock is the documented first step.
         assert run_snakemake(workdir, "--unlock").returncode == 0
-    done = run_snakemake(workdir, "--config", "preset=smoke")
+    done = run_snakemake(workdir, *anchors)
     assert done.returncode == 0, done.stderr[-3000:]
     assert {p: p.stat().st_mtime_ns for p in finished} == finished
     assert not list(workdir.glob("**/*.partial*"))

@@ -4,23 +4,25 @@ the adapters' effect and the rate knobs."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from vcbench.codecs.base import RatePoint
 from vcbench.codecs.divinr import DivInrCodec, bitstream
-from vcbench.codecs.divinr.analysis import per_step_quality, plot_per_step
 from vcbench.codecs.divinr.backbone import load_backbone
 from vcbench.codecs.divinr.gop import GopModel
 from vcbench.codecs.divinr.lora import attach_lora
-from vcbench.codecs.divinr.sampler import sample
+from vcbench.codecs.divinr.sampler import noise_process, sample
 from vcbench.codecs.divinr.tiny import save_tiny_backbone
 from vcbench.errors import BitstreamError, ConfigError
+from vcbench.io import sha256_file
 from vcbench.video import VideoFormat, Y4MReader, Y4MWriter, rgb_to_yuv
 
 FAST = {"iterations": 6, "steps": 2, "device": "cpu", "threads": 1}
@@ -112,11 +114,12 @@ def test_adapters_change_the_output(workdir: Path, encoded: Path) -> None:
     model.load(container.payload[4:])
     assert any(p.abs().sum() > 0 for _, p in model.lora)
     condition = model.inr(torch.arange(4))
-    with_adapters = sample(backbone, condition, model.context, None, header["steps"], header["seed"])
+    process = noise_process(backbone.scheduler_config)
+    with_adapters = sample(backbone, process, condition, model.context, None, header["steps"], header["seed"])
     with torch.no_grad():
         for _, p in model.lora:
             p.zero_()
-    without = sample(backbone, condition, model.context, None, header["steps"], header["seed"])
+    without = sample(backbone, process, condition, model.context, None, header["steps"], header["seed"])
     assert (with_adapters - without).abs().max() > 1e-4
 
 
@@ -147,11 +150,26 @@ def test_predicted_clean_frames_are_recorded_per_step(workdir: Path, encoded: Pa
     assert [p.name for p in steps] == ["step_00.y4m", "step_01.y4m"]
     with Y4MReader(steps[-1]) as last:
         assert last.count_frames() == 4
-    table = per_step_quality(workdir / "clip.y4m", workdir / "x0.y4m.x0", frame_metrics=("psnr",))  # MS-SSIM needs > 64 px
-    assert list(table["step"]) == [0, 1]
-    assert {"psnr_y", "vmaf"} <= set(table.columns)
-    plot_per_step(table, workdir / "steps.png")
-    assert (workdir / "steps.png").stat().st_size > 0
+
+
+def test_denoising_analysis_scores_every_step_and_every_step_count(workdir: Path, encoded: Path) -> None:
+    out = workdir / "analysis"
+    # MS-SSIM needs more than 64 px a side, so the tiny clip is scored on PSNR (and VMAF, always).
+    result = subprocess.run([sys.executable, "-m", "vcbench.cli", "denoising-analysis", str(encoded), str(workdir / "clip.y4m"),
+                             "--out-dir", str(out), "--steps", "1,2,3", "--metrics", "psnr,vmaf", "-o", f"backbone={workdir / 'backbone'}",
+                             "-o", "threads=1", "--quiet"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    per_step, per_count = pd.read_csv(out / "per_step.csv"), pd.read_csv(out / "per_step_count.csv")
+    assert list(per_step["step"]) == [1, 2] and list(per_count["steps"]) == [1, 2, 3]
+    assert {"psnr_y", "psnr_yuv", "vmaf"} <= set(per_step.columns) & set(per_count.columns)
+    # DDIM's last step returns its x0 estimate: the final step's row is the normative decode's.
+    assert per_step["psnr_yuv"].iloc[-1] == pytest.approx(per_count.set_index("steps").loc[2, "psnr_yuv"], abs=1e-6)
+    # Each step count is its own decode, not a copy of the normative one.
+    assert per_count["psnr_yuv"].nunique() == 3
+    record = json.loads((out / "analysis.json").read_text())
+    assert record["header_steps"] == 2 and record["bitstream_sha256"] == sha256_file(encoded)
+    assert (out / "denoising.png").stat().st_size > 0
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # scratch decodes are gone
 
 
 @pytest.mark.slow

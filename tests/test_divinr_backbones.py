@@ -8,12 +8,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from diffusers import UNet2DModel
 
 from vcbench.codecs.base import RatePoint
 from vcbench.codecs.divinr import DivInrCodec, bitstream
 from vcbench.codecs.divinr.backbone import backbone_hash, load_backbone
 from vcbench.codecs.divinr.prior import PriorSettings, train_prior
+from vcbench.codecs.divinr.sampler import EulerEdm, noise_process, sample
 from vcbench.codecs.divinr.tiny import save_tiny_backbone
 from vcbench.errors import ConfigError
 from vcbench.video import Y4MReader
@@ -30,12 +32,51 @@ def test_video_backbone_round_trip(tmp_path: Path) -> None:
     record = codec.encode(clip, tmp_path / "clip.divinr", RatePoint("v", {"inr_width": 4, "lora_rank": 1}))
     header = bitstream.read(tmp_path / "clip.divinr").header
     assert header["time_ids"] == [24.0, 127.0, 0.02]  # fps - 1, motion bucket, noise augmentation
+    assert header["sampler"] == "euler-edm"  # SVD's scheduler config: continuous noise levels
     assert record["backbone_hash"] == backbone_hash(folder)
     codec.decode(tmp_path / "clip.divinr", tmp_path / "a.y4m")
     codec.decode(tmp_path / "clip.divinr", tmp_path / "b.y4m")
     assert (tmp_path / "a.y4m").read_bytes() == (tmp_path / "b.y4m").read_bytes()
     with Y4MReader(tmp_path / "a.y4m") as rec:
         assert (rec.format.width, rec.format.height, rec.count_frames()) == (48, 32, 3)
+
+
+class OracleDenoiser:
+    """A perfect v-prediction denoiser for the clean latents ``clean``, under either process's
+    conventions: if sampler and training loss agree with them, sampling returns ``clean`` and the
+    loss of the oracle's output is zero."""
+
+    def __init__(self, clean: torch.Tensor, process):
+        self.clean, self.process = clean, process
+
+    def predict(self, model_input, timestep, condition, context, time_ids):
+        if isinstance(self.process, EulerEdm):  # input = x / sqrt(s^2 + 1), x = clean + s * noise, timestep = ln(s) / 4
+            sigma = (4 * timestep.reshape(-1)).exp().reshape(-1, 1, 1, 1)
+            noisy = model_input * (sigma**2 + 1).sqrt()
+            return (noisy / (sigma**2 + 1) - self.clean) * (sigma**2 + 1).sqrt() / sigma
+        alpha = self.process.training.alphas_cumprod[timestep.reshape(-1).long()].reshape(-1, 1, 1, 1)
+        return (alpha.sqrt() * model_input - self.clean) / (1 - alpha).sqrt()  # clean = sqrt(a) x_t - sqrt(1 - a) v
+
+
+SVD_SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                     prediction_type="v_prediction", interpolation_type="linear", use_karras_sigmas=True, sigma_min=0.002,
+                     sigma_max=700.0, timestep_spacing="leading", timestep_type="continuous", steps_offset=1)
+LDM_SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                     prediction_type="v_prediction", clip_sample=False, set_alpha_to_one=True)
+
+
+@pytest.mark.parametrize("config, name", [(SVD_SCHEDULER, "euler-edm"), (LDM_SCHEDULER, "ddim-trailing")])
+def test_sampler_and_training_loss_share_the_backbones_conventions(config, name) -> None:
+    process = noise_process(config)
+    assert process.name == name
+    clean = torch.randn((3, 4, 8, 8), generator=torch.Generator().manual_seed(1))
+    oracle = OracleDenoiser(clean, process)
+    example = process.training_example(clean, 3, torch.Generator().manual_seed(2))
+    assert example.loss(oracle.predict(example.model_input, example.timesteps, None, None, None)) < 1e-8
+    assert example.loss(torch.zeros_like(clean)) > 0.1
+    for steps in (1, 4):
+        decoded = sample(oracle, process, torch.zeros_like(clean), None, None, steps, seed=0)
+        assert torch.allclose(decoded, clean, atol=1e-3), steps  # float32 round trip through sigma_max = 700
 
 
 def test_content_hash_follows_the_weights_not_the_folder(tmp_path: Path) -> None:

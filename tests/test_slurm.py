@@ -17,15 +17,16 @@ import tomllib
 import yaml
 
 from conftest import REPO
-from dag import run_snakemake, snakemake_env, workflow_copy
+from dag import SMOKE_ANCHORS, run_snakemake, snakemake_env, workflow_copy
 from vcbench.io import sha256_file
 
 # A test cluster has no slurmdbd: `sacct` cannot answer, so the plugin must ask squeue (real
 # clusters keep the profile's default). Status checks start early to keep the test short.
 CI_ARGS = ["--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2"]
-# The smoke preset, scored with PSNR only: VMAF and MS-SSIM cost minutes on two shared cores and
-# say nothing about where a job ran. Every job of the preset still runs.
-SMOKE = ["--config", "preset=smoke", "metrics=[psnr]"]
+# The smoke preset's anchors, scored with PSNR only: VMAF, MS-SSIM and training the quick prior cost
+# minutes on two shared cores and say nothing about where a job ran (the dry run below checks the
+# neural rules' GPU requests). Every other job of the preset runs.
+SMOKE = ["--configfile", str(SMOKE_ANCHORS), "--config", "preset=smoke", "metrics=[psnr]"]
 SUBMITTED = re.compile(r"submitted with SLURM jobid (\d+) \(log: ([^)]+)\)")
 
 

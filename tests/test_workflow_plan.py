@@ -21,8 +21,8 @@ def test_smoke_preset_is_tiny(config):
     plan = Plan(config, "smoke")
     assert plan.frames == 8
     assert {j.sequence for j in plan.jobs} == {"bigbuckbunny", "bikes"}
-    assert {j.codec for j in plan.jobs} == {"x265", "svtav1"}
-    for codec in ("x265", "svtav1"):
+    assert {j.codec for j in plan.jobs} == {"x265", "svtav1", "divinr_quick"}
+    for codec in ("x265", "svtav1", "divinr_quick"):
         labels = [p["label"] for p in plan.ladder(codec)]
         full = [p["label"] for p in config["codecs"][codec]["ladder"]]
         assert len(labels) == 3 and labels[0] == full[0] and labels[-1] == full[-1]
@@ -33,6 +33,15 @@ def test_demo_preset_fans_out_per_sequence_codec_rate(config):
     expected = sum(len(config["codecs"][c]["ladder"]) for c in plan.settings["codecs"]) * 2
     assert len(plan.jobs) == expected
     assert len({j.bitstream for j in plan.jobs}) == expected
+
+
+def test_denoising_analysis_runs_at_each_divinr_codecs_lowest_rate(config):
+    jobs = Plan(config, "demo").denoising_analysis_jobs
+    assert {(j.sequence, j.codec, j.rate) for j in jobs} == {("bigbuckbunny", "divinr", "d1"), ("bikes", "divinr", "d1")}
+    assert jobs[0].analysis_dir == f"reports/demo/analysis/demo/{jobs[0].sequence}/divinr/d1"
+    assert Plan(config, "paper").denoising_analysis_jobs == []  # no DiV-INR in the paper preset's codecs
+    config["analysis"]["denoising_steps"] = []
+    assert Plan(config, "demo").denoising_analysis_jobs == []
 
 
 def test_spread_keeps_ends():

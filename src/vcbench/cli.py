@@ -21,6 +21,7 @@ _COMMANDS = [
     "vcbench.commands.fid:fid_features",
     "vcbench.commands.fid:fid",
     "vcbench.commands.models:train_prior",
+    "vcbench.commands.analysis:denoising_analysis",
     "vcbench.commands.report:bd",
     "vcbench.commands.report:bd_table",
     "vcbench.commands.report:plots",

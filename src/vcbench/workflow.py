@@ -42,6 +42,10 @@ class Job:
     def summary(self) -> str:
         return f"{self.stem}.summary.json"
 
+    @property
+    def analysis_dir(self) -> str:
+        return f"reports/{self.preset}/analysis/{self.dataset}/{self.sequence}/{self.codec}/{self.rate}"
+
 
 def config_hash(config: dict[str, Any]) -> str:
     """A short, stable hash of the whole configuration (recorded with every result)."""
@@ -111,3 +115,13 @@ class Plan:
             for codec in self.settings["codecs"]
             for point in self.ladder(codec)
         ]
+
+    @cached_property
+    def denoising_analysis_jobs(self) -> list[Job]:
+        """The jobs whose bitstreams get the denoising analysis: each DiV-INR codec's lowest rate
+        point (ladders run from low to high rate) on every sequence, unless the analysis is off."""
+        if not (self.config.get("analysis") or {}).get("denoising_steps"):
+            return []
+        lowest = {codec: self.ladder(codec)[0]["label"] for codec in self.settings["codecs"]
+                  if self.codec_entry(codec)["codec"] == "divinr"}
+        return [job for job in self.jobs if lowest.get(job.codec) == job.rate]

@@ -95,6 +95,7 @@ rule report:
         provenance="reports/{preset}/provenance.json",
         runs="reports/{preset}/mlflow_runs.json",
         fid=fid_table_input,
+        analyses=lambda wc: denoising_analyses(wc.preset),
     output:
         html="reports/{preset}/index.html",
         md="reports/{preset}/report.md",

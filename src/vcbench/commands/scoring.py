@@ -28,6 +28,15 @@ def save_preview(reconstruction: Path, frame_index: int, out_png: Path) -> None:
         Image.fromarray(np.rint(rgb * 255.0).astype(np.uint8)).save(tmp, format="PNG")
 
 
+def metric_options_by_name(pairs) -> dict[str, dict]:
+    """("lpips.net=vgg", ...) -> {"lpips": {"net": "vgg"}}."""
+    options: dict[str, dict] = {}
+    for key, value in parse_pairs(pairs, "--metric-option").items():
+        metric, _, option = key.partition(".")
+        options.setdefault(metric, {})[option] = value
+    return options
+
+
 def rd_row(encode_record: dict, decode_record: dict, means: dict[str, float], not_computed: dict[str, str]) -> dict:
     """One row of rd.csv: what was coded, how big, how good, how long, and where it came from."""
     row = {key: encode_record[key] for key in ("codec", "rate", "frames", "width", "height", "bit_depth", "bytes", "bpp",
@@ -63,11 +72,7 @@ def score(reference: Path, distorted: Path, metrics: str, frames: int | None, me
     MS-SSIM is on luma; VMAF and VMAF-NEG come from libvmaf's built-in v0.6.1 models.
     """
     names = [m.strip() for m in metrics.split(",") if m.strip()]
-    options: dict[str, dict] = {}
-    for key, value in parse_pairs(metric_options, "--metric-option").items():
-        metric, _, option = key.partition(".")
-        options.setdefault(metric, {})[option] = value
-    scores = score_files(reference, distorted, names, frames, options, threads, progress=not quiet)
+    scores = score_files(reference, distorted, names, frames, metric_options_by_name(metric_options), threads, progress=not quiet)
     means = scores.means()
     if frames_csv is not None:
         write_text_atomic(frames_csv, scores.per_frame.to_csv(index=False, float_format="%.6f"))

@@ -56,6 +56,7 @@ class ReportContent:
     method: str
     conventions: list[str] = field(default_factory=list)
     fid: pd.DataFrame | None = None
+    denoising: list[dict] = field(default_factory=list)  # DiV-INR denoising analyses (see load_denoising)
 
     @property
     def warning(self) -> str:
@@ -191,4 +192,26 @@ def load_content(report_dir: Path, preset: str, anchor: str, method: str, fid: p
     provenance = json.loads((report_dir / "provenance.json").read_text())
     runs = report_dir / "mlflow_runs.json"
     mlflow = json.loads(runs.read_text()) if runs.is_file() else None
-    return ReportContent(preset, rd, bd, figures, provenance, mlflow, anchor, method, conventions(anchor, method), fid)
+    return ReportContent(preset, rd, bd, figures, provenance, mlflow, anchor, method, conventions(anchor, method), fid,
+                         load_denoising(report_dir))
+
+
+def load_denoising(report_dir: Path) -> list[dict]:
+    """Every analysis/<dataset>/<sequence>/<codec>/<rate>/ folder: its title, figure (relative to the
+    report) and per-step-count table."""
+    analyses = []
+    for record in sorted(report_dir.glob("analysis/*/*/*/*/analysis.json")):
+        folder = record.parent
+        dataset, sequence, codec, rate = folder.relative_to(report_dir / "analysis").parts
+        table = pd.read_csv(folder / "per_step_count.csv")
+        header = list(table.columns)
+        analyses.append({"title": f"{dataset}/{sequence}, {codec} at {rate} ({json.loads(record.read_text())['header_steps']} steps coded)",
+                         "figure": (folder / "denoising.png").relative_to(report_dir).as_posix(),
+                         "table": (header, [[fmt(v) for v in row] for row in table.itertuples(index=False)])})
+    return analyses
+
+
+DENOISING_NOTE = ("Top row: quality of the predicted clean frames (x0 estimates) after each denoising step of the coded "
+                  "sampler; bottom row: the same bitstream decoded with each number of sampling steps. If layout and "
+                  "objects come before texture, PSNR and MS-SSIM settle in the first steps while LPIPS, DISTS and VMAF "
+                  "keep improving.")

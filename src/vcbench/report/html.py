@@ -6,7 +6,7 @@ import base64
 from html import escape
 from pathlib import Path
 
-from vcbench.report.content import LOW_OVERLAP_NOTE, ReportContent
+from vcbench.report.content import DENOISING_NOTE, LOW_OVERLAP_NOTE, ReportContent
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1200px;margin:1.5em auto;padding:0 1em;color:#222}
@@ -26,11 +26,22 @@ def _table(header: list[str], rows: list[list[str]], css_class: str = "") -> str
     return f'<table class="{css_class}"><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>'
 
 
+def _embedded_png(path: Path, alt: str) -> str:
+    return f'<img src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode("ascii")}" alt="{escape(alt)}">'
+
+
+def _denoising_section(content: ReportContent, report_dir: Path) -> str:
+    parts = [f'<h2>DiV-INR denoising analysis</h2><p class="note">{escape(DENOISING_NOTE)}</p>']
+    for analysis in content.denoising:
+        parts.append(f'<h3>{escape(analysis["title"])}</h3><figure class="denoising">'
+                     f'{_embedded_png(report_dir / analysis["figure"], analysis["title"])}</figure>'
+                     + _table(*analysis["table"], css_class="denoising"))
+    return "".join(parts)
+
+
 def _figure(entry: dict, plots_dir: Path) -> str:
-    png = plots_dir / entry["png"]
-    data = base64.b64encode(png.read_bytes()).decode("ascii")
     svg = f' <a href="plots/{escape(entry["svg"])}">SVG</a>' if entry.get("svg") else ""
-    return (f'<figure class="{escape(entry["kind"])}"><img src="data:image/png;base64,{data}" alt="{escape(entry["caption"])}">'
+    return (f'<figure class="{escape(entry["kind"])}">{_embedded_png(plots_dir / entry["png"], entry["caption"])}'
             f"<figcaption>{escape(entry['caption'])}{svg}</figcaption></figure>")
 
 
@@ -61,6 +72,8 @@ def render_html(content: ReportContent, report_dir: Path) -> str:
                 parts.append(f"<h3>{title}</h3>" + "".join(_figure(f, plots_dir) for f in chosen))
     if content.fid is not None:
         parts.append("<h2>FID and KID (pooled per dataset)</h2>" + _table(*content.fid_table(), css_class="fid"))
+    if content.denoising:
+        parts.append(_denoising_section(content, report_dir))
     reasons = content.not_computed()
     if reasons:
         parts.append('<h2>Not computed</h2><ul class="not-computed">'

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vcbench.report.content import LOW_OVERLAP_NOTE, ReportContent
+from vcbench.report.content import DENOISING_NOTE, LOW_OVERLAP_NOTE, ReportContent
 
 
 def _cell(text: str) -> str:
@@ -36,6 +36,10 @@ def render_markdown(content: ReportContent) -> str:
             parts.append(f"![{figure['caption']}](plots/{figure['png']})\n\n*{figure['caption']}*{svg}")
     if content.fid is not None:
         parts.append("## FID and KID (pooled per dataset)\n\n" + _table(*content.fid_table()))
+    if content.denoising:
+        parts.append("## DiV-INR denoising analysis\n\n" + DENOISING_NOTE)
+        for analysis in content.denoising:
+            parts.append(f"### {analysis['title']}\n\n![{analysis['title']}]({analysis['figure']})\n\n" + _table(*analysis["table"]))
     reasons = content.not_computed()
     if reasons:
         parts.append("## Not computed\n\n" + "\n".join(f"- {r}" for r in reasons))

@@ -1,76 +1,117 @@
-"""DiV-INR's layout-before-texture analysis: quality of the predicted clean frame at every
-denoising step (decode with option ``record_x0=true``, which writes ``<rec>.x0/step_<k>.y4m``).
+"""The analysis DiV-INR's argument rests on: does the sampler lay out the scene and its objects
+before it adds texture?
 
-    python -m vcbench.codecs.divinr.analysis SOURCE.y4m REC.y4m.x0 OUT.csv [OUT.png]
+Two measurements from one bitstream:
+  per step       decode once with the header's steps and keep the predicted clean frames
+                 (x0 estimates) of every denoising step; score each step's frames against the source
+  per step count decode again with each number of sampling steps asked for; score each output
 
-writes one row per step with the mean of every metric that can run here (PSNR, MS-SSIM, VMAF,
-and LPIPS/DISTS when their weights are present) and plots them against the step.
+Both score every frame metric that can run here (PSNR, MS-SSIM and VMAF; LPIPS and DISTS when
+their weights are present). If layout comes first, PSNR and MS-SSIM (structure) should settle
+within the first steps while LPIPS/DISTS/VMAF (texture, detail) keep improving.
 """
 
 from __future__ import annotations
 
-import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import pandas as pd
 
-from vcbench.io import atomic_path
-from vcbench.metrics.base import MetricUnavailable
-from vcbench.metrics.registry import create_metric
-from vcbench.metrics.vmaf import compute_vmaf
-from vcbench.video import Y4MReader
+from vcbench.codecs.divinr import bitstream
+from vcbench.codecs.divinr.codec import DivInrCodec
+from vcbench.io import atomic_path, sha256_file, write_json_atomic, write_text_atomic
+from vcbench.video import read_y4m_header
+from vcbench.video.convert import match_format
 
-FRAME_METRICS = ("psnr", "ms_ssim", "lpips", "dists")
+# Scores one reconstruction against the source: (means per column, {metric: why not computed}).
+Scorer = Callable[[Path], tuple[dict[str, float], dict[str, str]]]
 
 
-def per_step_quality(source: Path, x0_folder: Path, frame_metrics: tuple[str, ...] = FRAME_METRICS) -> pd.DataFrame:
-    steps = sorted(Path(x0_folder).glob("step_*.y4m"))
-    metrics = {}
-    for name in frame_metrics:
-        try:
-            metrics[name] = create_metric(name)
-        except MetricUnavailable as reason:
-            print(f"{name}: not computed ({reason})", file=sys.stderr)
+@dataclass
+class DenoisingAnalysis:
+    per_step: pd.DataFrame  # step (1..N), then the mean of every metric column over frames
+    per_step_count: pd.DataFrame  # steps, decode_seconds, then the metric means
+    header_steps: int
+    not_computed: dict[str, str] = field(default_factory=dict)
+
+
+def analyse(bitstream_path: Path, source: Path, step_counts: list[int], score: Scorer, codec_options: dict[str, Any],
+            workdir: Path) -> DenoisingAnalysis:
+    """Decode ``bitstream_path`` 1 + len(step_counts) times in ``workdir`` and score every output."""
+    header_steps = int(bitstream.read(bitstream_path).header["steps"])
+    source_format = read_y4m_header(source)
+    not_computed: dict[str, str] = {}
+
+    def decode(name: str, **options: Any) -> tuple[Path, float]:
+        started = time.perf_counter()
+        reconstruction = workdir / f"{name}.y4m"
+        DivInrCodec(**codec_options, **options).decode(bitstream_path, reconstruction)
+        return reconstruction, time.perf_counter() - started
+
+    def scored(reconstruction: Path) -> dict[str, float]:
+        match_format(reconstruction, source_format)
+        means, missing = score(reconstruction)
+        not_computed.update(missing)
+        return means
+
+    normative, normative_seconds = decode(f"steps_{header_steps:02d}", record_x0=True)
+    x0_files = sorted(normative.with_name(normative.name + ".x0").glob("step_*.y4m"))
+    per_step = pd.DataFrame([{"step": index + 1, **scored(path)} for index, path in enumerate(x0_files)])
     rows = []
-    for path in steps:
-        with Y4MReader(path) as rec:
-            distorted = list(rec.frames())
-            fmt = rec.format
-        with Y4MReader(source) as src:
-            reference = list(src.frames(limit=len(distorted)))
-        row: dict[str, float] = {"step": int(path.stem.split("_")[1])}
-        for metric in metrics.values():
-            for column, values in metric.compute(reference, distorted, fmt).items():
-                row[column] = sum(values) / len(values)
-        for column, values in compute_vmaf(source, path, len(distorted)).items():
-            row[column] = sum(values) / len(values)
-        rows.append(row)
-    return pd.DataFrame(rows)
+    for count in sorted(set(step_counts)):
+        if count == header_steps:
+            reconstruction, seconds = normative, normative_seconds
+        else:
+            reconstruction, seconds = decode(f"steps_{count:02d}", decode_steps=count)
+        rows.append({"steps": count, "decode_seconds": seconds, **scored(reconstruction)})
+    return DenoisingAnalysis(per_step, pd.DataFrame(rows), header_steps, not_computed)
 
 
-def plot_per_step(table: pd.DataFrame, out: Path) -> None:
+def write_analysis(result: DenoisingAnalysis, out_dir: Path, provenance: dict[str, Any]) -> None:
+    """per_step.csv, per_step_count.csv, denoising.png and analysis.json (what was analysed, how)."""
+    write_text_atomic(out_dir / "per_step.csv", result.per_step.to_csv(index=False, float_format="%.6f"))
+    write_text_atomic(out_dir / "per_step_count.csv", result.per_step_count.to_csv(index=False, float_format="%.6f"))
+    plot_analysis(result, out_dir / "denoising.png")
+    write_json_atomic(out_dir / "analysis.json", {**provenance, "header_steps": result.header_steps,
+                                                  "not_computed": result.not_computed})
+
+
+def plot_analysis(result: DenoisingAnalysis, out: Path) -> None:
+    """One column per metric: quality of each step's x0 estimate (top), and against the step count (bottom)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    columns = [c for c in table.columns if c != "step"]
-    fig, axes = plt.subplots(1, len(columns), figsize=(3 * len(columns), 2.8), squeeze=False)
-    for axis, column in zip(axes[0], columns):
-        axis.plot(table["step"] + 1, table[column], marker="o")
-        axis.set_xlabel("denoising step")
-        axis.set_title(column)
+    columns = [c for c in result.per_step.columns if c != "step" and result.per_step[c].notna().any()]
+    fig, axes = plt.subplots(2, len(columns), figsize=(2.8 * len(columns), 5.2), squeeze=False)
+    for top, bottom, column in zip(axes[0], axes[1], columns):
+        top.plot(result.per_step["step"], result.per_step[column], marker="o")
+        top.set_title(column)
+        top.set_xlabel(f"denoising step (of {result.header_steps})")
+        bottom.plot(result.per_step_count["steps"], result.per_step_count[column], marker="s", color="tab:orange")
+        bottom.set_xscale("log", base=2)
+        bottom.set_xlabel("sampling steps")
+    axes[0][0].set_ylabel("x0 estimate at step")
+    axes[1][0].set_ylabel("decoded with N steps")
     fig.tight_layout()
     with atomic_path(out, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=100)
     plt.close(fig)
 
 
-if __name__ == "__main__":
-    source, folder, csv = (Path(a) for a in sys.argv[1:4])
-    table = per_step_quality(source, folder)
-    with atomic_path(csv, suffix=".csv") as tmp:
-        table.to_csv(tmp, index=False)
-    if len(sys.argv) > 4:
-        plot_per_step(table, Path(sys.argv[4]))
-    print(table.to_string(index=False))
+def run(bitstream_path: Path, source: Path, out_dir: Path, step_counts: list[int], score: Scorer,
+        codec_options: dict[str, Any]) -> DenoisingAnalysis:
+    """Analyse one bitstream into ``out_dir``; decoded videos live in a scratch folder beside it."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".denoising-", dir=out_dir) as scratch:
+        result = analyse(bitstream_path, source, step_counts, score, codec_options, Path(scratch))
+    write_analysis(result, out_dir, {"bitstream": str(bitstream_path), "bitstream_sha256": sha256_file(bitstream_path),
+                                     "source": str(source), "source_sha256": sha256_file(source),
+                                     "step_counts": sorted(set(step_counts)), "codec_options": codec_options})
+    return result
+

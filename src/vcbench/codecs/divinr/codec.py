@@ -6,6 +6,8 @@ Codec options (config ``codecs.divinr.options``):
   device       ``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda``
   threads      torch CPU threads (1 avoids oversubscription when jobs run side by side)
   record_x0    decoder: also write every sampling step's predicted clean frames (analysis)
+  decode_steps decoder: sample with this many steps instead of the header's (analysis of quality
+               against the number of steps; the output is then not the normative decode)
   gop          frames per GOP (one INR and one set of adapters each); default 32
   iterations   optimisation iterations per GOP; default 300
   steps        sampling steps the decoder runs (written in the header); default 8
@@ -31,14 +33,14 @@ from vcbench.codecs.divinr.encoder import EncoderSettings, optimise_gop
 from vcbench.codecs.divinr.gop import GopModel
 from vcbench.codecs.divinr.inr import upsampling_stages
 from vcbench.codecs.divinr.lora import attach_lora
-from vcbench.codecs.divinr.sampler import SAMPLER, sample
+from vcbench.codecs.divinr.sampler import SAMPLERS, noise_process, sample
 from vcbench.errors import BitstreamError, ConfigError
 from vcbench.video import VideoFormat, Y4MReader, Y4MWriter, rgb_to_yuv, yuv_to_rgb
 
 DEFAULT_BACKBONE = "models/embedded"
 _RATE_KNOBS = {"inr_width": int, "quant_step": float, "lora_rank": int, "rate_weight": float}
 _ENCODER_OPTIONS = {f.name for f in fields(EncoderSettings)} - {"rate_weight", "quant_step"}
-_CODEC_OPTIONS = {"backbone", "models_dir", "device", "threads", "gop", "steps", "seed", "record_x0"} | _ENCODER_OPTIONS
+_CODEC_OPTIONS = {"backbone", "models_dir", "device", "threads", "gop", "steps", "seed", "record_x0", "decode_steps"} | _ENCODER_OPTIONS
 
 
 def _device(choice: str) -> torch.device:
@@ -132,7 +134,7 @@ class DivInrCodec(Codec):
             "format": [fmt.width, fmt.height, fmt.bit_depth, fmt.fps_num, fmt.fps_den, int(fmt.full_range), fmt.chroma_siting],
             "frames": int(rgb.shape[0]), "gop": gop, "padded": list(rgb.shape[-2:]),
             "inr": {"width": knobs["inr_width"], "stages": stages},
-            "lora_rank": knobs["lora_rank"], "sampler": SAMPLER, "steps": steps, "seed": seed, "time_ids": time_ids,
+            "lora_rank": knobs["lora_rank"], "sampler": noise_process(backbone.scheduler_config).name, "steps": steps, "seed": seed, "time_ids": time_ids,
         }
         size = bitstream.write(Path(bitstream_path), bitstream.Container(backbone.hash, header, b"".join(sections)))
         elapsed = time.perf_counter() - started
@@ -151,8 +153,9 @@ class DivInrCodec(Codec):
             total, gop, padded = int(header["frames"]), int(header["gop"]), tuple(header["padded"])
             inr_width, stages, rank = int(header["inr"]["width"]), int(header["inr"]["stages"]), int(header["lora_rank"])
             steps, seed, time_ids = int(header["steps"]), int(header["seed"]), header["time_ids"]
-            if header["sampler"] != SAMPLER:
-                raise BitstreamError(f"{bitstream_path}: sampler {header['sampler']!r} is not supported (expected {SAMPLER})")
+            steps = int(self.options.get("decode_steps") or steps)
+            if header["sampler"] not in SAMPLERS:
+                raise BitstreamError(f"{bitstream_path}: sampler {header['sampler']!r} is not supported (known: {', '.join(SAMPLERS)})")
         except (KeyError, TypeError, ValueError) as err:
             raise BitstreamError(f"{bitstream_path}: malformed DiV-INR header ({err})") from None
         folder = find_backbone(container.backbone_hash, [self.options.get("backbone", DEFAULT_BACKBONE)],
@@ -160,6 +163,7 @@ class DivInrCodec(Codec):
         backbone = load_backbone(folder, self.device)
         if rank > 0:
             attach_lora(backbone.unet, rank)
+        process = SAMPLERS[header["sampler"]](backbone.scheduler_config)
         latent_hw = (padded[0] // backbone.downscale, padded[1] // backbone.downscale)
         time_ids_tensor = torch.tensor([time_ids], device=self.device) if time_ids else None
         payload, offset = container.payload, 0
@@ -182,7 +186,7 @@ class DivInrCodec(Codec):
                 model.load(section)
                 with torch.no_grad():
                     condition = model.inr(torch.arange(count, device=self.device))
-                latents = sample(backbone, condition, model.context, time_ids_tensor, steps, seed + gop_index,
+                latents = sample(backbone, process, condition, model.context, time_ids_tensor, steps, seed + gop_index,
                                  record_step if record_x0 else None)
                 for frame in self._to_frames(backbone, latents, fmt):
                     writer.write(frame)

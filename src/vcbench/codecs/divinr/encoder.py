@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import torch
-from diffusers import DDIMScheduler
 from tqdm import tqdm
 
 from vcbench.codecs.divinr.backbone import Backbone
 from vcbench.codecs.divinr.gop import GopModel
+from vcbench.codecs.divinr.sampler import DdimTrailing, EulerEdm, noise_process
 from vcbench.entropy import laplace_bits
 
 
@@ -36,10 +36,6 @@ class EncoderSettings:
     inr_frames: int = 8  # frames per iteration for the latent loss (image backbones; video ones see the GOP)
     batch_frames: int = 4  # of those, frames per iteration for the denoising loss
     crop: int = 32  # latent crop for the denoising loss
-
-
-def training_scheduler(config: dict) -> DDIMScheduler:
-    return DDIMScheduler.from_config(config)
 
 
 @contextlib.contextmanager
@@ -61,11 +57,10 @@ def estimated_bits(named: list[tuple[str, torch.nn.Parameter]], steps: list[floa
     return sum(laplace_bits(p / step) for (_, p), step in zip(named, steps))
 
 
-def _denoising_loss(backbone: Backbone, scheduler: DDIMScheduler, model: GopModel, latents: torch.Tensor,
+def _denoising_loss(backbone: Backbone, process: DdimTrailing | EulerEdm, model: GopModel, latents: torch.Tensor,
                     condition: torch.Tensor, time_ids: torch.Tensor | None, settings: EncoderSettings,
                     generator: torch.Generator) -> torch.Tensor:
     _, _, height, width = latents.shape
-    device = latents.device
     if backbone.kind == "image":
         latents, condition = latents[: settings.batch_frames], condition[: settings.batch_frames]
     # the crop keeps the denoiser's cost per iteration independent of the resolution
@@ -76,25 +71,15 @@ def _denoising_loss(backbone: Backbone, scheduler: DDIMScheduler, model: GopMode
     left = int(torch.randint(0, width - crop_w + 1, (1,), generator=generator))
     latents = latents[:, :, top : top + crop_h, left : left + crop_w]
     condition = condition[:, :, top : top + crop_h, left : left + crop_w]
-    noise = torch.randn(latents.shape, generator=generator).to(device)
-    count = 1 if backbone.kind == "video" else latents.shape[0]
-    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (count,), generator=generator).to(device)
-    noisy = scheduler.add_noise(latents, noise, timesteps.expand(latents.shape[0]))
-    prediction = scheduler.config.prediction_type
-    if prediction == "epsilon":
-        target = noise
-    elif prediction == "v_prediction":
-        target = scheduler.get_velocity(latents, noise, timesteps.expand(latents.shape[0]))
-    else:
-        target = latents
-    output = backbone.predict(noisy, timesteps, condition, model.context, time_ids)
-    return torch.nn.functional.mse_loss(output, target)
+    # one noise level per frame for image denoisers, one for the whole clip for video ones
+    example = process.training_example(latents, 1 if backbone.kind == "video" else latents.shape[0], generator)
+    return example.loss(backbone.predict(example.model_input, example.timesteps, condition, model.context, time_ids))
 
 
 def optimise_gop(backbone: Backbone, model: GopModel, latents: torch.Tensor, time_ids: torch.Tensor | None,
                  settings: EncoderSettings, seed: int, pixels: int, description: str) -> dict:
     """Fit ``model`` to the GOP's true ``latents`` (F, C, h, w); return the per-tensor steps and statistics."""
-    scheduler = training_scheduler(backbone.scheduler_config)
+    process = noise_process(backbone.scheduler_config)
     named = model.named_tensors()
     groups = [{"params": list(model.inr.parameters()), "lr": settings.learning_rate}]
     if model.context is not None:
@@ -124,7 +109,7 @@ def optimise_gop(backbone: Backbone, model: GopModel, latents: torch.Tensor, tim
             latent_loss = torch.nn.functional.mse_loss(condition, latents[pick])
             denoise_loss = torch.zeros((), device=latents.device)
             if settings.denoise_weight > 0:
-                denoise_loss = _denoising_loss(backbone, scheduler, model, latents[pick], condition, time_ids, settings, generator)
+                denoise_loss = _denoising_loss(backbone, process, model, latents[pick], condition, time_ids, settings, generator)
             bits = estimated_bits(named, steps)
             loss = latent_loss + settings.denoise_weight * denoise_loss + settings.rate_weight * bits / pixels
             loss.backward()

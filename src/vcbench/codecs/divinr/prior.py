@@ -145,6 +145,7 @@ def train_prior(out: Path, settings: PriorSettings = PriorSettings()) -> dict:
     scheduler = DDIMScheduler(**SCHEDULER_CONFIG)
     state = {"phase": "vae", "step": 0, "losses": {}, "seconds": 0.0}
     checkpoint = _checkpoint_path(out)
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
     if checkpoint.exists():
         saved = torch.load(checkpoint, weights_only=False)
         if saved.get("settings") == asdict(settings) and saved.get("version") == PRIOR_VERSION:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from diffusers import (AutoencoderKL, AutoencoderKLTemporalDecoder, DDIMScheduler, UNet2DConditionModel,
+from diffusers import (AutoencoderKL, AutoencoderKLTemporalDecoder, DDIMScheduler, EulerDiscreteScheduler, UNet2DConditionModel,
                        UNetSpatioTemporalConditionModel)
 
 
@@ -31,7 +31,12 @@ def save_tiny_backbone(folder: str | Path, kind: str = "image", seed: int = 0) -
             up_block_types=("UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"),
             addition_time_embed_dim=4, projection_class_embeddings_input_dim=12, cross_attention_dim=16, num_attention_heads=(2, 4), num_frames=4,
         )
-        scheduler = DDIMScheduler(prediction_type="v_prediction", beta_schedule="scaled_linear", clip_sample=False)
+        # Stable Video Diffusion's own scheduler config: EDM, continuous noise levels, v-prediction
+        scheduler = EulerDiscreteScheduler(
+            num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", prediction_type="v_prediction",
+            interpolation_type="linear", use_karras_sigmas=True, sigma_min=0.002, sigma_max=700.0, timestep_spacing="leading",
+            timestep_type="continuous", steps_offset=1,
+        )
     else:
         raise ValueError(f"kind must be 'image' or 'video', not {kind!r}")
     vae.save_pretrained(folder / "vae")

@@ -1,0 +1,35 @@
+# DiV-INR's denoising analysis (config `analysis.denoising_steps`): decodes a finished bitstream
+# again (never re-encodes), recording each step's predicted clean frames and trying each number of sampling steps.
+
+DENOISING_STEPS = ",".join(str(n) for n in (config.get("analysis") or {}).get("denoising_steps", []))
+
+
+def denoising_analyses(preset):
+    """The analysis records of a preset (none when the analysis is off or no DiV-INR codec runs)."""
+    return [f"{job.analysis_dir}/analysis.json" for job in plan(preset).denoising_analysis_jobs]
+
+
+rule denoising_analysis:
+    input:
+        bitstream=lambda wc: f"{job_stem(wc)}.{plan(wc.preset).extension(wc.codec)}",
+        source=source_of,
+        requires=codec_requires,
+    output:
+        per_step="reports/{preset}/analysis/{dataset}/{sequence}/{codec}/{rate}/per_step.csv",
+        per_step_count="reports/{preset}/analysis/{dataset}/{sequence}/{codec}/{rate}/per_step_count.csv",
+        figure="reports/{preset}/analysis/{dataset}/{sequence}/{codec}/{rate}/denoising.png",
+        record="reports/{preset}/analysis/{dataset}/{sequence}/{codec}/{rate}/analysis.json",
+    params:
+        out_dir=lambda wc, output: os.path.dirname(output.record),
+        metrics=",".join(FRAME_METRICS),
+        options=lambda wc: kv_args("-o", plan(wc.preset).codec_entry(wc.codec).get("options", {})),
+        assets=LEARNED_METRIC_CACHE,
+    resources:
+        gpu=1,
+    conda:
+        TORCH_ENV
+    log:
+        "logs/{preset}/analysis/{dataset}/{sequence}/{codec}/{rate}.log",
+    shell:
+        "vcbench denoising-analysis {input.bitstream} {input.source} --out-dir {params.out_dir} --steps {DENOISING_STEPS}"
+        " --metrics {params.metrics} {params.assets} {params.options} --quiet > {log} 2>&1"
