@@ -128,6 +128,16 @@ def report_dir(tmp_path_factory) -> Path:
     return build_report(root)
 
 
+def test_bd_csv_adds_rows_against_each_further_anchor(tmp_path: Path):
+    build_results_tree(tmp_path)
+    result = vcbench("bd-table", "--preset", PRESET, "--anchor", "x265", "--also-against", "svtav1", "--also-against", "vvenc",
+                     "--metrics", "psnr_yuv", cwd=tmp_path)
+    assert "no BD against vvenc: rd.csv has no RD points of it" in result.stderr
+    bd = pd.read_csv(tmp_path / "reports" / PRESET / "bd.csv").set_index(["anchor", "codec", "sequence"])
+    assert bd.loc[("x265", "svtav1", "mean"), "bd_quality"] == pytest.approx(0.8, abs=1e-6)
+    assert bd.loc[("svtav1", "x265", "mean"), "bd_quality"] == pytest.approx(-0.8, abs=1e-6)
+
+
 def test_bd_csv_has_sequences_and_dataset_means(report_dir: Path):
     bd = pd.read_csv(report_dir / "bd.csv")
     assert set(bd["metric"]) == {"psnr_yuv", "psnr_y", "ms_ssim", "vmaf", "vmaf_neg", "lpips", "dists"}  # no fid column

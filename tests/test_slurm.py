@@ -206,6 +206,7 @@ def test_dry_run_asks_for_gpus_on_neural_rules_only(slurm, tmp_path):
         assert "gres=" not in resources
     assert gpu_of[("encode_divinr", "divinr")] == {1}
     assert gpu_of[("decode", "divinr")] == {1}
+    assert gpu_of[("denoising_analysis", "divinr")] == {1}
     # The overlay's codec needs the embedded prior, so training it (a neural rule too) is planned.
     assert gpu_of[("train_prior", None)] == {1}
     others = {key: value for key, value in gpu_of.items() if key[1] != "divinr" and key[0] != "train_prior"}

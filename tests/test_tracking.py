@@ -51,7 +51,7 @@ def test_runs_are_logged_read_back_and_not_duplicated(mlflow_server: MlflowServe
     parent = parents[0]
     assert all(c.data.tags["mlflow.parentRunId"] == parent.info.run_id for c in children)
     assert parent.info.status == "FINISHED"
-    assert parent.data.metrics["bd_rate_pct/demo/svtav1/psnr_yuv"] < 0
+    assert parent.data.metrics["bd_rate_pct/demo/svtav1_vs_x265/psnr_yuv"] < 0
 
     child = next(c for c in children if c.data.tags["vcbench.key"] == "demo/bunny/x265/qp47")
     assert child.data.params["codec"] == "x265" and child.data.params["rate.qp"] == "47"
@@ -91,7 +91,7 @@ def test_runs_are_logged_read_back_and_not_duplicated(mlflow_server: MlflowServe
     bd = pd.read_csv(report_dir / "bd.csv")
     akima = bd[(bd["sequence"] == "mean") & (bd["metric"] == "psnr_yuv")].iloc[0]
     assert akima["method"] == "akima"
-    latest = client.get_run(parent.info.run_id).data.metrics["bd_rate_pct/demo/svtav1/psnr_yuv"]
+    latest = client.get_run(parent.info.run_id).data.metrics["bd_rate_pct/demo/svtav1_vs_x265/psnr_yuv"]
     assert latest == pytest.approx(akima["bd_rate_pct"], abs=1e-9)
 
 

@@ -5,6 +5,7 @@ import shlex
 REPORT = config.get("report", {})
 TRACKING = config.get("tracking", {})
 REPORT_ANCHOR = REPORT.get("anchor", "x265")
+ALSO_AGAINST = " ".join(f"--also-against {name}" for name in REPORT.get("also_against", []))
 REPORT_METHOD = REPORT.get("bd_method", "pchip")
 REPORT_METRICS = ",".join(REPORT.get("bd_metrics", ["psnr_yuv", "psnr_y", "ms_ssim", "vmaf", "vmaf_neg", "lpips", "dists", "fid"]))
 TRACKING_ARGS = " ".join(
@@ -37,7 +38,7 @@ rule bd_table:
     log:
         "logs/{preset}/report/bd_table.log",
     shell:
-        "vcbench bd-table --preset {wildcards.preset} --anchor {REPORT_ANCHOR} --method {REPORT_METHOD}"
+        "vcbench bd-table --preset {wildcards.preset} --anchor {REPORT_ANCHOR} {ALSO_AGAINST} --method {REPORT_METHOD}"
         " --metrics {REPORT_METRICS} {params.fid} > {log} 2>&1"
 
 

@@ -103,15 +103,19 @@ def bd(anchor_csv: Path, test_csv: Path, metric: str, method: str, lower: bool |
 @_PRESET
 @_ROOT
 @click.option("--anchor", required=True, help="Anchor codec name (as in rd.csv's codec column).")
+@click.option("--also-against", multiple=True, help="Another anchor codec (repeatable); skipped with a warning if rd.csv has no points of it.")
 @click.option("--method", type=_METHOD, default="pchip", show_default=True)
 @click.option("--metrics", required=True, help="Comma-separated metrics; those absent from rd.csv are skipped.")
 @_FID
 @_SKIP_FID
-def bd_table(preset: str, root: Path, anchor: str, method: str, metrics: str, fid: Path | None, skip_fid: bool) -> None:
+def bd_table(preset: str, root: Path, anchor: str, also_against: tuple[str, ...], method: str, metrics: str, fid: Path | None,
+             skip_fid: bool) -> None:
     """reports/<preset>/rd.csv (+ fid.csv) -> reports/<preset>/bd.csv (per sequence, then the dataset mean).
 
     FID/KID are pooled per dataset: their BD rows (sequence `mean`) use the dataset's mean bpp per rate point.
     """
+    import pandas as pd
+
     from vcbench.bd import bd_table as build
     from vcbench.io import atomic_path
 
@@ -121,7 +125,14 @@ def bd_table(preset: str, root: Path, anchor: str, method: str, metrics: str, fi
         raise ConfigError(f"{report_dir / 'rd.csv'}: anchor codec {anchor!r} has no RD points "
                           f"(codecs: {', '.join(sorted(set(rd['codec'])))}); set report.anchor in config/config.yaml")
     fid_rows = _read_fid(_fid_path(report_dir, fid, skip_fid))
-    table = build(rd, anchor, [m.strip() for m in metrics.split(",") if m.strip()], method, fid=fid_rows)
+    anchors = [anchor]
+    for other in dict.fromkeys(also_against):
+        if other in set(rd["codec"]) and other != anchor:
+            anchors.append(other)
+        elif other != anchor:
+            click.echo(f"vcbench: warning: no BD against {other}: rd.csv has no RD points of it", err=True)
+    names = [m.strip() for m in metrics.split(",") if m.strip()]
+    table = pd.concat([build(rd, each, names, method, fid=fid_rows) for each in anchors], ignore_index=True)
     flagged = int(table["notes"].str.contains("overlap on", regex=False).sum())
     if flagged:
         click.echo(f"vcbench: warning: {flagged} BD value(s) have curve overlap below 75 % (see the notes column)", err=True)

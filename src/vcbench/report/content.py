@@ -67,7 +67,7 @@ class ReportContent:
 
     def bd_summary(self, dataset: str, value: str) -> tuple[list[str], list[list[str]]]:
         """Codec x metric table of the dataset means of ``value`` (bd_rate_pct or bd_quality)."""
-        means = self.bd[(self.bd["dataset"] == dataset) & (self.bd["sequence"] == MEAN)]
+        means = self.bd[(self.bd["dataset"] == dataset) & (self.bd["sequence"] == MEAN) & (self.bd["anchor"] == self.anchor)]
         metrics = list(dict.fromkeys(means["metric"]))
         header = ["codec"] + [f"{m} ({'lower' if d == 'lower' else 'higher'} better)"
                               for m, d in dict(zip(means["metric"], means["direction"])).items()]
@@ -80,11 +80,11 @@ class ReportContent:
         return header, rows
 
     def has_low_overlap(self, dataset: str) -> bool:
-        notes = self.bd.loc[(self.bd["sequence"] == MEAN) & (self.bd["dataset"] == dataset), "notes"]
+        notes = self.bd.loc[(self.bd["sequence"] == MEAN) & (self.bd["dataset"] == dataset) & (self.bd["anchor"] == self.anchor), "notes"]
         return any(isinstance(n, str) and "overlap below" in n for n in notes)
 
     def bd_detail(self) -> tuple[list[str], list[list[str]]]:
-        columns = ["dataset", "sequence", "codec", "metric", "bd_rate_pct", "bd_quality", "overlap",
+        columns = ["dataset", "sequence", "codec", "anchor", "metric", "bd_rate_pct", "bd_quality", "overlap",
                    "points_anchor", "points_test", "notes"]
         rows = [[fmt(r[c], 4) if c in ("bd_rate_pct", "bd_quality", "overlap") else fmt(r[c]) for c in columns]
                 for _, r in self.bd.iterrows()]

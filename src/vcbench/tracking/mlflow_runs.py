@@ -196,7 +196,7 @@ def log_runs(root: Path, preset: str, rd_path: Path, bd_path: Path, experiment: 
 
 
 def _bd_metrics(bd_path: Path) -> dict:
-    """Dataset-mean BD values as parent-run metrics, e.g. ``bd_rate_pct/demo/svtav1/psnr_yuv``."""
+    """Dataset-mean BD values as parent-run metrics, e.g. ``bd_rate_pct/demo/svtav1_vs_x265/psnr_yuv``."""
     if not bd_path.is_file():
         return {}
     bd = pd.read_csv(bd_path)
@@ -204,7 +204,7 @@ def _bd_metrics(bd_path: Path) -> dict:
     for _, row in bd[bd["sequence"] == "mean"].iterrows():
         for column in ("bd_rate_pct", "bd_quality"):
             if (value := _finite(row[column])) is not None:
-                metrics[f"{column}/{row['dataset']}/{row['codec']}/{row['metric']}"] = value
+                metrics[f"{column}/{row['dataset']}/{row['codec']}_vs_{row['anchor']}/{row['metric']}"] = value
     return metrics
 
 
