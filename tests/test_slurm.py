@@ -234,6 +234,6 @@ def test_local_profile_throttles_gpus_per_machine_only():
     cluster = yaml.safe_load((REPO / "slurm/config.yaml").read_text())
     assert local["rerun-incomplete"] is True and local["show-failed-logs"] is True
     assert "executor" not in local and cluster["executor"] == "slurm"
-    assert "gpu=1" in local["resources"] and "gpu=local" in local["set-resource-scopes"]
+    assert "resources" not in local and "gpu=local" in local["set-resource-scopes"]  # the limit: common.smk
     assert "gres" not in cluster["default-resources"]
     assert any(entry.startswith("score=") for entry in cluster["group-components"])

@@ -9,7 +9,7 @@ import yaml
 
 from conftest import REPO
 from vcbench.errors import ConfigError
-from vcbench.workflow import Plan, config_hash, spread
+from vcbench.workflow import Plan, config_hash, local_gpu_slots, spread
 
 
 @pytest.fixture
@@ -42,6 +42,12 @@ def test_denoising_analysis_runs_at_each_divinr_codecs_lowest_rate(config):
     assert Plan(config, "paper").denoising_analysis_jobs == []  # no DiV-INR in the paper preset's codecs
     config["analysis"]["denoising_steps"] = []
     assert Plan(config, "demo").denoising_analysis_jobs == []
+
+
+@pytest.mark.parametrize("visible, slots", [("0,1", 2), ("3", 1), ("", 6), ("-1", 6)])
+def test_neural_jobs_run_one_per_gpu_or_on_every_core_without_one(monkeypatch, visible, slots):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    assert local_gpu_slots(cores=6) == slots
 
 
 def test_spread_keeps_ends():

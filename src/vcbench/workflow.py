@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,6 +56,21 @@ def config_hash(config: dict[str, Any]) -> str:
 
 def sequence_path(dataset: str, sequence: str) -> str:
     return f"data/{dataset}/{sequence}.y4m"
+
+
+def gpus_present() -> int:
+    """GPUs this machine offers, without importing torch: CUDA_VISIBLE_DEVICES if set, else the
+    NVIDIA driver's list."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([device for device in visible.split(",") if device.strip() not in ("", "-1")])
+    return len(list(Path("/proc/driver/nvidia/gpus").glob("*")))
+
+
+def local_gpu_slots(cores: int) -> int:
+    """How many neural jobs may run at once on this machine: one per GPU; with no GPU they run on
+    the CPU, where only the cores limit them."""
+    return gpus_present() or cores
 
 
 def spread(items: list, count: int | None) -> list:

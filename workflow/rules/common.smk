@@ -1,7 +1,13 @@
 # Shared by every rule file: the plan of the chosen preset and small path helpers.
 from functools import cache
 
-from vcbench.workflow import Plan, config_hash, sequence_path
+from vcbench.workflow import Plan, config_hash, local_gpu_slots, sequence_path
+
+# Neural rules ask for resource "gpu", scoped local (profiles/default): locally they run one per
+# GPU present, or, on a machine without one, side by side on the CPU cores (`--resources gpu=N`
+# overrides). Submitted cluster jobs are not limited by it.
+if "gpu" not in workflow.global_resources:
+    workflow.register_resource("gpu", local_gpu_slots(workflow.cores))
 
 PRESET = config["preset"]
 CONFIG_HASH = config_hash(config)
