@@ -66,6 +66,25 @@ def test_small_frames_leave_ms_ssim_not_computed(make_y4m):
     assert np.isnan(scores.per_frame["ms_ssim"]).all()
 
 
+@pytest.mark.parametrize("bit_depth", [8, 10])
+def test_ms_ssim_matches_an_independent_implementation_in_double_precision(make_y4m, tmp_path, bit_depth):
+    import piq
+    import torch
+
+    from vcbench.video import Y4MReader
+
+    source = make_y4m(width=200, height=176, frames=2, bit_depth=bit_depth)
+    codec = create_codec("x265")
+    codec.encode(source, tmp_path / "a.hevc", RatePoint("q", {"qp": 40}))
+    codec.decode(tmp_path / "a.hevc", tmp_path / "a.y4m")
+    ours = score_files(source, tmp_path / "a.y4m", ["ms_ssim"], progress=False).per_frame["ms_ssim"]
+    with Y4MReader(source) as ref, Y4MReader(tmp_path / "a.y4m") as dist:
+        luma = [torch.from_numpy(np.stack([f.y for f in r.frames()]).astype(np.float64))[:, None] for r in (ref, dist)]
+        peak = float(ref.format.max_value)
+    expected = piq.multi_scale_ssim(luma[1], luma[0], data_range=peak, reduction="none")
+    assert np.allclose(ours, expected.numpy(), atol=1e-5) and ours.min() < 0.999
+
+
 def test_ms_ssim_orders_quality(make_y4m, tmp_path):
     source = make_y4m(width=256, height=192, frames=3)
     codec = create_codec("x265")

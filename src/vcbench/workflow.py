@@ -133,11 +133,17 @@ class Plan:
             for point in self.ladder(codec)
         ]
 
+    @property
+    def denoising_steps(self) -> list[int]:
+        """Numbers of sampling steps the denoising analysis tries (the preset's, else config `analysis`)."""
+        default = (self.config.get("analysis") or {}).get("denoising_steps", [])
+        return list(self.settings.get("denoising_steps", default))
+
     @cached_property
     def denoising_analysis_jobs(self) -> list[Job]:
         """The jobs whose bitstreams get the denoising analysis: each DiV-INR codec's lowest rate
         point (ladders run from low to high rate) on every sequence, unless the analysis is off."""
-        if not (self.config.get("analysis") or {}).get("denoising_steps"):
+        if not self.denoising_steps:
             return []
         lowest = {codec: self.ladder(codec)[0]["label"] for codec in self.settings["codecs"]
                   if self.codec_entry(codec)["codec"] == "divinr"}

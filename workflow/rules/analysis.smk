@@ -1,7 +1,6 @@
-# DiV-INR's denoising analysis (config `analysis.denoising_steps`): decodes a finished bitstream
-# again (never re-encodes), recording each step's predicted clean frames and trying each number of sampling steps.
-
-DENOISING_STEPS = ",".join(str(n) for n in (config.get("analysis") or {}).get("denoising_steps", []))
+# DiV-INR's denoising analysis (config `analysis.denoising_steps`, or the preset's): decodes a
+# finished bitstream again (never re-encodes), recording each step's predicted clean frames and
+# trying each number of sampling steps.
 
 
 def denoising_analyses(preset):
@@ -24,6 +23,7 @@ rule denoising_analysis:
         metrics=",".join(FRAME_METRICS),
         options=lambda wc: kv_args("-o", plan(wc.preset).codec_entry(wc.codec).get("options", {})),
         assets=LEARNED_METRIC_CACHE,
+        steps=lambda wc: ",".join(str(n) for n in plan(wc.preset).denoising_steps),
     resources:
         gpu=1,
     conda:
@@ -31,5 +31,5 @@ rule denoising_analysis:
     log:
         "logs/{preset}/analysis/{dataset}/{sequence}/{codec}/{rate}.log",
     shell:
-        "vcbench denoising-analysis {input.bitstream} {input.source} --out-dir {params.out_dir} --steps {DENOISING_STEPS}"
+        "vcbench denoising-analysis {input.bitstream} {input.source} --out-dir {params.out_dir} --steps {params.steps}"
         " --metrics {params.metrics} {params.assets} {params.options} --quiet > {log} 2>&1"

@@ -5,6 +5,8 @@ rule prepare_sequence:
     output:
         y4m="data/{dataset}/{sequence}.y4m",
         record="data/{dataset}/{sequence}.json",
+    # every job of a sequence waits for it: before anything else
+    priority: 100
     conda:
         FFMPEG_ENV
     log:

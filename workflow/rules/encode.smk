@@ -22,6 +22,8 @@ for _codec_key in config["codecs"]:
             options=lambda wc: kv_args("-o", plan(wc.preset).codec_entry(wc.codec).get("options", {})),
         resources:
             gpu=int(PLAN.uses_gpu(_codec_key)),
+        # neural encodes are the longest jobs: start them as soon as their inputs exist
+        priority: 10 if PLAN.uses_gpu(_codec_key) else 0
         conda:
             TORCH_ENV if PLAN.uses_gpu(_codec_key) else FFMPEG_ENV
         log:

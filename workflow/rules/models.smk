@@ -11,6 +11,8 @@ rule train_prior:
         prior="|".join(config.get("models", {})) or "embedded",
     output:
         "models/{prior}/model_index.json",
+    # every neural job waits for the prior: start it before anything else
+    priority: 50
     params:
         vae_steps=lambda wc: config["models"][wc.prior]["vae_steps"],
         unet_steps=lambda wc: config["models"][wc.prior]["unet_steps"],

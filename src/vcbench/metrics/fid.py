@@ -18,13 +18,17 @@ from __future__ import annotations
 import os
 import warnings
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from vcbench.io import atomic_path
-from vcbench.metrics.learned import default_device, load_weights
+from vcbench.metrics.weights import default_device, load_weights
 from vcbench.video import Frame, VideoFormat, Y4MReader, yuv_to_rgb
+
+if TYPE_CHECKING:  # torch is imported where features are computed: counting patches does without it
+    import torch
 
 PATCH = 256
 SHIFT = 128
@@ -66,6 +70,7 @@ def resize_bilinear_tf1(images: torch.Tensor, size: int) -> torch.Tensor:
     Source coordinate of output pixel i is i * in/out; this is what torch-fidelity (and torchmetrics
     with antialias=False) do before the FID Inception, and what the original TF FID code did.
     """
+    import torch
 
     def axis(in_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         position = torch.arange(size, dtype=images.dtype, device=images.device) * torch.tensor(
@@ -121,6 +126,8 @@ class InceptionFeatures:
         progress: bool = True,
     ) -> None:
         state = load_weights(INCEPTION_ASSET, cache_dir, registry_path)  # MetricUnavailable when missing
+        import torch
+
         net = build_fid_inception()
         net.load_state_dict(state)
         self.device = torch.device(device) if device else default_device()
@@ -139,12 +146,14 @@ class InceptionFeatures:
             net.Mixed_6e, net.Mixed_7a, net.Mixed_7b, net.Mixed_7c, net.avgpool,
         ):  # fmt: skip
             x = layer(x)
-        return torch.flatten(x, 1)
+        return x.flatten(1)
 
     def __call__(self, patches: np.ndarray) -> np.ndarray:
         """N x 2048 float32 features of N x H x W x 3 uint8 patches."""
         if patches.dtype != np.uint8:
             raise ValueError("Inception features expect uint8 RGB patches")
+        import torch
+
         out = np.zeros((len(patches), FEATURE_DIM), dtype=np.float32)
         starts = range(0, len(patches), self.batch_size)
         for start in tqdm(starts, desc="inception", unit="batch", disable=not self.progress, leave=False):

@@ -13,35 +13,19 @@ import os
 import warnings
 from typing import Any
 
-import lpips
 import numpy as np
 import torch
-import torchvision
-from DISTS_pytorch.DISTS_pt import DISTS, L2pooling
 from tqdm import tqdm
 
-from vcbench.assets import AssetError, require
 from vcbench.metrics.base import MetricUnavailable
+from vcbench.metrics.weights import default_device, load_weights
 from vcbench.video import Frame, VideoFormat, yuv_to_rgb
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def frames_to_tensor(frames: list[Frame], fmt: VideoFormat) -> torch.Tensor:
     """N x 3 x H x W float32 RGB in [0, 1] (BT.709, range per ``fmt``)."""
     rgb = np.stack([yuv_to_rgb(frame, fmt) for frame in frames])
     return torch.from_numpy(rgb).permute(0, 3, 1, 2).contiguous()
-
-
-def load_weights(asset: str, cache_dir: str | os.PathLike | None, registry_path: str | os.PathLike | None) -> dict:
-    """The state dict of a verified asset; MetricUnavailable (reason + fix) when it is missing."""
-    try:
-        path = require(asset, cache_dir=cache_dir, registry_path=registry_path)
-    except AssetError as err:
-        raise MetricUnavailable(str(err)) from None
-    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _trunk_state(trunk: torch.nn.Module, features_state: dict) -> dict:
@@ -109,6 +93,8 @@ class LPIPSMetric(_PairMetric):
         trunk_asset, linear_asset = _LPIPS_NETS[net]
         trunk_state = load_weights(trunk_asset, cache_dir, registry_path)
         linear_state = load_weights(linear_asset, cache_dir, registry_path)
+        import lpips  # after the weights are found: a score job without them skips this import
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torchvision's deprecation notice for pretrained=False
             model = lpips.LPIPS(pretrained=False, net=net, version="0.1", pnet_rand=True, verbose=False)
@@ -141,6 +127,8 @@ class DISTSMetric(_PairMetric):
         super().__init__(**options)
         vgg_state = load_weights("torchvision-vgg16", cache_dir, registry_path)
         alpha_beta = load_weights("dists-alpha-beta", cache_dir, registry_path)
+        import torchvision  # after the weights are found, as for LPIPS
+
         vgg = torchvision.models.vgg16(weights=None)
         vgg.load_state_dict(vgg_state)
         self.model = _build_dists(vgg.features, alpha_beta).eval().to(self.device)
@@ -155,6 +143,8 @@ def _build_dists(vgg_features: torch.nn.Sequential, alpha_beta: dict) -> torch.n
     The reference constructor always calls `vgg16(pretrained=True)` (a download), so we build the
     module without it, with the same stage layout, and reuse the reference class's forward.
     """
+    from DISTS_pytorch.DISTS_pt import DISTS, L2pooling
+
     model = DISTS.__new__(DISTS)
     torch.nn.Module.__init__(model)
     stage_layers = {1: range(0, 4), 2: range(5, 9), 3: range(10, 16), 4: range(17, 23), 5: range(24, 30)}

@@ -13,6 +13,7 @@ within the first steps while LPIPS/DISTS/VMAF (texture, detail) keep improving.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -34,7 +35,8 @@ Scorer = Callable[[Path], tuple[dict[str, float], dict[str, str]]]
 @dataclass
 class DenoisingAnalysis:
     per_step: pd.DataFrame  # step (1..N), then the mean of every metric column over frames
-    per_step_count: pd.DataFrame  # steps, decode_seconds, then the metric means
+    # steps, decode_seconds, recorded_x0 (that decode also wrote every step's x0: slower), metric means
+    per_step_count: pd.DataFrame
     header_steps: int
     not_computed: dict[str, str] = field(default_factory=dict)
 
@@ -47,6 +49,8 @@ def analyse(bitstream_path: Path, source: Path, step_counts: list[int], score: S
     not_computed: dict[str, str] = {}
 
     def decode(name: str, **options: Any) -> tuple[Path, float]:
+        print(f"{bitstream_path}: decoding ({name.replace('_', ' ')}{', recording x0' if options.get('record_x0') else ''})",
+              file=sys.stderr, flush=True)
         started = time.perf_counter()
         reconstruction = workdir / f"{name}.y4m"
         DivInrCodec(**codec_options, **options).decode(bitstream_path, reconstruction)
@@ -67,7 +71,7 @@ def analyse(bitstream_path: Path, source: Path, step_counts: list[int], score: S
             reconstruction, seconds = normative, normative_seconds
         else:
             reconstruction, seconds = decode(f"steps_{count:02d}", decode_steps=count)
-        rows.append({"steps": count, "decode_seconds": seconds, **scored(reconstruction)})
+        rows.append({"steps": count, "decode_seconds": seconds, "recorded_x0": count == header_steps, **scored(reconstruction)})
     return DenoisingAnalysis(per_step, pd.DataFrame(rows), header_steps, not_computed)
 
 
