@@ -22,7 +22,8 @@ def test_smoke_preset_is_tiny(config):
     assert plan.frames == 8
     assert {j.sequence for j in plan.jobs} == {"bigbuckbunny", "bikes"}
     assert {j.codec for j in plan.jobs} == {"x265", "svtav1", "divinr_quick"}
-    for codec in ("x265", "svtav1", "divinr_quick"):
+    assert [p["label"] for p in plan.ladder("divinr_quick")] == ["d1", "d4"]  # its whole ladder: 2 points
+    for codec in ("x265", "svtav1"):
         labels = [p["label"] for p in plan.ladder(codec)]
         full = [p["label"] for p in config["codecs"][codec]["ladder"]]
         assert len(labels) == 3 and labels[0] == full[0] and labels[-1] == full[-1]

@@ -30,7 +30,7 @@ rule score:
     shell:
         "vcbench score {input.reference} {input.reconstruction} --metrics {params.metrics} --frames {params.frames}"
         " {params.assets} --encode-record {input.encode_record} --decode-record {input.decode_record}"
-        " --dataset {wildcards.dataset} --sequence {wildcards.sequence}"
+        " --dataset {wildcards.dataset} --sequence {wildcards.sequence} --codec {wildcards.codec}"
         " --frames-csv {output.frames} --summary {output.summary} --preview {output.preview} --quiet > {log} 2>&1"
 
 

@@ -61,11 +61,13 @@ def rd_row(encode_record: dict, decode_record: dict, means: dict[str, float], no
 @click.option("--decode-record", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="The decode record (decode time).")
 @click.option("--dataset", default=None, help="Dataset name for the rd row.")
 @click.option("--sequence", default=None, help="Sequence name for the rd row.")
+@click.option("--codec", "codec_label", default=None,
+              help="Codec label for the rd row: the config's codec key (default: the encode record's codec name).")
 @click.option("--preview", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Save the middle frame of DISTORTED as an RGB PNG here.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def score(reference: Path, distorted: Path, metrics: str, frames: int | None, metric_options, threads: int, frames_csv: Path | None,
           summary: Path | None, encode_record: Path | None, decode_record: Path | None, dataset: str | None, sequence: str | None,
-          preview: Path | None, quiet: bool) -> None:
+          codec_label: str | None, preview: Path | None, quiet: bool) -> None:
     """Score DISTORTED against REFERENCE (both Y4M) frame by frame and print the means.
 
     PSNR is per frame (Y, U, V and YUV weighted 6:1:1, capped at 100 dB), averaged over frames;
@@ -80,7 +82,9 @@ def score(reference: Path, distorted: Path, metrics: str, frames: int | None, me
                     "not_computed": scores.not_computed}
     if encode_record is not None:
         decode = json.loads(decode_record.read_text()) if decode_record else {"decode_seconds": math.nan}
-        result = {"dataset": dataset, "sequence": sequence, **rd_row(json.loads(encode_record.read_text()), decode, means, scores.not_computed)}
+        row = rd_row(json.loads(encode_record.read_text()), decode, means, scores.not_computed)
+        # two config entries of one codec (divinr, divinr_quick) are two curves: label by config key
+        result = {"dataset": dataset, "sequence": sequence, **row, "codec": codec_label or row["codec"]}
     if summary is not None:
         write_json_atomic(summary, result)
     if preview is not None:
