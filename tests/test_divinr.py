@@ -21,7 +21,7 @@ from vcbench.codecs.divinr.gop import GopModel
 from vcbench.codecs.divinr.lora import attach_lora
 from vcbench.codecs.divinr.sampler import noise_process, sample
 from vcbench.codecs.divinr.tiny import save_tiny_backbone
-from vcbench.errors import BitstreamError, ConfigError
+from vcbench.errors import BitstreamError, ConfigError, VideoFormatError
 from vcbench.io import sha256_file
 from vcbench.video import VideoFormat, Y4MReader, Y4MWriter, rgb_to_yuv
 
@@ -135,6 +135,14 @@ def test_rate_grows_with_each_knob(workdir: Path) -> None:
     assert size(inr_width=12) > reference
     assert size(quant_step=0.01) > reference
     assert size(lora_rank=4) > reference
+
+
+def test_a_damaged_source_fails_even_when_its_first_frames_are_whole(workdir: Path) -> None:
+    data = (workdir / "clip.y4m").read_bytes()
+    (workdir / "cut.y4m").write_bytes(data[: len(data) - 100])  # frames 0-2 whole, frame 3 cut
+    with pytest.raises(VideoFormatError, match="frame 3 is truncated"):
+        DivInrCodec(backbone=str(workdir / "backbone"), **FAST).encode(workdir / "cut.y4m", workdir / "cut.divinr", RatePoint("x"), 2)
+    assert not (workdir / "cut.divinr").exists()
 
 
 def test_unknown_knob_and_option_are_config_errors(workdir: Path) -> None:

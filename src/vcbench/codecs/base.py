@@ -56,3 +56,16 @@ class Codec(ABC):
     def versions(self) -> dict[str, str]:
         """Versions of the tools and libraries that produce this codec's bitstreams."""
         return {}
+
+    @staticmethod
+    def frames_to_code(source: Path, frames: int | None) -> int:
+        """How many frames to code (all if None), after checking the whole of ``source``: a damaged
+        file fails before coding, whichever codec and however many frames were asked for."""
+        from vcbench.errors import ConfigError
+        from vcbench.video import Y4MReader
+
+        with Y4MReader(source) as reader:
+            available = reader.count_frames()  # raises, naming the frame, on a truncated or damaged file
+        if frames is not None and frames > available:
+            raise ConfigError(f"{source}: has {available} frames, {frames} were asked for; lower `frames` in the preset")
+        return available if frames is None else frames

@@ -23,7 +23,7 @@ import imageio_ffmpeg
 from vcbench.codecs.base import Codec, RatePoint
 from vcbench.errors import BitstreamError, ConfigError
 from vcbench.io import atomic_path
-from vcbench.video import Y4MReader
+from vcbench.video import Y4MReader, read_y4m_header
 
 STRUCTURES = ("random_access", "low_delay")
 # SVT-AV1 logs to stderr regardless of ffmpeg's -loglevel; 1 = errors only.
@@ -94,12 +94,8 @@ class FFmpegCodec(Codec):
 
     def encode(self, source: Path, bitstream: Path, rate: RatePoint, frames: int | None = None) -> dict[str, Any]:
         qp = self._qp(rate)
-        with Y4MReader(source) as reader:
-            fmt = reader.format
-            available = reader.count_frames()
-        frames = available if frames is None else frames
-        if frames > available:
-            raise ConfigError(f"{source}: has {available} frames, {frames} were asked for; lower `frames` in the preset")
+        frames = self.frames_to_code(source, frames)
+        fmt = read_y4m_header(source)
         coded_depth = self.input_bit_depth.get(fmt.bit_depth)
         if coded_depth is None:
             raise ConfigError(f"{source}: {self.name} cannot code {fmt.bit_depth}-bit video")

@@ -4,7 +4,7 @@ filtering, Wang et al.'s weights).
 pytorch-msssim because every score job is its own process: it imports nothing but torch (piq
 takes 3 s more, torchmetrics longer still). In float32, nine times faster than float64 on a CPU;
 tests/test_metrics.py checks it against piq's independent implementation in float64 to 1e-5.
-(torchmetrics differs from both by about 1e-3 on real frames: it pads the borders.)
+(torchmetrics differs from both by about 1e-3 on real frames; the cause was not traced.)
 """
 
 from __future__ import annotations

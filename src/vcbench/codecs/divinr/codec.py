@@ -105,6 +105,7 @@ class DivInrCodec(Codec):
 
     def encode(self, source: Path, bitstream_path: Path, rate: RatePoint, frames: int | None = None) -> dict[str, Any]:
         knobs = self._rate(rate)
+        frames = self.frames_to_code(Path(source), frames)  # before loading anything: a damaged source fails fast
         opts = self.options
         settings = EncoderSettings(quant_step=knobs["quant_step"], rate_weight=knobs["rate_weight"],
                                    **{k: type(getattr(EncoderSettings, k))(opts[k]) for k in _ENCODER_OPTIONS if k in opts})
