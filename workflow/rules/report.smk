@@ -102,13 +102,15 @@ rule report:
         md="reports/{preset}/report.md",
     params:
         fid=fid_table_arg,
+        analyses=lambda wc, input: " ".join(f"--analysis {path}" for path in input.analyses),
     localrule: True
     conda:
         TORCH_ENV
     log:
         "logs/{preset}/report/report.log",
     shell:
-        "vcbench report --preset {wildcards.preset} --anchor {REPORT_ANCHOR} --method {REPORT_METHOD} {params.fid} > {log} 2>&1"
+        "vcbench report --preset {wildcards.preset} --anchor {REPORT_ANCHOR} --method {REPORT_METHOD} {params.fid}"
+        " {params.analyses} > {log} 2>&1"
 
 
 rule mlflow:

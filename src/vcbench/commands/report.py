@@ -188,7 +188,9 @@ def provenance(preset: str, root: Path) -> None:
 @click.option("--method", type=_METHOD, default="pchip", show_default=True)
 @_FID
 @_SKIP_FID
-def report(preset: str, root: Path, anchor: str, method: str, fid: Path | None, skip_fid: bool) -> None:
+@click.option("--analysis", "analyses", multiple=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A DiV-INR denoising analysis.json to show (repeatable; the DAG passes those of the preset).")
+def report(preset: str, root: Path, anchor: str, method: str, fid: Path | None, skip_fid: bool, analyses: tuple[Path, ...]) -> None:
     """reports/<preset>/index.html (self-contained) and report.md from bd.csv, plots, provenance and MLflow runs."""
     from vcbench.io import write_text_atomic
     from vcbench.report.content import load_content
@@ -199,7 +201,7 @@ def report(preset: str, root: Path, anchor: str, method: str, fid: Path | None, 
     for needed in ("rd.csv", "bd.csv", "provenance.json"):
         if not (report_dir / needed).is_file():
             raise VcbenchError(f"{report_dir / needed}: missing; build it first (snakemake {report_dir / needed})")
-    content = load_content(report_dir, preset, anchor, method, _read_fid(_fid_path(report_dir, fid, skip_fid)))
+    content = load_content(report_dir, preset, anchor, method, _read_fid(_fid_path(report_dir, fid, skip_fid)), list(analyses))
     write_text_atomic(report_dir / "index.html", render_html(content, report_dir))
     write_text_atomic(report_dir / "report.md", render_markdown(content))
     click.echo(f"wrote {report_dir / 'index.html'} and {report_dir / 'report.md'}")

@@ -183,7 +183,8 @@ def fmt(value, digits: int = 3) -> str:
     return "" if pd.isna(value) else str(value)
 
 
-def load_content(report_dir: Path, preset: str, anchor: str, method: str, fid: pd.DataFrame | None = None) -> ReportContent:
+def load_content(report_dir: Path, preset: str, anchor: str, method: str, fid: pd.DataFrame | None = None,
+                 analyses: list[Path] | None = None) -> ReportContent:
     """Read rd.csv, bd.csv, plots/manifest.json, provenance.json and (if present) mlflow_runs.json; ``fid``: fid.csv rows."""
     rd = pd.read_csv(report_dir / "rd.csv")
     bd = pd.read_csv(report_dir / "bd.csv", keep_default_na=False, na_values=[""])
@@ -193,16 +194,17 @@ def load_content(report_dir: Path, preset: str, anchor: str, method: str, fid: p
     runs = report_dir / "mlflow_runs.json"
     mlflow = json.loads(runs.read_text()) if runs.is_file() else None
     return ReportContent(preset, rd, bd, figures, provenance, mlflow, anchor, method, conventions(anchor, method), fid,
-                         load_denoising(report_dir))
+                         load_denoising(report_dir, analyses or []))
 
 
-def load_denoising(report_dir: Path) -> list[dict]:
-    """Every analysis/<dataset>/<sequence>/<codec>/<rate>/ folder: its title, figure (relative to the
-    report) and per-step-count table."""
+def load_denoising(report_dir: Path, records: list[Path]) -> list[dict]:
+    """The given analysis/<dataset>/<sequence>/<codec>/<rate>/analysis.json records (only those: an
+    analysis left from another configuration must not reach the report): title, figure (relative
+    to the report) and per-step-count table of each."""
     analyses = []
-    for record in sorted(report_dir.glob("analysis/*/*/*/*/analysis.json")):
+    for record in sorted(Path(r).resolve() for r in records):
         folder = record.parent
-        dataset, sequence, codec, rate = folder.relative_to(report_dir / "analysis").parts
+        dataset, sequence, codec, rate = folder.relative_to(report_dir.resolve() / "analysis").parts
         table = pd.read_csv(folder / "per_step_count.csv")
         header = list(table.columns)
         analyses.append({"title": f"{dataset}/{sequence}, {codec} at {rate} ({json.loads(record.read_text())['header_steps']} steps coded)",
