@@ -317,16 +317,17 @@ def test_missing_fid_weights_give_no_bd_rows_and_the_report_names_the_fix(report
     assert escape(reason) in (report_copy / "index.html").read_text()
 
 
-def test_report_shows_only_the_denoising_analyses_it_is_given(tmp_path: Path):
+def test_report_shows_only_the_denoising_analyses_it_is_given(tmp_path: Path, monkeypatch):
     from vcbench.report.content import load_denoising
 
-    report = tmp_path / "reports" / PRESET
+    monkeypatch.chdir(tmp_path)  # relative paths, as the DAG passes them
+    report = Path("reports") / PRESET
     for sequence in ("bikes", "left_from_an_earlier_config"):
         folder = report / "analysis" / "demo" / sequence / "divinr" / "d1"
         folder.mkdir(parents=True)
         (folder / "analysis.json").write_text(json.dumps({"header_steps": 4}))
         (folder / "per_step_count.csv").write_text("steps,decode_seconds,psnr_yuv\n1,2.5,20.1\n4,9.0,19.5\n")
-    shown = load_denoising(report, [report / "analysis/demo/bikes/divinr/d1/analysis.json"])
+    shown = load_denoising(report, [Path("reports", PRESET, "analysis/demo/bikes/divinr/d1/analysis.json")])
     assert [a["title"] for a in shown] == ["demo/bikes, divinr at d1 (4 steps coded)"]
     assert shown[0]["figure"] == "analysis/demo/bikes/divinr/d1/denoising.png"
     assert shown[0]["table"] == (["steps", "decode_seconds", "psnr_yuv"], [["1", "2.500", "20.100"], ["4", "9.000", "19.500"]])

@@ -201,14 +201,14 @@ def load_denoising(report_dir: Path, records: list[Path]) -> list[dict]:
     """The given analysis/<dataset>/<sequence>/<codec>/<rate>/analysis.json records (only those: an
     analysis left from another configuration must not reach the report): title, figure (relative
     to the report) and per-step-count table of each."""
-    analyses = []
+    analyses, root = [], report_dir.resolve()  # records may be relative to another folder than report_dir
     for record in sorted(Path(r).resolve() for r in records):
         folder = record.parent
-        dataset, sequence, codec, rate = folder.relative_to(report_dir.resolve() / "analysis").parts
+        dataset, sequence, codec, rate = folder.relative_to(root / "analysis").parts
         table = pd.read_csv(folder / "per_step_count.csv")
         header = list(table.columns)
         analyses.append({"title": f"{dataset}/{sequence}, {codec} at {rate} ({json.loads(record.read_text())['header_steps']} steps coded)",
-                         "figure": (folder / "denoising.png").relative_to(report_dir).as_posix(),
+                         "figure": (folder / "denoising.png").relative_to(root).as_posix(),
                          "table": (header, [[fmt(v) for v in row] for row in table.itertuples(index=False)])})
     return analyses
 
