@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from vcbench.errors import ConfigError
+from vcbench.video import Y4MReader
+
 
 @dataclass(frozen=True)
 class RatePoint:
@@ -61,9 +64,6 @@ class Codec(ABC):
     def frames_to_code(source: Path, frames: int | None) -> int:
         """How many frames to code (all if None), after checking the whole of ``source``: a damaged
         file fails before coding, whichever codec and however many frames were asked for."""
-        from vcbench.errors import ConfigError
-        from vcbench.video import Y4MReader
-
         with Y4MReader(source) as reader:
             available = reader.count_frames()  # raises, naming the frame, on a truncated or damaged file
         if frames is not None and frames > available:

@@ -183,6 +183,18 @@ def train_prior(out: Path, settings: PriorSettings = PriorSettings()) -> dict:
     return record
 
 
+def _step(optimiser, loss, step, state, name, shown, progress, save_checkpoint, started) -> None:
+    """One optimiser step of either phase: record ``shown`` as loss ``name``, checkpoint every 100 steps."""
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
+    state["step"], state["losses"][name] = step + 1, round(shown.item(), 5)
+    progress.set_postfix({name: f"{shown.item():.4f}"})
+    if (step + 1) % 100 == 0:
+        state["seconds"] = time.perf_counter() - started
+        save_checkpoint()
+
+
 def _train_vae(vae, crops, settings, state, save_checkpoint, started) -> None:
     optimiser = torch.optim.Adam(vae.parameters(), lr=settings.learning_rate)
     vae.train()
@@ -195,14 +207,7 @@ def _train_vae(vae, crops, settings, state, save_checkpoint, started) -> None:
         recon = vae.decode(posterior.sample()).sample
         l1 = (recon - images).abs().mean()
         loss = l1 + (recon - images).pow(2).mean() + 1e-6 * posterior.kl().mean()
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        state["step"], state["losses"]["vae_l1"] = step + 1, round(l1.item(), 5)
-        progress.set_postfix(l1=f"{l1.item():.4f}")
-        if (step + 1) % 100 == 0:
-            state["seconds"] = time.perf_counter() - started
-            save_checkpoint()
+        _step(optimiser, loss, step, state, "vae_l1", l1, progress, save_checkpoint, started)
     vae.eval()
 
 
@@ -235,14 +240,7 @@ def _train_unet(vae, unet, scheduler, crops, generator, settings, state, save_ch
         noisy = scheduler.add_noise(latents, noise, timesteps)
         target = scheduler.get_velocity(latents, noise, timesteps)
         loss = torch.nn.functional.mse_loss(unet(torch.cat([noisy, condition], 1), timesteps).sample, target)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        state["step"], state["losses"]["denoiser_mse"] = step + 1, round(loss.item(), 5)
-        progress.set_postfix(mse=f"{loss.item():.4f}")
-        if (step + 1) % 100 == 0:
-            state["seconds"] = time.perf_counter() - started
-            save_checkpoint()
+        _step(optimiser, loss, step, state, "denoiser_mse", loss, progress, save_checkpoint, started)
     unet.eval()
 
 
