@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup demo smoke test system-deps
+.PHONY: setup demo smoke lint test system-deps
 
 setup: $(VENV)/.installed
 
@@ -26,5 +26,10 @@ demo: setup
 smoke: setup
 	snakemake --cores all --config preset=smoke
 
-test: setup system-deps
+# The workflow's lint, for the default preset and the smoke one: any item fails (exit status 1).
+lint: setup
+	snakemake --lint
+	snakemake --lint --config preset=smoke
+
+test: setup system-deps lint
 	python -m pytest

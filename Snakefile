@@ -2,7 +2,12 @@
 # `--config preset=smoke` a tiny check; `--profile slurm` the same on a Slurm GPU cluster.
 # Rules are thin: each maps its wildcards to one `vcbench` command. The plan of which jobs a
 # preset fans out to lives in src/vcbench/workflow.py.
-from snakemake.utils import min_version, validate
+import sys
+
+from snakemake.utils import min_version
+
+from vcbench.config_check import check_config
+from vcbench.errors import VcbenchError
 
 min_version("9.0")
 
@@ -10,7 +15,13 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+# The schema, then the whole plan against what the code declares (codec options and rate knobs,
+# anchors, metric options): a bad value stops every run, `-n` included, with one line naming its
+# key path, the value and what is allowed.
+try:
+    check_config(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
+except VcbenchError as err:
+    sys.exit(f"vcbench: error: {err}")
 
 
 include: "workflow/rules/common.smk"
@@ -22,6 +33,7 @@ include: "workflow/rules/score.smk"
 include: "workflow/rules/fid.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/verify.smk"
 
 
 rule all:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vcbench.codecs.ffmpeg import run_ffmpeg
+from vcbench.tools.ffmpeg import run_ffmpeg
 from vcbench.metrics.scoring import score_files
 from vcbench.video import Frame, VideoFormat, Y4MWriter
 

@@ -12,7 +12,7 @@ import pytest
 
 from vcbench.bd import BDWarning, bd, bd_table, lower_is_better
 
-# VCEG-M33 example (DESIGN.md): rates and PSNR of anchor and test.
+# The VCEG-M33 example (Bjontegaard 2001): rates and PSNR of anchor and test.
 ANCHOR = ([90.33, 181.03, 332.99, 547.79], [27.95, 31.17, 34.44, 38.11])
 TEST = ([127.1719, 186.14, 307.2924, 481.5588], [29.9286, 32.4165, 34.7013, 37.4561])
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,6 +19,8 @@ from mlflow.tracking import MlflowClient
 
 from dag import SMOKE_ANCHORS, run_snakemake, snakemake_command, snakemake_env, workflow_copy
 from servers import MlflowServer
+from vcbench.tracking.job import code_state
+from vcbench.verify import select_rows
 
 pytestmark = pytest.mark.slow
 
@@ -104,6 +108,80 @@ def test_bpp_in_rd_csv_is_exact(smoke_run):
     table = pd.read_csv(workdir / "reports/smoke/rd.csv")
     exact = 8 * table["bytes"] / (table["frames"] * table["width"] * table["height"])
     assert ((table["bpp"] - exact).abs() / exact < 1e-12).all()
+
+
+def test_verify_rederives_every_number_of_the_smoke_report(smoke_run, tmp_path):
+    workdir, _ = smoke_run
+    started = time.monotonic()
+    proc = run_snakemake(workdir, "verify", "--config", "preset=smoke")  # `vcbench verify reports/smoke`
+    log = workdir / "logs/smoke/verify.log"
+    assert proc.returncode == 0, log.read_text()[-3000:] if log.is_file() else proc.stderr[-3000:]
+    record = json.loads((workdir / "reports/smoke/verify.json").read_text())
+    assert record["failed"] == 0 and record["rows_verified"] == list(range(16)) and record["checks"] > 16 * 30
+    assert {row["tolerance"] for row in record["rows"]} == {"exact"}  # decoded on the device the decode records name
+    print(f"snakemake verify (smoke): {time.monotonic() - started:.0f} s, vcbench verify itself {record['seconds']:.0f} s")
+    # A copy of the run (another folder) whose rd.csv has one number changed fails, naming it.
+    copy = shutil.copytree(workdir, tmp_path / "copy", ignore=shutil.ignore_patterns(".snakemake", "logs", "mlflow*"))
+    rd = pd.read_csv(copy / "reports/smoke/rd.csv")
+    row = select_rows(len(rd), 1, 0)[0]
+    rd.loc[row, "psnr_yuv"] += 0.01
+    rd.to_csv(copy / "reports/smoke/rd.csv", index=False)
+    changed = subprocess.run([sys.executable, "-m", "vcbench.cli", "verify", "reports/smoke", "--sample", "1", "--failed-only"],
+                             cwd=copy, env=snakemake_env(), capture_output=True, text=True, timeout=600)
+    assert changed.returncode == 1, changed.stdout[-3000:] + changed.stderr[-3000:]
+    label = "/".join(str(rd.loc[row, key]) for key in ("dataset", "sequence", "codec", "rate"))
+    failed = [line for line in changed.stdout.splitlines() if line.startswith(label) and " FAIL " in line]
+    assert any("psnr_yuv (rd.csv vs re-scored)" in line for line in failed), changed.stdout[-3000:]
+
+
+def test_every_number_names_the_commit_its_jobs_ran(smoke_run):
+    workdir, _ = smoke_run
+    provenance = json.loads((workdir / "reports/smoke/provenance.json").read_text())
+    commit = code_state().commit  # the tests and the jobs run the same checkout
+    assert provenance["commits"] == ({commit: 16} if commit else {}) and not provenance["mixed_commits"]
+    for point in provenance["rd_points"]:
+        assert point["commit"] == commit and {j["commit"] for j in point["jobs"].values()} == {commit}, point["id"]
+    encode = json.loads(next(workdir.glob("results/smoke/demo/bikes/x265/*.encode.json")).read_text())
+    block = encode["provenance"]
+    assert block["source_sha256_from"] == "record" and block["source_record"] == "data/demo/bikes.json"
+    assert block["source_sha256"] == json.loads((workdir / "data/demo/bikes.json").read_text())["sha256"]
+    assert set(block["versions"]) == {"vcbench", "python"} and "provenance" not in pd.read_csv(workdir / "reports/smoke/rd.csv")
+
+
+def planned_jobs(workdir: Path) -> tuple[dict[str, int], str]:
+    """The jobs `snakemake -n` plans (rule -> count, from its job stats) and its whole output."""
+    proc = run_snakemake(workdir, "-n", "--config", "preset=smoke")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = (proc.stdout + proc.stderr).splitlines()
+    if "Job stats:" not in lines:
+        return {}, "\n".join(lines)
+    counts = {}
+    for line in lines[lines.index("Job stats:") + 3:]:
+        name, _, count = line.partition(" ")
+        if not count.strip() or name == "total":
+            break
+        counts[name] = int(count)
+    return counts, "\n".join(lines)
+
+
+def test_a_new_source_version_reruns_its_encodes_and_what_follows_only(smoke_run):
+    workdir, _ = smoke_run
+    counts, output = planned_jobs(workdir)
+    assert counts == {} and "Nothing to be done" in output  # a finished run plans nothing
+    record = workdir / "data/demo/bikes.json"
+    original = record.read_text()
+    try:
+        record.write_text(json.dumps({**json.loads(original), "sha256": "0" * 64}))  # as a new data version would
+        counts, output = planned_jobs(workdir)
+    finally:
+        record.write_text(original)  # a dry run changed nothing else
+    per_sequence = {"encode_x265": 3, "encode_svtav1": 3, "encode_divinr_quick": 2, "decode": 8, "score": 8, "fid_features": 8,
+                    "fid_source_features": 1, "denoising_analysis": 1}
+    after = {"aggregate": 1, "fid": 1, "bd_table": 1, "plots": 1, "provenance": 1, "mlflow_runs": 1, "report": 1, "mlflow": 1,
+             "all": 1}
+    assert counts == {**per_sequence, **after}, output[-3000:]
+    assert "sequence=bigbuckbunny" not in output and "Params have changed since last execution" in output
+    assert planned_jobs(workdir)[0] == {}
 
 
 def test_truncated_sequence_fails_in_one_line_and_keeps_finished_work(smoke_run):

@@ -4,9 +4,12 @@ the adapters' effect and the rate knobs."""
 
 from __future__ import annotations
 
+import copy
 import json
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +27,8 @@ from vcbench.codecs.divinr.tiny import save_tiny_backbone
 from vcbench.errors import BitstreamError, ConfigError, VideoFormatError
 from vcbench.io import sha256_file
 from vcbench.video import VideoFormat, Y4MReader, Y4MWriter, rgb_to_yuv
+
+from vcbench_cli import vcbench
 
 FAST = {"iterations": 6, "steps": 2, "device": "cpu", "threads": 1}
 
@@ -148,13 +153,145 @@ def test_a_damaged_source_fails_even_when_its_first_frames_are_whole(workdir: Pa
 def test_unknown_knob_and_option_are_config_errors(workdir: Path) -> None:
     with pytest.raises(ConfigError, match="unknown option"):
         DivInrCodec(backbone=str(workdir / "backbone"), qp=3)
-    with pytest.raises(ConfigError, match="unknown knob"):
-        DivInrCodec(backbone=str(workdir / "backbone"), **FAST).encode(workdir / "clip.y4m", workdir / "x.divinr", RatePoint("x", {"qp": 3}))
+    with pytest.raises(ConfigError, match="unknown option 'qp'; known: inr_width"):
+        DivInrCodec(backbone=str(workdir / "backbone"), **FAST).encode(workdir / "clip.y4m", workdir / "x.divinr",
+                                                                       RatePoint("x", {"qp": 3}))
+    with pytest.raises(ConfigError, match="inr_width='abc' is not an integer"):
+        DivInrCodec(backbone=str(workdir / "backbone"), **FAST).encode(workdir / "clip.y4m", workdir / "x.divinr",
+                                                                       RatePoint("x", {"inr_width": "abc"}))
+    with pytest.raises(ConfigError, match="steps=0 is out of range"):
+        DivInrCodec(backbone=str(workdir / "backbone"), steps=0)
+    assert not (workdir / "x.divinr").exists()
+
+
+def test_the_declarations_are_the_codecs() -> None:
+    from dataclasses import fields
+
+    from vcbench.codecs.divinr import settings
+    from vcbench.codecs.divinr.encoder import EncoderSettings
+    from vcbench.codecs.divinr.sampler import SAMPLERS
+
+    assert (DivInrCodec.option_set, DivInrCodec.knob_set) == (settings.OPTIONS, settings.KNOBS)
+    assert tuple(SAMPLERS) == settings.SAMPLER_NAMES
+    assert {f.name for f in fields(EncoderSettings)} == set(settings.ENCODER_OPTIONS) | {"quant_step", "rate_weight"}
+    assert DivInrCodec().options == {option.name: option.default for option in settings.OPTIONS}
+
+
+def with_header(data: bytes, header: object) -> bytes:
+    """``data`` with its header replaced by ``header`` (any JSON) and the CRC32 recomputed: an edit
+    the CRC cannot catch."""
+    offset = 4 + 2 + len(bitstream.CODEC_ID) + 32
+    (length,) = struct.unpack_from("<H", data, offset)
+    packed = zlib.compress(json.dumps(header).encode())
+    body = data[:offset] + struct.pack("<H", len(packed)) + packed + data[offset + 2 + length : -4]
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def edited(header: dict, path: str, value: object) -> dict:
+    """A deep copy of ``header`` with the field at ``path`` ("format.0", "inr.width") set to ``value``
+    (``DELETE`` removes it)."""
+    header = copy.deepcopy(header)
+    *parents, last = path.split(".")
+    node = header
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    key = int(last) if isinstance(node, list) else last
+    if value is DELETE:
+        del node[key]
+    else:
+        node[key] = value
+    return header
+
+
+DELETE = object()
+# (field, edited value, what the one-line error names): types, ranges, and agreement with the payload
+HEADER_EDITS = [
+    ("frames", 0, "frames=0"), ("frames", -2, "frames=-2"), ("frames", "4", "frames='4'"), ("frames", 4.0, "frames=4.0"),
+    ("frames", True, "frames=True"), ("frames", 40, "GOP sections"), ("gop", 0, "gop=0"), ("gop", 2, "GOP sections"),
+    ("gop", 5000, "gop=5000"), ("format.0", 0, "format.width=0"), ("format.0", 63, "format.width=63 is odd"),
+    ("format.1", -48, "format.height=-48"), ("format.0", "64", "format.width='64'"), ("format.2", 7, "format.bit_depth=7"),
+    ("format.4", 0, "format.fps_den=0"), ("format.5", 2, "format.full_range=2"), ("format.6", "444", "format.chroma_siting"),
+    ("format", [64, 48, 8], "format=[64, 48, 8]"), ("padded", [40, 64], "padded.height=40"), ("padded", [48], "padded=[48]"),
+    ("padded", [48, 100000], "padded.width=100000"), ("inr.width", 0, "inr.width=0"), ("inr.width", "abc", "inr.width='abc'"),
+    ("inr.width", 10**6, "inr.width=1000000"), ("inr.stages", 4, "inr.stages=4"), ("inr.stages", DELETE, "inr="),
+    ("lora_rank", -1, "lora_rank=-1"), ("sampler", "euler", "sampler='euler'"), ("steps", 0, "steps=0"),
+    ("steps", 2.5, "steps=2.5"), ("seed", -1, "seed=-1"), ("time_ids", [1, 2], "time_ids=[1, 2]"),
+    ("time_ids", [float("nan"), 1.0, 2.0], "time_ids="), ("steps", DELETE, "fields"), ("extra", 1, "fields"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "named"), HEADER_EDITS, ids=[f"{f}={v!r}" for f, v, _ in HEADER_EDITS])
+def test_an_edited_header_is_refused_in_one_line(encoded: Path, field: str, value: object, named: str) -> None:
+    data = encoded.read_bytes()
+    with pytest.raises(BitstreamError) as err:
+        bitstream.unpack(with_header(data, edited(bitstream.unpack(data).header, field, value)), "edited.divinr")
+    assert named in str(err.value) and str(err.value).startswith("edited.divinr: ") and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("header", [[1, 2], "x", None, 3])
+def test_a_header_that_is_not_an_object_is_refused(encoded: Path, header: object) -> None:
+    with pytest.raises(BitstreamError, match="DiV-INR header has fields"):
+        bitstream.unpack(with_header(encoded.read_bytes(), header))
+
+
+# Edits that only the backbone can tell apart from a good header: the decoder refuses them once it has loaded it.
+DECODER_EDITS = [("padded", [52, 64], "padded"), ("inr.stages", 2, "inr.stages"), ("sampler", "euler-edm", "sampler"),
+                 ("time_ids", [24.0, 127.0, 0.02], "time_ids"), ("inr.width", 7, "shapes the header gives"),
+                 ("lora_rank", 1, "shapes the header gives"), ("lora_rank", 0, "shapes the header gives")]
+
+
+@pytest.mark.parametrize(("field", "value", "named"), DECODER_EDITS, ids=[f"{f}={v!r}" for f, v, _ in DECODER_EDITS])
+def test_the_decoder_refuses_a_header_that_does_not_fit_the_backbone(workdir: Path, encoded: Path, field: str, value: object,
+                                                                     named: str) -> None:
+    data = encoded.read_bytes()
+    bad = workdir / "edited.divinr"
+    bad.write_bytes(with_header(data, edited(bitstream.unpack(data).header, field, value)))
+    bitstream.read(bad)  # a well-formed header on its own
+    with pytest.raises(BitstreamError, match=named) as err:
+        DivInrCodec(backbone=str(workdir / "backbone"), device="cpu").decode(bad, workdir / "never.y4m")
+    assert "\n" not in str(err.value) and str(err.value).startswith(str(bad))
+    assert not (workdir / "never.y4m").exists()
+
+
+@pytest.mark.parametrize("word", [0, 0xFFFFFFFF])
+def test_the_decoder_refuses_edited_weights_behind_a_recomputed_crc(workdir: Path, encoded: Path, word: int) -> None:
+    data = encoded.read_bytes()
+    body = data[:-8] + struct.pack("<I", word)  # the last word of the last GOP's entropy-coded weights
+    bad = workdir / "weights.divinr"
+    bad.write_bytes(body + struct.pack("<I", zlib.crc32(body)))
+    with pytest.raises(BitstreamError, match=f"{bad}: GOP 0: ") as err:
+        DivInrCodec(backbone=str(workdir / "backbone"), device="cpu").decode(bad, workdir / "never.y4m")
+    assert "\n" not in str(err.value) and not (workdir / "never.y4m").exists()
+
+
+def test_cli_refuses_an_edited_header_and_a_bad_knob_in_one_line(workdir: Path, encoded: Path) -> None:
+    data = encoded.read_bytes()
+    bad = workdir / "zero.divinr"
+    bad.write_bytes(with_header(data, edited(bitstream.unpack(data).header, "frames", 0)))
+    (workdir / "kept.y4m").write_bytes(b"old")
+    result = vcbench("decode", bad, workdir / "kept.y4m", "-o", f"backbone={workdir / 'backbone'}", "-o", "device=cpu")
+    assert result.code == 2 and "DiV-INR header field frames=0" in result.error
+    assert (workdir / "kept.y4m").read_bytes() == b"old"
+    result = vcbench("encode", workdir / "clip.y4m", workdir / "badknob.divinr", "--codec", "divinr", "-p", "inr_width=abc",
+                     "-o", f"backbone={workdir / 'backbone'}")
+    assert result.code == 2 and result.error == ("vcbench: error: divinr rate knobs (-p): inr_width='abc' is not an integer; "
+                                                 "inr_width is an integer in [1, 512]")
+    assert not list(workdir.glob("*badknob*"))
+
+
+def test_cli_decode_checks_the_frames_the_header_promises(workdir: Path, encoded: Path) -> None:
+    rec = workdir / "promised.y4m"
+    result = vcbench("decode", encoded, rec, "-o", f"backbone={workdir / 'backbone'}", "-o", "device=cpu", "--expect-frames", 3)
+    assert result.code == 2 and "the frame counts promised differ (--expect-frames: 3, its header: 4)" in result.error
+    assert not rec.exists()
+    assert vcbench("decode", encoded, rec, "-o", f"backbone={workdir / 'backbone'}", "-o", "device=cpu").code == 0
+    with Y4MReader(rec) as reader:
+        assert reader.count_frames() == 4
 
 
 def test_predicted_clean_frames_are_recorded_per_step(workdir: Path, encoded: Path) -> None:
-    DivInrCodec(backbone=str(workdir / "backbone"), device="cpu", record_x0="true").decode(encoded, workdir / "x0.y4m")
-    steps = sorted((workdir / "x0.y4m.x0").glob("step_*.y4m"))
+    DivInrCodec(backbone=str(workdir / "backbone"), device="cpu", x0_dir=str(workdir / "x0")).decode(encoded, workdir / "x0.y4m")
+    steps = sorted((workdir / "x0").glob("step_*.y4m"))
     assert [p.name for p in steps] == ["step_00.y4m", "step_01.y4m"]
     with Y4MReader(steps[-1]) as last:
         assert last.count_frames() == 4

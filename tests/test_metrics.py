@@ -1,4 +1,4 @@
-"""PSNR and VMAF against ffmpeg's own psnr and libvmaf filters on the same pairs."""
+"""PSNR and VMAF against ffmpeg's own psnr and libvmaf filters, MS-SSIM against pytorch-msssim and piq, on the same pairs."""
 
 import json
 import re
@@ -7,9 +7,12 @@ import numpy as np
 import pytest
 
 from vcbench.codecs import RatePoint, create_codec
-from vcbench.codecs.ffmpeg import run_ffmpeg
+from vcbench.errors import ConfigError
+from vcbench.tools.ffmpeg import run_ffmpeg
 from vcbench.metrics.psnr import PSNR_CAP_DB
+from vcbench.metrics.registry import create_metric
 from vcbench.metrics.scoring import score_files
+from vcbench.video import read_y4m_header
 
 
 @pytest.fixture(params=[8, 10])
@@ -33,7 +36,7 @@ def ffmpeg_psnr(reference, distorted, tmp_path):
 
 def test_psnr_matches_ffmpeg_per_frame(coded_pair, tmp_path):
     reference, distorted = coded_pair
-    ours = score_files(reference, distorted, ["psnr"], progress=False).per_frame
+    ours = score_files(reference, distorted, ["psnr"], metric_options={"psnr": {"peak": "ffmpeg"}}, progress=False).per_frame
     theirs = ffmpeg_psnr(reference, distorted, tmp_path)
     assert len(ours) == len(theirs) == 5
     for i, row in enumerate(theirs):
@@ -43,11 +46,26 @@ def test_psnr_matches_ffmpeg_per_frame(coded_pair, tmp_path):
         assert abs(ours["psnr_yuv"][i] - expected_yuv) < 0.01
 
 
+def test_psnr_default_peak_is_jvet(coded_pair):
+    """The default peak is 255 x 2^(bitdepth-8) (HM/VTM/VVenC): at 10 bit exactly 20 log10(1020/1023) dB below
+    ffmpeg's 2^bitdepth - 1; at 8 bit both are 255."""
+    reference, distorted = coded_pair
+    jvet = score_files(reference, distorted, ["psnr"], progress=False).per_frame
+    ffmpeg = score_files(reference, distorted, ["psnr"], metric_options={"psnr": {"peak": "ffmpeg"}}, progress=False).per_frame
+    expected = 20 * np.log10(1020 / 1023) if read_y4m_header(reference).bit_depth == 10 else 0.0
+    for column in ("psnr_y", "psnr_u", "psnr_v", "psnr_yuv"):
+        assert (jvet[column] < 90).all()  # not at the cap, where both would read 100 dB
+        assert np.allclose(jvet[column] - ffmpeg[column], expected, rtol=0, atol=1e-9)
+    with pytest.raises(ConfigError, match="peak"):
+        create_metric("psnr", peak="1023")
+
+
 def test_vmaf_matches_ffmpeg_libvmaf(coded_pair, tmp_path):
     reference, distorted = coded_pair
     ours = score_files(reference, distorted, ["vmaf"], progress=False).per_frame
     log = tmp_path / "vmaf.json"
-    run_ffmpeg(["-i", str(distorted), "-i", str(reference), "-lavfi", f"[0:v][1:v]libvmaf=log_fmt=json:log_path={log}", "-f", "null", "-"], "vmaf")
+    run_ffmpeg(["-i", str(distorted), "-i", str(reference), "-lavfi", f"[0:v][1:v]libvmaf=log_fmt=json:log_path={log}", "-f", "null", "-"],
+               "vmaf")
     reference_mean = json.loads(log.read_text())["pooled_metrics"]["vmaf"]["mean"]
     assert abs(ours["vmaf"].mean() - reference_mean) < 0.01
     assert (ours["vmaf_neg"] <= ours["vmaf"] + 1e-6).all()
@@ -67,13 +85,18 @@ def test_small_frames_leave_ms_ssim_not_computed(make_y4m):
 
 
 @pytest.mark.parametrize("bit_depth", [8, 10])
-def test_ms_ssim_matches_an_independent_implementation_in_double_precision(make_y4m, tmp_path, bit_depth):
+@pytest.mark.parametrize("width", [200, 256])
+def test_ms_ssim_is_pytorch_msssims_in_double_precision(make_y4m, tmp_path, bit_depth, width):
+    """Against pytorch-msssim (the convention) always; against piq's independent implementation where
+    the pyramid has no odd side (256x176): piq pads an odd side by replicating one edge, pytorch-msssim
+    with zeros on both (3e-5 apart at 200x176, 10 bit)."""
     import piq
     import torch
+    from pytorch_msssim import ms_ssim
 
     from vcbench.video import Y4MReader
 
-    source = make_y4m(width=200, height=176, frames=2, bit_depth=bit_depth)
+    source = make_y4m(width=width, height=176, frames=2, bit_depth=bit_depth)
     codec = create_codec("x265")
     codec.encode(source, tmp_path / "a.hevc", RatePoint("q", {"qp": 40}))
     codec.decode(tmp_path / "a.hevc", tmp_path / "a.y4m")
@@ -81,8 +104,10 @@ def test_ms_ssim_matches_an_independent_implementation_in_double_precision(make_
     with Y4MReader(source) as ref, Y4MReader(tmp_path / "a.y4m") as dist:
         luma = [torch.from_numpy(np.stack([f.y for f in r.frames()]).astype(np.float64))[:, None] for r in (ref, dist)]
         peak = float(ref.format.max_value)
-    expected = piq.multi_scale_ssim(luma[1], luma[0], data_range=peak, reduction="none")
-    assert np.allclose(ours, expected.numpy(), atol=1e-5) and ours.min() < 0.999
+    assert np.allclose(ours, ms_ssim(luma[1], luma[0], data_range=peak, size_average=False).numpy(), rtol=0, atol=1e-6)
+    if width == 256:
+        assert np.allclose(ours, piq.multi_scale_ssim(luma[1], luma[0], data_range=peak, reduction="none").numpy(), rtol=0, atol=1e-6)
+    assert ours.min() < 0.999
 
 
 def test_ms_ssim_orders_quality(make_y4m, tmp_path):

@@ -175,15 +175,15 @@ def test_provenance_covers_every_number(report_dir: Path):
     assert point["bitstream_sha256"] == rd.loc[0, "bitstream_sha256"]
     assert point["config_hash"] == "c0ffee1234567890" and point["data_version"] == "untracked"
     assert point["encoder_versions"]["ffmpeg"] == "7.1-static" and "numpy" in point["tool_versions"]
-    assert point["commit"].startswith("unknown")  # the tmp tree is not a git repository
+    assert point["commit"] is None and point["jobs"]["encode"]["commit"] is None  # the synthetic records name no commit
     mean = next(v for v in provenance["bd_values"] if v["sequence"] == "mean")
     assert len(mean["rd_points"]) == 2 * 3 * len(SEQUENCES)  # anchor + test, 3 rates, every sequence
-    assert provenance["warning"].startswith("WARNING: built from a dirty working tree")
+    assert provenance["warning"].startswith("WARNING: ") and "12 RD point(s) have jobs that recorded no commit" in provenance["warning"]
 
 
 def test_report_md_states_conventions_and_dirty_tree(report_dir: Path):
     text = (report_dir / "report.md").read_text()
-    assert text.splitlines()[0].startswith("**WARNING: built from a dirty working tree")
+    assert text.splitlines()[0].startswith("**WARNING: ") and "recorded no commit" in text.splitlines()[0]
     assert "anchor minus test" in text and "BD-rate (%) against x265" in text
     for link in [line.split("](")[1].split(")")[0] for line in text.splitlines() if line.startswith("![")]:
         assert (report_dir / link).is_file()
@@ -194,7 +194,7 @@ def test_dirty_warning_is_on_the_first_line_only_when_dirty(report_dir: Path):
     from vcbench.report.html import render_html
     from vcbench.report.markdown import render_markdown
 
-    assert "dirty working tree" in (report_dir / "index.html").read_text().splitlines()[0]
+    assert "recorded no commit" in (report_dir / "index.html").read_text().splitlines()[0]
     content = load_content(report_dir, PRESET, "x265", "pchip")
     content.provenance["warning"] = ""  # as for a clean checkout
     assert render_markdown(content).splitlines()[0] == f"# vcbench report: preset {PRESET}"
@@ -225,7 +225,7 @@ window.addEventListener('load', () => {
     total, loaded = map(int, images.split("/"))
     assert total >= 6 and loaded == total, f"only {loaded} of {total} images decoded"
     assert int(dom.stdout.split('data-tables="')[1].split('"')[0]) >= 4
-    assert "BD-rate (%) against x265" in dom.stdout and "dirty working tree" in dom.stdout
+    assert "BD-rate (%) against x265" in dom.stdout and "recorded no commit" in dom.stdout
 
     shot = tmp_path / "shot.png"
     run = subprocess.run([str(CHROMIUM), *flags, f"--screenshot={shot}", "--window-size=1280,2400", html.as_uri()],

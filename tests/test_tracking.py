@@ -1,9 +1,11 @@
-"""MLflow tracking against a real `mlflow server` on 127.0.0.1, and the git/data provenance helpers."""
+"""MLflow tracking against a real `mlflow server` on 127.0.0.1, the git/data provenance helpers, and
+the provenance every encode, decode and score job records (its commit, its source's sha256)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -11,9 +13,15 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from servers import MlflowServer
+from conftest import REPO
 from test_report import SEQUENCES, build_report, build_results_tree, vcbench
+from vcbench_cli import vcbench as vcbench_here
+import vcbench as vcbench_package
+from vcbench.errors import VcbenchError
+from vcbench.io import sha256_file
+from vcbench.tracking import job
 from vcbench.tracking.mlflow_runs import rd_fingerprint, resolve_tracking_uri
-from vcbench.tracking.provenance import data_version, git_state
+from vcbench.tracking.provenance import build_provenance, data_version, git_state, numbers_warning
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +74,7 @@ def test_runs_are_logged_read_back_and_not_duplicated(mlflow_server: MlflowServe
     tags = child.data.tags
     assert tags["bitstream_sha256"] == point["bitstream_sha256"] and tags["config_hash"] == "c0ffee1234567890"
     assert tags["version.ffmpeg"] == "7.1-static" and tags["vcbench.data_version"] == "untracked"
-    assert tags["vcbench.git_dirty"] == "true" and "vcbench.git_commit" in tags
+    assert tags["vcbench.git_dirty"] == "none" and tags["vcbench.git_commit"].startswith("none: ")  # the tmp tree: no git checkout
 
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"rd.csv", "bd.csv", "provenance.json", "index.html", "report.md", "plots"} <= artifacts
@@ -103,22 +111,166 @@ def test_default_tracking_uri_is_sqlite_at_the_repo_root(tmp_path: Path, monkeyp
     assert resolve_tracking_uri(tmp_path, "http://example:5000") == "http://127.0.0.1:1"
 
 
-def test_git_state_sees_commits_and_dirty_trees(tmp_path: Path):
-    def git(*args: str) -> None:
-        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+def git_repo(path: Path) -> callable:
+    """A fresh git repository at ``path``; returns its `git` runner."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(path), *args], check=True, capture_output=True, text=True).stdout.strip()
 
-    assert git_state(tmp_path).dirty  # not a repository: never claims to be clean
+    path.mkdir(parents=True, exist_ok=True)
     git("init", "-q")
     git("config", "user.email", "t@example.org")
     git("config", "user.name", "t")
+    return git
+
+
+def test_git_state_sees_commits_and_dirty_trees(tmp_path: Path):
+    outside = git_state(tmp_path)  # not a repository: no commit, and never claims to be clean
+    assert outside.commit is None and outside.dirty is None and "not a git checkout" in outside.note
+    git = git_repo(tmp_path)
+    unborn = git_state(tmp_path)
+    assert unborn.commit is None and unborn.dirty and "without commits" in unborn.note
     (tmp_path / "a.txt").write_text("one\n")
     git("add", "a.txt")
     git("commit", "-q", "-m", "one")
     clean = git_state(tmp_path)
-    assert not clean.dirty and len(clean.commit) == 40 and clean.warning == ""
+    assert clean.dirty is False and clean.commit == git("rev-parse", "HEAD") and clean.note == ""
+    (tmp_path / "untracked.txt").write_text("results are not code\n")
+    assert git_state(tmp_path).dirty is False
     (tmp_path / "a.txt").write_text("two\n")
     dirty = git_state(tmp_path)
-    assert dirty.dirty and dirty.commit == clean.commit and "dirty working tree" in dirty.warning
+    assert dirty.dirty and dirty.commit == clean.commit
+
+
+@pytest.fixture
+def vcbench_at(monkeypatch):
+    """Pretend the running vcbench was imported from another folder (code_state is cached per process)."""
+    def place(package: Path) -> None:
+        monkeypatch.setattr(vcbench_package, "__file__", str(package / "__init__.py"))
+        job.code_state.cache_clear()
+
+    yield place
+    job.code_state.cache_clear()
+
+
+def test_job_provenance_names_the_checkout_the_code_runs_from(vcbench_at, tmp_path: Path):
+    repo = tmp_path / "checkout"
+    git = git_repo(repo)
+    package = repo / "src" / "vcbench"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    git("add", ".")
+    git("commit", "-q", "-m", "code")
+    vcbench_at(package)
+    block = job.job_provenance(None)
+    assert block["commit"] == git("rev-parse", "HEAD") and block["dirty"] is False and "commit_note" not in block
+    assert set(block["versions"]) == {"vcbench", "python"} and "source_sha256" not in block
+    (package / "__init__.py").write_text("# edited\n")
+    assert job.job_provenance(None)["dirty"] is False  # cached: one set of git calls per process
+    job.code_state.cache_clear()
+    assert job.job_provenance(None)["dirty"] is True
+
+
+def test_an_installed_package_records_no_commit_and_says_why(vcbench_at, tmp_path: Path):
+    # installed into an ignored .venv inside someone's repository: that repository's commit is not its code's
+    repo = tmp_path / "project"
+    git = git_repo(repo)
+    (repo / ".gitignore").write_text(".venv/\n")
+    git("add", ".gitignore")
+    git("commit", "-q", "-m", "project")
+    package = repo / ".venv" / "lib" / "site-packages" / "vcbench"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    vcbench_at(package)
+    block = job.job_provenance(None)
+    assert block["commit"] is None and block["dirty"] is None
+    assert "no git checkout tracks" in block["commit_note"] and str(package) in block["commit_note"]
+    vcbench_at(tmp_path / "elsewhere" / "vcbench")  # no repository at all
+    assert job.job_provenance(None)["commit"] is None
+
+
+def test_source_sha256_is_the_records_and_hashed_only_without_one(make_y4m):
+    source = make_y4m(64, 48, 2, name="seq.y4m")
+    assert job.source_sha256(source) == (sha256_file(source), {"source_sha256_from": "hashed"})
+    record = source.with_suffix(".json")
+    record.write_text(json.dumps({"sha256": "ab" * 32, "frames": 2}))
+    assert job.source_sha256(source) == ("ab" * 32, {"source_sha256_from": "record", "source_record": str(record)})
+    block = job.job_provenance(source)
+    assert block["source_sha256"] == "ab" * 32 and block["source_sha256_from"] == "record"
+    record.write_text(json.dumps({"frames": 2}))
+    with pytest.raises(VcbenchError, match=r"seq\.json: no sha256 of seq\.y4m"):
+        job.source_sha256(source)
+
+
+def test_score_refuses_a_reconstruction_of_another_source_version(make_y4m, tmp_path: Path):
+    """Real x265 encode and decode; then the dataset record names a new version of the source."""
+    source = make_y4m(64, 48, 3, name="seq.y4m")
+    record = source.with_suffix(".json")
+    record.write_text(json.dumps({"sha256": sha256_file(source)}))
+    bitstream, rec = tmp_path / "qp40.hevc", tmp_path / "qp40.rec.y4m"
+    assert vcbench_here("encode", source, bitstream, "--codec", "x265", "-p", "qp=40").code == 0
+    assert vcbench_here("decode", bitstream, rec, "--like", source, "--record", tmp_path / "qp40.decode.json").code == 0
+    encode_record = json.loads((tmp_path / "qp40.encode.json").read_text())
+    decode_record = json.loads((tmp_path / "qp40.decode.json").read_text())
+    assert "source_sha256" not in encode_record  # one place: the provenance block
+    for block in (encode_record["provenance"], decode_record["provenance"]):
+        assert block["source_sha256"] == sha256_file(source) and block["source_record"] == str(record)
+        assert block["commit"] == job.code_state().commit and block["versions"]["vcbench"]
+    outputs = {"--frames-csv": tmp_path / "frames.csv", "--summary": tmp_path / "summary.json", "--preview": tmp_path / "p.png"}
+    args = ["score", source, rec, "--metrics", "psnr", "--encode-record", tmp_path / "qp40.encode.json",
+            "--decode-record", tmp_path / "qp40.decode.json", *[a for pair in outputs.items() for a in pair], "--quiet"]
+
+    record.write_text(json.dumps({"sha256": "cd" * 32}))  # a new data version's record
+    refused = vcbench_here(*args)
+    assert refused.code == 2
+    assert refused.error.startswith(f"vcbench: error: {tmp_path / 'qp40.encode.json'}: coded from source sha256 ")
+    assert "cdcdcdcd" in refused.error and "encode it again" in refused.error
+    assert not any(path.exists() for path in outputs.values())  # nothing written
+
+    record.write_text(json.dumps({"sha256": sha256_file(source)}))
+    assert vcbench_here(*args).code == 0
+    summary = json.loads(outputs["--summary"].read_text())
+    assert summary["source_sha256"] == sha256_file(source) and summary["provenance"]["source_sha256_from"] == "record"
+
+
+def _with_provenance(root: Path, commit_of) -> None:
+    """Give every RD point of the synthetic tree the records a real run writes, each naming ``commit_of(job, row)``."""
+    rd = pd.read_csv(root / "reports" / "smoke" / "rd.csv")
+    for _, row in rd.iterrows():
+        stem = root / Path(row["bitstream"]).with_suffix("")
+        for kind, job_name in (("encode", "encode"), ("decode", "decode"), ("summary", "score")):
+            path = stem.with_name(f"{stem.name}.{kind}.json")
+            data = json.loads(path.read_text()) if path.is_file() else {}
+            data["provenance"] = {"commit": commit_of(job_name, row), "dirty": False}
+            path.write_text(json.dumps(data))
+
+
+def test_provenance_names_the_commit_of_every_number_and_flags_several(tmp_path: Path):
+    root = tmp_path / "repo"
+    build_results_tree(root)
+    old, new = "a" * 40, "b" * 40
+    _with_provenance(root, lambda job_name, row: new if row["sequence"] == "bikes" and job_name == "score" else old)
+    rd = root / "reports" / "smoke" / "rd.csv"
+    record = build_provenance(root, "smoke", rd, None)
+    points = {p["id"]: p for p in record["rd_points"]}
+    assert points["demo/bunny/x265/qp47"]["commit"] == old and points["demo/bunny/x265/qp47"]["dirty"] is False
+    bikes = points["demo/bikes/x265/qp47"]
+    assert bikes["commit"] is None and bikes["jobs"]["score"]["commit"] == new and bikes["jobs"]["encode"]["commit"] == old
+    assert record["commits"] == {old: 12, new: 6} and record["mixed_commits"]
+    assert record["warning"].startswith("WARNING: the RD points come from 2 commits (aaaaaaaaaaaa: 12 points, bbbbbbbbbbbb: 6 points)")
+
+    _with_provenance(root, lambda job_name, row: old)
+    same = build_provenance(root, "smoke", rd, None)
+    assert same["commits"] == {old: 12} and not same["mixed_commits"]
+    assert "commits (" not in same["warning"]  # what is left is the report's own tree (this checkout's state)
+
+
+def test_a_clean_single_commit_report_has_no_warning_and_a_dirty_one_does():
+    clean = job.GitState("a" * 40, False)
+    assert numbers_warning(Counter({"a" * 40: 12}), 0, 0, clean) == ""
+    assert "3 RD point(s) were made from a dirty working tree" in numbers_warning(Counter({"a" * 40: 12}), 3, 0, clean)
+    assert "2 RD point(s) have jobs that recorded no commit" in numbers_warning(Counter(), 0, 2, clean)
+    built_dirty = numbers_warning(Counter({"a" * 40: 12}), 0, 0, job.GitState("a" * 40, True))
+    assert "the BD values and the report were built from a dirty working tree" in built_dirty
 
 
 def test_data_version_reads_data_dvc(tmp_path: Path):

@@ -1,6 +1,7 @@
-"""The plan behind the Snakefile and the config schema."""
+"""The plan behind the Snakefile, and the check of the whole configuration when the workflow starts."""
 
 import copy
+import json
 import subprocess
 import sys
 
@@ -8,8 +9,12 @@ import pytest
 import yaml
 
 from conftest import REPO
+from dag import workflow_copy
+from vcbench.config_check import check_config
 from vcbench.errors import ConfigError
-from vcbench.workflow import Plan, config_hash, local_gpu_slots, spread
+from vcbench.workflow import Plan, config_hash, local_gpu_slots, metric_option_args, source_version, spread
+
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 
 @pytest.fixture
@@ -57,11 +62,14 @@ def test_spread_keeps_ends():
 
 
 def test_unknown_preset_and_codec_are_named(config):
-    with pytest.raises(ConfigError, match="unknown preset 'nope'"):
+    with pytest.raises(ConfigError, match="^config preset: unknown preset 'nope'; one of demo, smoke, paper"):
         Plan(config, "nope")
     bad = copy.deepcopy(config)
     bad["presets"]["smoke"]["codecs"].append("h267")
-    with pytest.raises(ConfigError, match="h267"):
+    with pytest.raises(ConfigError, match=r"^config presets\.smoke\.codecs\[3\]: 'h267' has no entry under `codecs:`"):
+        Plan(bad, "smoke")
+    bad = edited(config, ("codecs", "x265", "ladder", 1, "label"), "qp51")
+    with pytest.raises(ConfigError, match=r"^config codecs\.x265\.ladder: duplicate labels"):
         Plan(bad, "smoke")
 
 
@@ -75,9 +83,92 @@ def run_dry(args, cwd=REPO):
     return subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", *args], cwd=cwd, capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("override, named", [("presets={'smoke':{'datasets':['demo'],'frames':8,'codecs':['x265'],'colour':1}}", "colour"),
-                                             ("metrics=['psnr','lpipz']", "lpipz")])
-def test_schema_rejects_wrong_keys_and_values(override, named):
+@pytest.mark.parametrize("override, line", [
+    ("presets={'smoke':{'datasets':['demo'],'frames':8,'codecs':['x265'],'colour':1}}",
+     "vcbench: error: config presets.smoke.colour: unknown key (value "),
+    ("metrics=['psnr','lpipz']", 'vcbench: error: config metrics[1]: "lpipz" is not allowed; one of psnr, ms_ssim,'),
+])
+def test_schema_errors_are_one_line_naming_the_key(override, line):
     proc = run_dry(["--config", override])
     assert proc.returncode != 0
-    assert named in proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith(line)
+    assert len((proc.stdout + proc.stderr).strip().splitlines()) <= 3  # Snakemake's two notices, then the error: no schema dump
+
+
+def edited(config, path, value):
+    """A copy of ``config`` with the key at ``path`` (a tuple of keys and list indexes) set to ``value``."""
+    changed = copy.deepcopy(config)
+    *parents, last = path
+    target = changed
+    for key in parents:
+        target = target[key]
+    target[last] = value
+    return changed
+
+
+# The edits users made that `snakemake -n` accepted and the jobs later failed on or ignored.
+@pytest.mark.parametrize("path, value, line", [
+    (("codecs", "x265", "options", "gopp"), 32, "config codecs.x265.options: unknown option 'gopp'; known: "),
+    (("codecs", "x265", "ladder", 2, "qp"), "high", "config codecs.x265.ladder[2].qp: qp='high' is not an integer; "),
+    (("codecs", "x265", "ladder", 2, "qp"), 99, "config codecs.x265.ladder[2].qp: qp=99 is out of range; qp is an integer in [0, 51]"),
+    (("codecs", "x265", "options", "structure"), "bogus", "config codecs.x265.options.structure: structure='bogus' is not allowed; "),
+    (("report", "anchor"), "x264",
+     "config report.anchor: 'x264' is not a codec of preset 'demo' (its codecs: x265, vvenc, svtav1, divinr)"),
+    (("report", "also_against"), ["vvnec"], "config report.also_against[0]: 'vvnec' is not a configured codec"),
+    (("codecs", "divinr", "ladder", 0, "inr_widht"), 8, "config codecs.divinr.ladder[0]: unknown option 'inr_widht'"),
+    (("codecs", "x265", "codec"), "x266", "config codecs.x265.codec: 'x266' is not a registered codec; one of divinr, svtav1, vvenc, x265"),
+    (("metric_options",), {"lpips": {"net": "resnet"}},
+     "config metric_options.lpips.net: net='resnet' is not allowed; net is one of alex, vgg"),
+    (("metric_options",), {"lpips": {"cache_dir": "/w"}}, "config metric_options.lpips.cache_dir: the weights' folder of every learned"),
+    (("metric_options",), {"psnr": {"colour": 1}}, "config metric_options.psnr: unknown option 'colour'"),
+    (("metric_options",), {"psnr": {"peak": "hm"}},
+     "config metric_options.psnr.peak: peak='hm' is not allowed; peak is one of jvet, ffmpeg"),
+    (("presets", "demo", "frames"), "eight", 'config presets.demo.frames: "eight" is not an integer'),
+    (("presets", "demo", "datasets"), ["uvgg"], "unknown dataset 'uvgg'"),
+])
+def test_config_check_names_the_key_the_value_and_what_is_allowed(config, path, value, line):
+    with pytest.raises(ConfigError) as caught:
+        check_config(edited(config, path, value), SCHEMA)
+    message = str(caught.value)
+    assert line in message and "\n" not in message and len(message) < 300
+
+
+def test_a_metric_option_of_an_unscored_metric_is_an_error_not_ignored(config):
+    config["metrics"] = ["psnr", "vmaf"]
+    with pytest.raises(ConfigError, match=r"^config metric_options\.lpips: lpips is not among the scored metrics \(psnr, vmaf\)"):
+        check_config(edited(config, ("metric_options",), {"lpips": {"net": "vgg"}}), SCHEMA)
+
+
+@pytest.mark.parametrize("preset", ["demo", "smoke", "paper"])
+def test_the_shipped_config_passes_for_every_preset(config, preset):
+    check_config({**config, "preset": preset}, SCHEMA)
+
+
+def test_metric_options_reach_the_score_jobs_as_cli_pairs(config):
+    config["metric_options"] = {"psnr": {"peak": "jvet"}, "lpips": {"net": "vgg"}}
+    check_config(config, SCHEMA)
+    assert metric_option_args(config, ["psnr", "lpips"]) == "-m psnr.peak=jvet -m lpips.net=vgg"
+    config["metric_options"] = {"lpips": {"net": "vgg"}}
+    config["assets"] = {"cache_dir": "/w eights"}
+    assert (metric_option_args(config, ["psnr", "lpips", "dists"])
+            == "-m lpips.net=vgg -m 'lpips.cache_dir=/w eights' -m 'dists.cache_dir=/w eights'")
+    assert metric_option_args(config, ["psnr"]) == ""  # options of a metric that is not scored go nowhere
+
+
+def test_source_version_is_the_recorded_sha256(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert source_version("demo", "bikes") == "no record"  # not prepared yet: Snakemake evaluates it again before the job runs
+    (tmp_path / "data" / "demo").mkdir(parents=True)
+    (tmp_path / "data" / "demo" / "bikes.json").write_text(json.dumps({"sha256": "ef" * 32}))
+    assert source_version("demo", "bikes") == "ef" * 32
+
+
+def test_snakemake_dry_run_stops_on_a_bad_knob_in_one_line(tmp_path):
+    workdir = workflow_copy(tmp_path / "wf")
+    config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    config["codecs"]["x265"]["ladder"][2]["qp"] = "high"
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    proc = run_dry([], cwd=workdir)
+    assert proc.returncode != 0 and len((proc.stdout + proc.stderr).strip().splitlines()) <= 2
+    assert proc.stderr.strip().splitlines()[-1] == ("vcbench: error: config codecs.x265.ladder[2].qp: qp='high' is not an integer; "
+                                                    "qp is an integer in [0, 51]")

@@ -1,11 +1,13 @@
 """Bjontegaard deltas (BD-rate, BD-quality) between two rate-quality curves.
 
-Conventions (pinned in DESIGN.md; every report states them):
+Conventions (every report states them):
 
 * Rate enters as log10(rate); bpp and kbit/s give the same BD-rate for one sequence.
 * ``pchip`` (default) interpolates with scipy's PCHIP and integrates the piecewise cubic
   exactly, as the JVET CTC sheet; ``cubic`` is the single cubic polynomial fit of VCEG-M33;
   ``akima`` uses scipy's Akima interpolator (linear for two points).
+* Points without a finite, positive rate and a finite quality, and repeats of a point, are left
+  out before anything is fitted; the notes say how many and why (``screen_points`` lists them).
 * Integration runs over the overlap of the two curves only. The overlap is the length of the
   common interval divided by the length of the union (as the ``bjontegaard`` package); below
   75 % the result carries a warning, and it is NaN (with a reason) only when the curves do not
@@ -23,7 +25,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 import numpy as np
 import scipy.interpolate
@@ -107,20 +109,67 @@ def _average_delta(x_anchor, y_anchor, x_test, y_test, method: str) -> tuple[flo
     return float(delta), fraction
 
 
-def _prepare(rate: Sequence[float], quality: Sequence[float], label: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Finite points sorted by rate, as (log10 rate, quality); problems as reasons."""
+def _point_problem(rate: float, quality: float) -> str | None:
+    for name, value in (("rate", rate), ("quality", quality)):
+        if math.isnan(value):
+            return f"{name} is NaN"
+        if math.isinf(value):
+            return f"{name} is infinite"
+    if rate <= 0:
+        return "rate is zero" if rate == 0 else "rate is negative"
+    return None
+
+
+class LeftOut(NamedTuple):
+    """A point BD cannot use: its index in the input, why, and (for a duplicate) the index of the point it repeats."""
+
+    index: int
+    reason: str
+    repeats: int | None = None
+
+
+def screen_points(rate: Sequence[float], quality: Sequence[float]) -> tuple[np.ndarray, np.ndarray, list[LeftOut]]:
+    """The points BD can use (in input order) and each one left out.
+
+    Left out: a NaN, infinite, zero or negative rate; a NaN or infinite quality; a point equal to
+    an earlier one (the same measurement twice). Two points with one rate and different
+    qualities are both kept: which one is right is not for BD to guess (see ``bd``'s notes).
+    """
     r = np.asarray(rate, dtype=float)
     q = np.asarray(quality, dtype=float)
     if r.shape != q.shape:
-        raise ValueError(f"{label}: {r.size} rates but {q.size} quality values")
-    keep = np.isfinite(r) & np.isfinite(q) & (r > 0)
-    r, q = r[keep], q[keep]
+        raise ValueError(f"{r.size} rates but {q.size} quality values")
+    first_index: dict[tuple[float, float], int] = {}
+    keep: list[int] = []
+    dropped: list[LeftOut] = []
+    for index, point in enumerate(zip(r.tolist(), q.tolist())):
+        problem = _point_problem(*point)
+        if problem is not None:
+            dropped.append(LeftOut(index, problem))
+        elif point in first_index:
+            dropped.append(LeftOut(index, "duplicate", first_index[point]))
+        else:
+            first_index[point] = index
+            keep.append(index)
+    return r[keep], q[keep], dropped
+
+
+def _prepare(rate: Sequence[float], quality: Sequence[float], label: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """Usable points sorted by rate, as (log10 rate, quality); problems (no result) and notes on left-out points."""
+    try:
+        r, q, dropped = screen_points(rate, quality)
+    except ValueError as err:
+        raise ValueError(f"{label}: {err}") from None
     order = np.argsort(r, kind="stable")
     r, q = r[order], q[order]
+    notes = []
+    if dropped:
+        reasons = ", ".join(dict.fromkeys(point.reason for point in dropped))
+        notes.append(f"{label}: {len(dropped)} of {r.size + len(dropped)} point(s) left out ({reasons})")
     problems = []
     if r.size < 2:
         problems.append(f"{label} has {r.size} usable point(s), needs at least 2")
-    return np.log10(r), q, problems
+    return np.log10(r), q, problems, notes
 
 
 def bd(
@@ -141,11 +190,12 @@ def bd(
     if method not in METHODS:
         raise ValueError(f"unknown BD method {method!r}; use one of {', '.join(METHODS)}")
     sign = -1.0 if lower_better else 1.0
-    log_ra, qa, notes = _prepare(rate_anchor, quality_anchor, "anchor")
-    log_rt, qt, problems = _prepare(rate_test, quality_test, "test")
-    notes += problems
+    log_ra, qa, problems, notes = _prepare(rate_anchor, quality_anchor, "anchor")
+    log_rt, qt, test_problems, test_notes = _prepare(rate_test, quality_test, "test")
+    problems += test_problems
+    notes = problems + notes + test_notes
     result = BDResult(math.nan, math.nan, method, 0.0, 0.0, 0.0, int(log_ra.size), int(log_rt.size), notes)
-    if notes:
+    if problems:
         return result
     qa, qt = sign * qa, sign * qt
     if method == "cubic" and min(qa.size, qt.size) < 4:

@@ -4,7 +4,9 @@ this module only gathers them, so `vcbench --help` lists everything a user can d
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
+import threading
 
 import click
 
@@ -28,6 +30,7 @@ _COMMANDS = [
     "vcbench.commands.report:provenance",
     "vcbench.commands.report:report",
     "vcbench.commands.report:track",
+    "vcbench.commands.verify:verify",
 ]
 
 
@@ -55,18 +58,59 @@ def cli() -> None:
     """
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (Slurm's scancel, a job timeout, kill): unwinds like Ctrl-C, so every ``finally`` runs,
+    atomic writers remove their temporary files and the ffmpeg runner stops its child."""
+
+
+def _on_sigterm(signum: int, frame) -> None:
+    # Later SIGTERMs (Slurm repeats them) must not cut the clean-up short; the first one already unwinds.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    raise Terminated()
+
+
+def _interrupted(err: KeyboardInterrupt) -> None:
+    name, code = ("SIGTERM", 143) if isinstance(err, Terminated) else ("Ctrl-C", 130)
+    click.echo(f"vcbench: interrupted ({name}); temporary files removed, no partial output kept", err=True)
+    sys.exit(code)
+
+
+def _os_error_line(err: OSError) -> str:
+    """One line naming the path (the target of a failed rename) and the reason."""
+    where = err.filename2 if err.filename2 is not None else err.filename
+    reason = err.strerror or str(err)
+    return f"vcbench: error: {where}: {reason}" if where is not None else f"vcbench: error: {reason}"
+
+
 def main() -> None:
+    in_main_thread = threading.current_thread() is threading.main_thread()  # where Python delivers signals
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
+    try:
+        _run()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run() -> None:
     try:
         cli.main(standalone_mode=False)
     except VcbenchError as err:
         click.echo(f"vcbench: error: {err}", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as err:
+        if isinstance(err.__cause__, KeyboardInterrupt):  # click turns an interrupt inside a command into Abort
+            _interrupted(err.__cause__)
         click.echo("vcbench: aborted", err=True)
         sys.exit(130)
+    except KeyboardInterrupt as err:  # one that came before or after the command ran
+        _interrupted(err)
     except click.ClickException as err:
         err.show()
         sys.exit(err.exit_code)
+    except OSError as err:  # read-only folder, permissions, disk full: the path and the reason, no traceback
+        click.echo(_os_error_line(err), err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

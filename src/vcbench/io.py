@@ -1,15 +1,35 @@
-"""Atomic file output and hashing: every file vcbench writes appears whole or not at all."""
+"""Atomic file output and hashing: every file vcbench writes appears whole or not at all.
+
+Writers put their bytes in a temporary sibling ``.<name>.<random>.partial<suffix>`` and rename it
+over the target. Each writer holds an exclusive ``flock`` on its temporary file until the rename,
+so a sweep of the siblings a killed writer (kill -9, node failure) left removes exactly those
+whose lock it can take: a live writer's file is never touched, and two writers of one target
+both finish (the last rename wins; either way the target is whole). Where the file system has no
+locks (NFS mounted ``nolock``), nothing is swept. Files get the mode ``open()`` would give them
+(0666 less the umask), not mkstemp's 0600.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import glob
 import hashlib
 import json
+import math
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+import numpy as np
+
+# Errors of a write that the OS reports without a file name (a full disk, a quota, a size limit).
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO})
+# The names open_temporary_sibling gives (tempfile's 8 random characters between the parts).
+_TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.partial.*")
 
 
 @contextlib.contextmanager
@@ -21,26 +41,90 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     existing ``path`` is left untouched.
     """
     fd, tmp_path = open_temporary_sibling(path, suffix)
-    os.close(fd)
+    in_place = tmp_path == Path(path)
     try:
-        yield tmp_path
-        os.replace(tmp_path, path)
+        with naming_write_errors(path):
+            yield tmp_path
+            if not in_place:
+                os.replace(tmp_path, path)
     finally:
-        tmp_path.unlink(missing_ok=True)
+        if not in_place:  # in place, the temporary is its owner's to keep or remove
+            tmp_path.unlink(missing_ok=True)
+        os.close(fd)  # releases the lock only once the temporary name is gone
 
 
 def open_temporary_sibling(path: str | os.PathLike, suffix: str = "") -> tuple[int, Path]:
-    """Create ``.<name>.<random>.partial<suffix>`` beside ``path``; return its descriptor and path.
+    """Create ``.<name>.<random>.partial<suffix>`` beside ``path``, locked; return its descriptor and path.
 
-    Temporary siblings that a killed writer (kill -9, node failure) left for the same target are
-    removed first: one job owns each output, so any such file is stale.
+    The lock lasts as long as the descriptor stays open: keep it open until the file is renamed.
+    Temporary siblings of the same target that no live writer holds are removed first.
+
+    A target that is itself such a temporary (a codec writing the temporary path a command gave
+    it) is opened in place: its own rename makes the write atomic, and replacing it with another
+    file would drop the lock its writer holds on it.
     """
     target = Path(path)
+    if _TEMPORARY_NAME.fullmatch(target.name) and target.is_file():
+        return os.open(target, os.O_RDWR | os.O_TRUNC), target
     target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.partial{glob.escape(suffix)}"):
-        stale.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".partial{suffix}", dir=target.parent)
+    _remove_stale_siblings(target, suffix)
+    while True:
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".partial{suffix}", dir=target.parent)
+        except OSError as err:
+            raise OSError(err.errno, f"cannot create a file in {target.parent} ({err.strerror})", str(target)) from None
+        with contextlib.suppress(OSError):  # no locks on this file system: proceed unlocked (sweeps keep unlockable files)
+            fcntl.flock(fd, fcntl.LOCK_EX)  # blocks only while a concurrent sweep looks at it
+        if _is_same_file(tmp, fd):
+            break
+        os.close(fd)  # that sweep removed it between mkstemp and flock: make another
+    os.fchmod(fd, file_mode())
     return fd, Path(tmp)
+
+
+def _remove_stale_siblings(target: Path, suffix: str) -> None:
+    for candidate in target.parent.glob(f".{glob.escape(target.name)}.*.partial{glob.escape(suffix)}"):
+        try:
+            fd = os.open(candidate, os.O_RDWR)
+        except OSError:
+            continue  # gone already (renamed by its writer), or not ours to remove
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if _is_same_file(candidate, fd):
+                candidate.unlink()
+        except OSError:
+            pass  # a live writer holds it, it vanished meanwhile, or the file system has no locks: keep it
+        finally:
+            os.close(fd)
+
+
+def _is_same_file(path: str | os.PathLike, fd: int) -> bool:
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(fd))
+    except FileNotFoundError:
+        return False
+
+
+def file_mode() -> int:
+    """The mode ``open()`` gives a new file: 0666 less the process umask (0644 under umask 022)."""
+    try:
+        with open("/proc/self/status") as status:  # read, not set: os.umask() would race other threads
+            umask = next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration):
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask
+
+
+@contextlib.contextmanager
+def naming_write_errors(path: str | os.PathLike) -> Iterator[None]:
+    """Give a write error that the OS raised without a file name (disk full) the name of ``path``."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is not None or err.errno not in _WRITE_ERRNOS:
+            raise
+        raise OSError(err.errno, f"cannot write ({err.strerror})", str(path)) from err
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
@@ -48,8 +132,28 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
+def finite_json(data: Any) -> Any:
+    """``data`` with NaN and infinities as None (JSON null), numpy scalars and arrays as Python values."""
+    if isinstance(data, np.ndarray):
+        data = data.tolist()
+    elif isinstance(data, np.generic):
+        data = data.item()
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: finite_json(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite_json(value) for value in data]
+    return data
+
+
+def dumps_json(data: Any, **kwargs: Any) -> str:
+    """Strict JSON (jq and every strict parser read it): non-finite numbers become null."""
+    return json.dumps(finite_json(data), allow_nan=False, default=str, **kwargs)
+
+
 def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    write_text_atomic(path, dumps_json(data, indent=2, sort_keys=True) + "\n")
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

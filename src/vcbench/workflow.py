@@ -9,16 +9,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
 from vcbench.codecs import codec_entry
 from vcbench.data import load_dataset
 from vcbench.errors import ConfigError
+from vcbench.tracking.job import recorded_sha256
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,46 @@ def sequence_path(dataset: str, sequence: str) -> str:
     return f"data/{dataset}/{sequence}.y4m"
 
 
+def source_version(dataset: str, sequence: str) -> str:
+    """The sequence's sha256 as its record (``data/<set>/<seq>.json``) states it: a param of every
+    job that reads the sequence, so that a new version of it (a new record) reruns them, while a
+    `dvc pull` (new mtimes, same content) does not. Before the sequence is prepared there is no
+    record yet; Snakemake evaluates params again when the job is about to run, and records that."""
+    return recorded_sha256(Path(sequence_path(dataset, sequence))) or "no record"
+
+
+def cli_pairs(flag: str, mapping: Mapping[str, Any]) -> str:
+    """{"qp": 37} -> "-p qp=37": KEY=VALUE arguments of the vcbench CLI, quoted for the shell."""
+    return " ".join(f"{flag} {shlex.quote(f'{key}={value}')}" for key, value in mapping.items())
+
+
+# The report's settings where config `report` leaves them out.
+REPORT_DEFAULTS = {"anchor": "x265", "also_against": [], "bd_method": "pchip",
+                   "bd_metrics": ["psnr_yuv", "psnr_y", "ms_ssim", "vmaf", "vmaf_neg", "lpips", "dists", "fid"],
+                   "preview_rate_bpp": 0.02}
+
+
+def report_settings(config: dict[str, Any]) -> dict[str, Any]:
+    return {**REPORT_DEFAULTS, **(config.get("report") or {})}
+
+
+# Learned metrics read their weights from the assets folder (config `assets.cache_dir`).
+WEIGHTED_METRICS = ("lpips", "dists")
+
+
+def metric_option_args(config: dict[str, Any], metrics: list[str]) -> str:
+    """``-m METRIC.KEY=VALUE`` for the scored ``metrics``: config `metric_options`, and the learned
+    metrics' weights folder (`assets.cache_dir`) where one is set."""
+    cache_dir = (config.get("assets") or {}).get("cache_dir")
+    pairs = {}
+    for metric in metrics:
+        given = dict((config.get("metric_options") or {}).get(metric) or {})
+        if metric in WEIGHTED_METRICS and cache_dir:
+            given["cache_dir"] = cache_dir
+        pairs.update({f"{metric}.{key}": value for key, value in given.items()})
+    return cli_pairs("-m", pairs)
+
+
 def gpus_present() -> int:
     """GPUs this machine offers, without importing torch: CUDA_VISIBLE_DEVICES if set, else the
     NVIDIA driver's list."""
@@ -87,14 +129,16 @@ class Plan:
         self.config = config
         self.preset = preset or config["preset"]
         if self.preset not in config["presets"]:
-            raise ConfigError(f"config: unknown preset {self.preset!r}; choose one of {', '.join(config['presets'])} (--config preset=NAME)")
+            raise ConfigError(f"config preset: unknown preset {self.preset!r}; one of {', '.join(config['presets'])} "
+                              "(--config preset=NAME)")
         self.settings = config["presets"][self.preset]
-        for codec in self.settings["codecs"]:
+        for index, codec in enumerate(self.settings["codecs"]):
             if codec not in config["codecs"]:
-                raise ConfigError(f"config: preset {self.preset!r} uses codec {codec!r}, which has no entry under `codecs:`")
+                raise ConfigError(f"config presets.{self.preset}.codecs[{index}]: {codec!r} has no entry under `codecs:` "
+                                  f"(configured: {', '.join(config['codecs'])})")
             labels = [point["label"] for point in config["codecs"][codec]["ladder"]]
             if len(set(labels)) != len(labels):
-                raise ConfigError(f"config: codecs.{codec}.ladder has duplicate labels {labels}")
+                raise ConfigError(f"config codecs.{codec}.ladder: duplicate labels {labels}; each rate point needs its own")
 
     @property
     def frames(self) -> int:

@@ -3,14 +3,9 @@
 # trying each number of sampling steps.
 
 
-def denoising_analyses(preset):
-    """The analysis records of a preset (none when the analysis is off or no DiV-INR codec runs)."""
-    return [f"{job.analysis_dir}/analysis.json" for job in plan(preset).denoising_analysis_jobs]
-
-
 rule denoising_analysis:
     input:
-        bitstream=lambda wc: f"{job_stem(wc)}.{plan(wc.preset).extension(wc.codec)}",
+        bitstream=bitstream_of,
         source=source_of,
         requires=codec_requires,
     output:
@@ -21,8 +16,8 @@ rule denoising_analysis:
     params:
         out_dir=lambda wc, output: os.path.dirname(output.record),
         metrics=",".join(FRAME_METRICS),
-        options=lambda wc: kv_args("-o", plan(wc.preset).codec_entry(wc.codec).get("options", {})),
-        assets=LEARNED_METRIC_CACHE,
+        metric_options=METRIC_OPTIONS,
+        options=codec_options,
         steps=lambda wc: ",".join(str(n) for n in plan(wc.preset).denoising_steps),
     resources:
         gpu=1,
@@ -32,4 +27,4 @@ rule denoising_analysis:
         "logs/{preset}/analysis/{dataset}/{sequence}/{codec}/{rate}.log",
     shell:
         "vcbench denoising-analysis {input.bitstream} {input.source} --out-dir {params.out_dir} --steps {params.steps}"
-        " --metrics {params.metrics} {params.assets} {params.options} --quiet > {log} 2>&1"
+        " --metrics {params.metrics} {params.metric_options} {params.options} --quiet > {log} 2>&1"

@@ -1,11 +1,25 @@
-# Shared by every rule file: the plan of the chosen preset and small path helpers.
+# Shared by every .smk file. The plan of the chosen preset, and the input and params functions
+# the others use (kept here, so that those files hold only their rules).
+#
+# Every value a shell command uses reaches it through `params:` or `input:`, so that a change of
+# it reruns the jobs it shapes (Snakemake's params rerun trigger), never as a global.
+import shlex
 from functools import cache
 
-from vcbench.workflow import Plan, config_hash, local_gpu_slots, sequence_path
+from vcbench.workflow import (
+    Plan,
+    cli_pairs,
+    config_hash,
+    local_gpu_slots,
+    metric_option_args,
+    report_settings,
+    sequence_path,
+    source_version,
+)
 
-# Neural rules ask for resource "gpu", scoped local (profiles/default): locally they run one per
-# GPU present, or, on a machine without one, side by side on the CPU cores (`--resources gpu=N`
-# overrides). Submitted cluster jobs are not limited by it.
+# Neural jobs ask for resource "gpu", scoped local in profiles/default. Locally they run one per
+# GPU present, or side by side on the CPU cores of a machine without one (`--resources gpu=N`
+# overrides); submitted cluster jobs are not limited by it.
 if "gpu" not in workflow.global_resources:
     workflow.register_resource("gpu", local_gpu_slots(workflow.cores))
 
@@ -35,10 +49,20 @@ def job_stem(wc):
     return f"results/{wc.preset}/{wc.dataset}/{wc.sequence}/{wc.codec}/{wc.rate}"
 
 
+def bitstream_of(wc):
+    return f"{job_stem(wc)}.{plan(wc.preset).extension(wc.codec)}"
+
+
 def source_of(wc):
     # ancient(): a sequence restored by `dvc pull` or `git checkout` gets a new mtime but the
-    # same content (its sha256 is recorded); that must not redo the finished work built on it.
+    # same content; that must not redo the finished work built on it. A new version of the
+    # sequence reruns that work through `source_sha256` below instead.
     return ancient(sequence_path(wc.dataset, wc.sequence))
+
+
+def source_sha256(wc):
+    """Params value of the jobs that read a sequence: its sha256 as its record states it."""
+    return source_version(wc.dataset, wc.sequence)
 
 
 def codec_requires(wc):
@@ -46,7 +70,23 @@ def codec_requires(wc):
     return plan(wc.preset).codec_entry(wc.codec).get("requires", [])
 
 
-# Conda environments per rule family (used with `--sdm conda`, e.g. on a cluster).
+def codec_name(wc):
+    return plan(wc.preset).codec_entry(wc.codec)["codec"]
+
+
+def codec_options(wc):
+    return cli_pairs("-o", plan(wc.preset).codec_entry(wc.codec).get("options", {}))
+
+
+def rate_knobs(wc):
+    return cli_pairs("-p", plan(wc.preset).rate_params(wc.codec, wc.rate))
+
+
+def frames_of(wc):
+    return plan(wc.preset).frames
+
+
+# Conda environments per family of jobs (used with `--sdm conda`, e.g. on a cluster).
 TORCH_ENV = "../../envs/torch.yaml"
 FFMPEG_ENV = "../../envs/ffmpeg.yaml"
 
@@ -56,6 +96,44 @@ def codec_env(wc):
     return TORCH_ENV if plan(wc.preset).uses_gpu(wc.codec) else FFMPEG_ENV
 
 
-def kv_args(flag, mapping):
-    """{"qp": 37} -> "-p qp=37" style arguments for the vcbench CLI."""
-    return " ".join(f"{flag} {key}={value}" for key, value in mapping.items())
+# Metrics. FID/KID pool over a dataset (fid.smk); every other metric is scored per frame.
+FRAME_METRICS = [m for m in config["metrics"] if m != "fid"]
+# `-m METRIC.KEY=VALUE` of the frame metrics: config `metric_options` and the learned metrics' weights folder.
+METRIC_OPTIONS = metric_option_args(config, FRAME_METRICS)
+
+
+def denoising_analyses(preset):
+    """The analysis records of a preset (none when the analysis is off or no DiV-INR codec runs)."""
+    return [f"{job.analysis_dir}/analysis.json" for job in plan(preset).denoising_analysis_jobs]
+
+
+def assets_cache_arg():
+    """--cache-dir from config `assets.cache_dir` (null: $VCBENCH_ASSETS_DIR, $TORCH_HOME, ~/.cache/torch)."""
+    cache_dir = (config.get("assets") or {}).get("cache_dir")
+    return f"--cache-dir {cache_dir}" if cache_dir else ""
+
+
+def fid_inputs(wc):
+    jobs = plan(wc.preset).jobs
+    sources = sorted({f"results/{wc.preset}/{job.dataset}/{job.sequence}/source.inception.npz" for job in jobs})
+    return sources + [f"{job.stem}.inception.npz" for job in jobs]
+
+
+def fid_table_input(wc):
+    """fid.csv (pooled FID/KID) only when fid is a configured metric; otherwise nothing to wait for."""
+    return [f"reports/{wc.preset}/fid.csv"] if "fid" in config["metrics"] else []
+
+
+def fid_table_arg(wc, input):
+    return f"--fid {input.fid}" if input.fid else "--skip-fid"
+
+
+# The report's settings (config `report`, `tracking`), each a params value of the jobs it shapes.
+REPORT = report_settings(config)
+ALSO_AGAINST = " ".join(f"--also-against {name}" for name in REPORT["also_against"])
+BD_METRICS = ",".join(REPORT["bd_metrics"])
+TRACKING = config.get("tracking") or {}
+TRACKING_ARGS = " ".join(
+    [f"--experiment {shlex.quote(TRACKING.get('experiment') or 'vcbench')}"]
+    + ([f"--tracking-uri {shlex.quote(TRACKING['tracking_uri'])}"] if TRACKING.get("tracking_uri") else [])
+)

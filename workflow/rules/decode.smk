@@ -3,15 +3,17 @@
 
 rule decode:
     input:
-        bitstream=lambda wc: f"{job_stem(wc)}.{plan(wc.preset).extension(wc.codec)}",
+        bitstream=bitstream_of,
+        # the decode must give the frames the encode record says were coded (a truncated stream fails)
+        encode_record="results/{preset}/{dataset}/{sequence}/{codec}/{rate}.encode.json",
         like=source_of,
         requires=codec_requires,
     output:
         reconstruction=temp("results/{preset}/{dataset}/{sequence}/{codec}/{rate}.rec.y4m"),
         record="results/{preset}/{dataset}/{sequence}/{codec}/{rate}.decode.json",
     params:
-        codec=lambda wc: plan(wc.preset).codec_entry(wc.codec)["codec"],
-        options=lambda wc: kv_args("-o", plan(wc.preset).codec_entry(wc.codec).get("options", {})),
+        codec=codec_name,
+        options=codec_options,
     resources:
         gpu=lambda wc: int(plan(wc.preset).uses_gpu(wc.codec)),
     conda:
@@ -22,4 +24,4 @@ rule decode:
         "results/{preset}/timings/decode/{dataset}/{sequence}/{codec}/{rate}.tsv"
     shell:
         "vcbench decode {input.bitstream} {output.reconstruction} --codec {params.codec} {params.options}"
-        " --like {input.like} --record {output.record} > {log} 2>&1"
+        " --like {input.like} --encode-record {input.encode_record} --record {output.record} > {log} 2>&1"

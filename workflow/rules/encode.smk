@@ -1,6 +1,8 @@
 # Encode one sequence with one codec at one rate point: bitstream + encode record.
 # One rule per configured codec, because each writes its own elementary-stream extension
 # (.hevc, .266, .obu, ...); the {codec} wildcard is pinned to that codec in each rule.
+# `source_sha256` (the sequence's recorded sha256) reruns the encodes of a new version of a
+# sequence; the sequence itself is an ancient() input (see common.smk).
 
 for _codec_key in config["codecs"]:
 
@@ -13,13 +15,14 @@ for _codec_key in config["codecs"]:
             sequence=source_of,
             requires=codec_requires,
         output:
-            bitstream="results/{preset}/{dataset}/{sequence}/{codec}/{rate}." + PLAN.extension(_codec_key),
+            bitstream=f"results/{{preset}}/{{dataset}}/{{sequence}}/{{codec}}/{{rate}}.{PLAN.extension(_codec_key)}",
             record="results/{preset}/{dataset}/{sequence}/{codec}/{rate}.encode.json",
         params:
-            codec=lambda wc: plan(wc.preset).codec_entry(wc.codec)["codec"],
-            frames=lambda wc: plan(wc.preset).frames,
-            knobs=lambda wc: kv_args("-p", plan(wc.preset).rate_params(wc.codec, wc.rate)),
-            options=lambda wc: kv_args("-o", plan(wc.preset).codec_entry(wc.codec).get("options", {})),
+            codec=codec_name,
+            frames=frames_of,
+            knobs=rate_knobs,
+            options=codec_options,
+            source_sha256=source_sha256,
         resources:
             gpu=int(PLAN.uses_gpu(_codec_key)),
         # neural encodes are the longest jobs: start them as soon as their inputs exist

@@ -1,27 +1,6 @@
 # Aggregate stage: rd.csv -> bd.csv, plots, provenance, MLflow runs, index.html + report.md, MLflow artifacts.
-# Only these rules talk to MLflow (parallel jobs only write files). All are light: run them locally.
-import shlex
-
-REPORT = config.get("report", {})
-TRACKING = config.get("tracking", {})
-REPORT_ANCHOR = REPORT.get("anchor", "x265")
-ALSO_AGAINST = " ".join(f"--also-against {name}" for name in REPORT.get("also_against", []))
-REPORT_METHOD = REPORT.get("bd_method", "pchip")
-REPORT_METRICS = ",".join(REPORT.get("bd_metrics", ["psnr_yuv", "psnr_y", "ms_ssim", "vmaf", "vmaf_neg", "lpips", "dists", "fid"]))
-TRACKING_ARGS = " ".join(
-    [f"--experiment {shlex.quote(TRACKING.get('experiment', 'vcbench'))}"]
-    + ([f"--tracking-uri {shlex.quote(TRACKING['tracking_uri'])}"] if TRACKING.get("tracking_uri") else [])
-)
-
-
-
-def fid_table_input(wc):
-    """fid.csv (pooled FID/KID) only when fid is a configured metric; otherwise nothing to wait for."""
-    return [f"reports/{wc.preset}/fid.csv"] if "fid" in config["metrics"] else []
-
-
-def fid_table_arg(wc, input):
-    return f"--fid {input.fid}" if input.fid else "--skip-fid"
+# Only these jobs talk to MLflow (parallel jobs only write files). All are light: they run locally.
+# The report's settings (anchor, BD method and metrics, tracking) are params: changing one reruns what it shapes.
 
 
 rule bd_table:
@@ -32,14 +11,18 @@ rule bd_table:
         "reports/{preset}/bd.csv",
     localrule: True
     params:
+        anchor=REPORT["anchor"],
+        also_against=ALSO_AGAINST,
+        method=REPORT["bd_method"],
+        metrics=BD_METRICS,
         fid=fid_table_arg,
     conda:
         TORCH_ENV
     log:
         "logs/{preset}/report/bd_table.log",
     shell:
-        "vcbench bd-table --preset {wildcards.preset} --anchor {REPORT_ANCHOR} {ALSO_AGAINST} --method {REPORT_METHOD}"
-        " --metrics {REPORT_METRICS} {params.fid} > {log} 2>&1"
+        "vcbench bd-table --preset {wildcards.preset} --anchor {params.anchor} {params.also_against} --method {params.method}"
+        " --metrics {params.metrics} {params.fid} > {log} 2>&1"
 
 
 rule plots:
@@ -48,14 +31,15 @@ rule plots:
     output:
         directory("reports/{preset}/plots"),
     params:
-        preview_bpp=REPORT.get("preview_rate_bpp", 0.02),
+        metrics=BD_METRICS,
+        preview_bpp=REPORT["preview_rate_bpp"],
     localrule: True
     conda:
         TORCH_ENV
     log:
         "logs/{preset}/report/plots.log",
     shell:
-        "vcbench plots --preset {wildcards.preset} --metrics {REPORT_METRICS} --preview-bpp {params.preview_bpp} > {log} 2>&1"
+        "vcbench plots --preset {wildcards.preset} --metrics {params.metrics} --preview-bpp {params.preview_bpp} > {log} 2>&1"
 
 
 rule provenance:
@@ -80,12 +64,14 @@ rule mlflow_runs:
     output:
         "reports/{preset}/mlflow_runs.json",
     localrule: True
+    params:
+        tracking=TRACKING_ARGS,
     conda:
         TORCH_ENV
     log:
         "logs/{preset}/report/mlflow_runs.log",
     shell:
-        "vcbench track --preset {wildcards.preset} --stage runs {TRACKING_ARGS} > {log} 2>&1"
+        "vcbench track --preset {wildcards.preset} --stage runs {params.tracking} > {log} 2>&1"
 
 
 rule report:
@@ -101,6 +87,8 @@ rule report:
         html="reports/{preset}/index.html",
         md="reports/{preset}/report.md",
     params:
+        anchor=REPORT["anchor"],
+        method=REPORT["bd_method"],
         fid=fid_table_arg,
         analyses=lambda wc, input: " ".join(f"--analysis {path}" for path in input.analyses),
     localrule: True
@@ -109,7 +97,7 @@ rule report:
     log:
         "logs/{preset}/report/report.log",
     shell:
-        "vcbench report --preset {wildcards.preset} --anchor {REPORT_ANCHOR} --method {REPORT_METHOD} {params.fid}"
+        "vcbench report --preset {wildcards.preset} --anchor {params.anchor} --method {params.method} {params.fid}"
         " {params.analyses} > {log} 2>&1"
 
 

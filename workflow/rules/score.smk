@@ -1,10 +1,5 @@
 # Score a reconstruction against its source, then gather every job's summary into rd.csv.
 
-# FID/KID pool over a dataset (fid.smk); every other metric is scored per frame here.
-FRAME_METRICS = [m for m in config["metrics"] if m != "fid"]
-_ASSETS_DIR = (config.get("assets") or {}).get("cache_dir")
-LEARNED_METRIC_CACHE = " ".join(f"-m {m}.cache_dir={_ASSETS_DIR}" for m in ("lpips", "dists") if m in FRAME_METRICS and _ASSETS_DIR)
-
 
 rule score:
     # On a cluster, many score jobs share one submission (slurm/config.yaml: group-components).
@@ -21,15 +16,15 @@ rule score:
         preview="results/{preset}/{dataset}/{sequence}/{codec}/{rate}.preview.png",
     params:
         metrics=",".join(FRAME_METRICS),
-        frames=lambda wc: plan(wc.preset).frames,
-        assets=LEARNED_METRIC_CACHE,
+        metric_options=METRIC_OPTIONS,
+        frames=frames_of,
     conda:
         TORCH_ENV  # MS-SSIM and the learned metrics
     log:
         "logs/{preset}/score/{dataset}/{sequence}/{codec}/{rate}.log",
     shell:
         "vcbench score {input.reference} {input.reconstruction} --metrics {params.metrics} --frames {params.frames}"
-        " {params.assets} --encode-record {input.encode_record} --decode-record {input.decode_record}"
+        " {params.metric_options} --encode-record {input.encode_record} --decode-record {input.decode_record}"
         " --dataset {wildcards.dataset} --sequence {wildcards.sequence} --codec {wildcards.codec}"
         " --frames-csv {output.frames} --summary {output.summary} --preview {output.preview} --quiet > {log} 2>&1"
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from vcbench.errors import ConfigError
+from vcbench.options import OptionSet
 from vcbench.video import Y4MReader
 
 
@@ -27,8 +28,8 @@ class RatePoint:
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.label or not all(c.isalnum() or c in "-_" for c in self.label):
-            raise ValueError(f"rate label {self.label!r} must be non-empty and use only letters, digits, '-' and '_'")
+        if not self.label or not all(c.isascii() and (c.isalnum() or c in "-_") for c in self.label):
+            raise ConfigError(f"rate label {self.label!r} must be non-empty and use only letters, digits, '-' and '_' (it names files)")
 
 
 class Codec(ABC):
@@ -40,9 +41,18 @@ class Codec(ABC):
     extension: ClassVar[str]
     #: whether the codec benefits from a GPU (the DAG asks the scheduler for one)
     uses_gpu: ClassVar[bool] = False
+    #: the codec-level options (config ``codecs.<key>.options``, ``-o KEY=VALUE``), declared once
+    option_set: ClassVar[OptionSet] = OptionSet()
+    #: the rate knobs of one ladder entry (``-p KEY=VALUE``), declared once
+    knob_set: ClassVar[OptionSet] = OptionSet()
 
     def __init__(self, **options: Any):
-        self.options = options
+        # every option checked and defaulted here: subclasses read ``self.options[name]``
+        self.options = self.option_set.parse(options, f"{self.name} options")
+
+    def knobs(self, rate: RatePoint) -> dict[str, Any]:
+        """The rate point's knobs, checked against :attr:`knob_set` and defaulted."""
+        return self.knob_set.parse(rate.params, f"{self.name} rate point {rate.label}")
 
     @abstractmethod
     def encode(self, source: Path, bitstream: Path, rate: RatePoint, frames: int | None = None) -> dict[str, Any]:
@@ -60,12 +70,21 @@ class Codec(ABC):
         """Versions of the tools and libraries that produce this codec's bitstreams."""
         return {}
 
+    def frames_in(self, bitstream: Path) -> int | None:
+        """How many frames ``bitstream`` says it holds, where the codec can tell without decoding
+        (None where it cannot): `vcbench decode` checks the decoded count against it."""
+        return None
+
     @staticmethod
     def frames_to_code(source: Path, frames: int | None) -> int:
         """How many frames to code (all if None), after checking the whole of ``source``: a damaged
         file fails before coding, whichever codec and however many frames were asked for."""
         with Y4MReader(source) as reader:
             available = reader.count_frames()  # raises, naming the frame, on a truncated or damaged file
+        if available == 0:
+            raise ConfigError(f"{source}: has no frames; re-create it")
+        if frames is not None and frames < 1:
+            raise ConfigError(f"{source}: {frames} frames were asked for; ask for at least 1")
         if frames is not None and frames > available:
             raise ConfigError(f"{source}: has {available} frames, {frames} were asked for; lower `frames` in the preset")
         return available if frames is None else frames

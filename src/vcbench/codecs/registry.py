@@ -1,10 +1,11 @@
 """Codec registry: name -> implementing class, imported lazily so that the light codecs do not
 pay for torch and the heavy ones are only loaded when asked for.
 
-The workflow needs each codec's bitstream extension and whether it wants a GPU every time
-Snakemake parses the DAG (on a cluster: in every job), so those two facts are stated here as data
-and the neural codecs' heavy modules are not imported for them (tests check they match the
-classes)."""
+The workflow needs each codec's bitstream extension, whether it wants a GPU, and its declared
+options and rate knobs every time Snakemake parses the DAG (on a cluster: in every job), so the
+first two are stated here as data and the declarations of a heavy codec are read from a light
+module of its own; the neural codecs' heavy modules are not imported for any of them (tests
+check that these match the classes)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,16 @@ from typing import Any, NamedTuple
 
 from vcbench.codecs.base import Codec
 from vcbench.errors import UnknownCodecError
-
+from vcbench.options import OptionSet
 
 
 class CodecEntry(NamedTuple):
     spec: str  # "module:Class"
     extension: str  # bitstream file extension, as the class states it
     uses_gpu: bool  # as the class states it
+    # a torch-free module whose OPTIONS and KNOBS are the class's option_set and knob_set;
+    # None: the class's own module is light, its option_set and knob_set are read there
+    declared_in: str | None = None
 
 
 # Add a codec by adding a line here.
@@ -27,7 +31,7 @@ _CODECS: dict[str, CodecEntry] = {
     "x265": CodecEntry("vcbench.codecs.ffmpeg:X265", "hevc", False),
     "vvenc": CodecEntry("vcbench.codecs.ffmpeg:VVenC", "266", False),
     "svtav1": CodecEntry("vcbench.codecs.ffmpeg:SvtAV1", "obu", False),
-    "divinr": CodecEntry("vcbench.codecs.divinr:DivInrCodec", "divinr", True),
+    "divinr": CodecEntry("vcbench.codecs.divinr:DivInrCodec", "divinr", True, "vcbench.codecs.divinr.settings"),
 }
 
 
@@ -46,6 +50,16 @@ def codec_entry(name: str) -> CodecEntry:
 def codec_class(name: str) -> type[Codec]:
     module_name, class_name = codec_entry(name).spec.split(":")
     return getattr(importlib.import_module(module_name), class_name)
+
+
+def declared_options(name: str) -> tuple[OptionSet, OptionSet]:
+    """The codec's declared (options, rate knobs), without importing torch."""
+    entry = codec_entry(name)
+    if entry.declared_in is None:
+        cls = codec_class(name)
+        return cls.option_set, cls.knob_set
+    module = importlib.import_module(entry.declared_in)
+    return module.OPTIONS, module.KNOBS
 
 
 def create_codec(name: str, **options: Any) -> Codec:

@@ -18,7 +18,8 @@ TRAILING = ["encode_seconds", "decode_seconds", "bitstream", "bitstream_sha256",
 
 
 def build_rd_table(summaries: list[Path], config_hash: str) -> pd.DataFrame:
-    rows = [json.loads(path.read_text()) for path in summaries]
+    # a summary's job provenance (commit, dirty tree, versions) goes to provenance.json, not into rd.csv's columns
+    rows = [{k: v for k, v in json.loads(path.read_text()).items() if k != "provenance"} for path in summaries]
     table = pd.DataFrame(rows)
     table["config_hash"] = config_hash
     metric_cols = [c for c in table.columns if c not in LEADING and c not in TRAILING]

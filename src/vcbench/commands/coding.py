@@ -8,9 +8,12 @@ from pathlib import Path
 
 import click
 
-from vcbench.codecs import RatePoint, codec_for_extension, create_codec
-from vcbench.commands.options import parse_pairs
+from vcbench.codecs import Codec, RatePoint, codec_for_extension, create_codec
+from vcbench.commands.files import read_record, refuse_overlaps, renamed, written_together
+from vcbench.commands.options import codec_options, default_label, rate_knobs
+from vcbench.errors import BitstreamError, ConfigError
 from vcbench.io import sha256_file, write_json_atomic
+from vcbench.tracking.job import job_provenance
 from vcbench.video import Y4MReader, read_y4m_header
 from vcbench.video.convert import match_format
 
@@ -20,48 +23,59 @@ def default_record(path: Path, kind: str) -> Path:
 
 
 @click.command()
-@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("bitstream", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--codec", "codec_name", required=True, help="Registered codec name (x265, vvenc, svtav1, ...).")
 @click.option("--rate-label", default=None, help="Label of the rate point (default: built from the knobs).")
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="A rate knob, e.g. -p qp=37 (repeatable).")
 @click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE", help="A codec option, e.g. -o gop=32 -o structure=low_delay (repeatable).")
-@click.option("--frames", type=int, default=None, help="Code only the first N frames (default: all).")
+@click.option("--frames", type=click.IntRange(min=1), default=None, help="Code only the first N frames (default: all).")
 @click.option("--record", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Where to write the JSON encode record (default: BITSTREAM stem + .encode.json).")
 def encode(source: Path, bitstream: Path, codec_name: str, rate_label: str | None, params, options, frames: int | None, record: Path | None) -> None:
-    """Encode the Y4M SOURCE into BITSTREAM and write an encode record (bytes, bpp, time, command, versions)."""
-    knobs = parse_pairs(params, "--param")
-    # Labels name files: "quant_step0.05" becomes "quant_step0p05".
-    label = rate_label or ("_".join(f"{k}{v}" for k, v in knobs.items()).replace(".", "p").replace("-", "m") or "default")
-    codec = create_codec(codec_name, **parse_pairs(options, "--option"))
+    """Encode the Y4M SOURCE into BITSTREAM and write an encode record (bytes, bpp, time, command, versions).
+
+    Everything is checked before the encoder runs; the bitstream and its record appear together, or
+    (on any failure) neither changes."""
+    record = record or default_record(bitstream, "encode")
+    refuse_overlaps({"SOURCE": source}, {"BITSTREAM": bitstream, "--record": record})
+    checked_options = codec_options(codec_name, options)
+    knobs, given = rate_knobs(codec_name, params)
+    label = rate_label or default_label(knobs, given)
+    try:
+        rate = RatePoint(label, knobs)
+    except ConfigError as err:
+        raise ConfigError(f"{err}; pass --rate-label" if rate_label is None else str(err)) from None
     fmt = read_y4m_header(source)
-    if frames is None:
-        with Y4MReader(source) as reader:
-            frames = reader.count_frames()
-    started = time.perf_counter()
-    info = codec.encode(source, bitstream, RatePoint(label, knobs), frames)
-    seconds = time.perf_counter() - started
-    size = bitstream.stat().st_size
-    record_data = {
-        "codec": codec_name,
-        "rate": label,
-        "params": knobs,
-        "options": codec.options,
-        "source": str(source),
-        "source_sha256": sha256_file(source),
-        "frames": frames,
-        "width": fmt.width,
-        "height": fmt.height,
-        "bit_depth": fmt.bit_depth,
-        "bitstream": str(bitstream),
-        "bytes": size,
-        "bpp": 8.0 * size / (frames * fmt.width * fmt.height),
-        "bitstream_sha256": sha256_file(bitstream),
-        "encode_seconds": seconds,
-        "host": platform.node(),
-        **info,
-    }
-    write_json_atomic(record or default_record(bitstream, "encode"), record_data)
+    frames = Codec.frames_to_code(source, frames)  # the whole source checked; no frames, or too few, refused
+    provenance = job_provenance(source)  # commit, dirty tree, versions, the source's recorded sha256
+    codec = create_codec(codec_name, **checked_options)
+    with written_together([(bitstream, f".{codec.extension}"), (record, ".json")]) as (bitstream_tmp, record_tmp):
+        started = time.perf_counter()
+        info = renamed(codec.encode(source, bitstream_tmp, rate, frames), bitstream_tmp, bitstream)
+        seconds = time.perf_counter() - started
+        size = bitstream_tmp.stat().st_size
+        if size == 0:
+            raise BitstreamError(f"{bitstream}: {codec_name} wrote an empty bitstream for {frames} frames of {source}; nothing was kept")
+        record_data = {
+            "codec": codec_name,
+            "rate": label,
+            "params": knobs,
+            "options": codec.options,
+            "source": str(source),
+            "frames": frames,
+            "width": fmt.width,
+            "height": fmt.height,
+            "bit_depth": fmt.bit_depth,
+            "bitstream": str(bitstream),
+            "bytes": size,
+            "bpp": 8.0 * size / (frames * fmt.width * fmt.height),
+            "bitstream_sha256": sha256_file(bitstream_tmp),
+            "encode_seconds": seconds,
+            "host": platform.node(),
+            **info,
+            "provenance": provenance,
+        }
+        write_json_atomic(record_tmp, record_data)
     click.echo(f"{bitstream}: {size} bytes, {record_data['bpp']:.5f} bpp, {frames} frames, {seconds:.1f} s")
 
 
@@ -73,20 +87,58 @@ def encode(source: Path, bitstream: Path, codec_name: str, rate_label: str | Non
 @click.option("--like", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="The source Y4M: the reconstruction is written in its exact format (bit depth, range).")
 @click.option("--record", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Where to write the JSON decode record.")
-def decode(bitstream: Path, reconstruction: Path, codec_name: str | None, options, like: Path | None, record: Path | None) -> None:
-    """Decode BITSTREAM into the Y4M file RECONSTRUCTION."""
+@click.option("--encode-record", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="The bitstream's encode record: the decode must give the frames it says were coded.")
+@click.option("--expect-frames", type=click.IntRange(min=1), default=None, help="The decode must give exactly N frames.")
+def decode(bitstream: Path, reconstruction: Path, codec_name: str | None, options, like: Path | None, record: Path | None,
+           encode_record: Path | None, expect_frames: int | None) -> None:
+    """Decode BITSTREAM into the Y4M file RECONSTRUCTION.
+
+    The decode must give the frames the bitstream promises (--encode-record, --expect-frames, or
+    the count the bitstream states where the codec can tell, e.g. DiV-INR's header): a truncated
+    stream that decodes to fewer frames fails. RECONSTRUCTION (and the record) appear only
+    complete and checked; on any failure an existing RECONSTRUCTION is left as it was."""
+    refuse_overlaps({"BITSTREAM": bitstream, "--like": like, "--encode-record": encode_record},
+                    {"RECONSTRUCTION": reconstruction, "--record": record})
     name = codec_name or codec_for_extension(bitstream.suffix)
-    codec = create_codec(name, **parse_pairs(options, "--option"))
-    started = time.perf_counter()
-    info = codec.decode(bitstream, reconstruction)
-    seconds = time.perf_counter() - started
-    if like is not None:
-        match_format(reconstruction, read_y4m_header(like))
-    with Y4MReader(reconstruction) as reader:
-        frames = reader.count_frames()
-        fmt = reader.format
-    record_data = {"codec": name, "bitstream": str(bitstream), "bitstream_sha256": sha256_file(bitstream),
-                   "frames": frames, "format": fmt.describe(), "decode_seconds": seconds, "host": platform.node(), **info}
-    if record is not None:
-        write_json_atomic(record, record_data)
+    checked_options = codec_options(name, options)
+    target = read_y4m_header(like) if like is not None else None
+    promises = {"--expect-frames": expect_frames}
+    if encode_record is not None:
+        coded = read_record(encode_record, {"frames": int, "bitstream_sha256": str})
+        if coded["bitstream_sha256"] != sha256_file(bitstream):
+            raise ConfigError(f"--encode-record {encode_record} is the record of another bitstream than {bitstream} (sha256 differs)")
+        promises[f"its encode record {encode_record}"] = coded["frames"]
+    codec = create_codec(name, **checked_options)
+    promises["its header"] = codec.frames_in(bitstream)
+    promises = {who: count for who, count in promises.items() if count is not None}
+    if len(set(promises.values())) > 1:
+        raise BitstreamError(f"{bitstream}: the frame counts promised differ ({', '.join(f'{who}: {n}' for who, n in promises.items())})")
+    provenance = job_provenance(like)
+    outputs = [(reconstruction, ".y4m")] + ([(record, ".json")] if record is not None else [])
+    with written_together(outputs) as temporaries:
+        reconstruction_tmp = temporaries[0]
+        started = time.perf_counter()
+        info = renamed(codec.decode(bitstream, reconstruction_tmp), reconstruction_tmp, reconstruction)
+        seconds = time.perf_counter() - started
+        if target is not None:
+            decoded = read_y4m_header(reconstruction_tmp)
+            if (decoded.width, decoded.height) != (target.width, target.height):
+                raise BitstreamError(f"{bitstream}: decodes to {decoded.width}x{decoded.height}, but --like {like} is "
+                                     f"{target.width}x{target.height}: not the bitstream of that source")
+            match_format(reconstruction_tmp, target)
+        with Y4MReader(reconstruction_tmp) as reader:
+            frames = reader.count_frames()
+            fmt = reader.format
+        for who, count in promises.items():
+            if frames != count:
+                raise BitstreamError(f"{bitstream}: decodes to {frames} frames, {who} says {count}; the bitstream is truncated or "
+                                     "damaged, encode it again")
+        if frames == 0:
+            raise BitstreamError(f"{bitstream}: decodes to no frames; the bitstream is damaged, encode it again")
+        record_data = {"codec": name, "bitstream": str(bitstream), "bitstream_sha256": sha256_file(bitstream),
+                       "frames": frames, "format": fmt.describe(), "decode_seconds": seconds, "host": platform.node(), **info,
+                       "provenance": provenance}
+        if record is not None:
+            write_json_atomic(temporaries[1], record_data)
     click.echo(f"{reconstruction}: {frames} frames, {fmt.describe()}, {seconds:.1f} s")

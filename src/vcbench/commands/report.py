@@ -55,8 +55,16 @@ def _read_fid(path: Path | None):
     return frame
 
 
-def _read_curve(path: Path, metric: str) -> tuple[list[float], list[float]]:
+def _read_curve(path: Path, metric: str, wanted: dict[str, tuple[str, str | None]]) -> tuple[list[float], list[float]]:
+    """(rate, quality) of the one curve in a CSV: its rows of the dataset, sequence and codec asked for.
+
+    ``wanted`` maps each of those columns to (its option, the value given or None). A CSV holding
+    several values of a column needs its option: merged, several curves make a zig-zag whose BD
+    means nothing. Points BD cannot use are named on stderr, one line each; fewer than two usable is an error.
+    """
     import pandas as pd
+
+    from vcbench.bd import screen_points
 
     try:
         frame = pd.read_csv(path)
@@ -67,36 +75,65 @@ def _read_curve(path: Path, metric: str) -> tuple[list[float], list[float]]:
         raise VcbenchError(f"{path}: needs a numeric `rate` or `bpp` column (found: {', '.join(frame.columns)})")
     if metric not in frame.columns:
         raise VcbenchError(f"{path}: no column {metric!r} (found: {', '.join(frame.columns)}); pass --metric with a column name")
-    return frame[rate].astype(float).tolist(), pd.to_numeric(frame[metric], errors="coerce").tolist()
+    for column, (option, value) in wanted.items():
+        present = sorted(frame[column].dropna().astype(str).unique()) if column in frame.columns else []
+        if value is None:
+            if len(present) > 1:
+                raise VcbenchError(f"{path}: holds {len(present)} {column} values ({', '.join(present)}), "
+                                   f"each its own curve; pass {option} NAME to pick one")
+            continue
+        if column not in frame.columns:
+            raise VcbenchError(f"{path}: {option} {value} given, but the CSV has no {column} column")
+        frame = frame[frame[column].astype(str) == value]
+        if frame.empty:
+            raise VcbenchError(f"{path}: no rows with {column} {value!r} (present: {', '.join(present)}); fix {option}")
+    rates, qualities = frame[rate].astype(float).tolist(), pd.to_numeric(frame[metric], errors="coerce").tolist()
+    kept, _, dropped = screen_points(rates, qualities)  # bd() leaves the same points out, and says so in its notes
+    rows = frame.index.tolist()
+    for point in dropped:  # rows counted from 1 after the header line
+        why = point.reason if point.repeats is None else f"{point.reason} of row {rows[point.repeats] + 1}"
+        click.echo(f"vcbench: note: {path}: row {rows[point.index] + 1} ({rate}={frame[rate].iloc[point.index]}, "
+                   f"{metric}={frame[metric].iloc[point.index]}) left out: {why}", err=True)
+    if len(kept) < 2:
+        raise VcbenchError(f"{path}: {len(kept)} usable point(s) of {len(rates)} for {metric}; BD needs at least 2")
+    return rates, qualities
 
 
 @click.command()
 @click.option("--anchor", "anchor_csv", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="CSV of the anchor curve (a rate or bpp column and the metric's column).")
+              help="CSV of the anchor curve (a rate or bpp column and the metric's column; rows of rd.csv will do).")
 @click.option("--test", "test_csv", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="CSV of the test curve, same columns.")
 @click.option("--metric", required=True, help="Quality column, e.g. psnr_yuv, vmaf, lpips.")
 @click.option("--method", type=_METHOD, default="pchip", show_default=True)
 @click.option("--lower-is-better/--higher-is-better", "lower", default=None,
               help="Direction of the metric; by default known from its name (lpips, dists, fid, kid are lower-is-better).")
-def bd(anchor_csv: Path, test_csv: Path, metric: str, method: str, lower: bool | None) -> None:
+@click.option("--dataset", default=None, help="Use the rows of this dataset (needed when a CSV holds several).")
+@click.option("--sequence", default=None, help="Use the rows of this sequence (needed when a CSV holds several).")
+@click.option("--anchor-codec", default=None, help="Use the anchor CSV's rows of this codec (needed when it holds several).")
+@click.option("--test-codec", default=None, help="Use the test CSV's rows of this codec (needed when it holds several).")
+def bd(anchor_csv: Path, test_csv: Path, metric: str, method: str, lower: bool | None, dataset: str | None, sequence: str | None,
+       anchor_codec: str | None, test_codec: str | None) -> None:
     """BD-rate and BD-quality of two RD curves, printed as JSON.
 
     BD-rate (%) < 0: the test needs less rate. BD-quality > 0: the test is better (for a
-    lower-is-better metric it is anchor minus test).
+    lower-is-better metric it is anchor minus test). Each CSV must hold one curve: pick it with
+    --dataset, --sequence and --anchor-codec/--test-codec when it holds more (e.g. rd.csv).
     """
     from vcbench.bd import BDWarning, bd as compute, lower_is_better
+    from vcbench.io import dumps_json
 
     lower_better = lower_is_better(metric) if lower is None else lower
-    rate_a, quality_a = _read_curve(anchor_csv, metric)
-    rate_t, quality_t = _read_curve(test_csv, metric)
+    curve = {"dataset": ("--dataset", dataset), "sequence": ("--sequence", sequence)}
+    rate_a, quality_a = _read_curve(anchor_csv, metric, {**curve, "codec": ("--anchor-codec", anchor_codec)})
+    rate_t, quality_t = _read_curve(test_csv, metric, {**curve, "codec": ("--test-codec", test_codec)})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", BDWarning)
         result = compute(rate_a, quality_a, rate_t, quality_t, method=method, lower_better=lower_better)
     for warning in caught:
         click.echo(f"vcbench: warning: {warning.message}", err=True)
     payload = {"metric": metric, "lower_is_better": lower_better, **result.to_dict()}
-    click.echo(json.dumps(payload, indent=2))
+    click.echo(dumps_json(payload, indent=2))
 
 
 @click.command()

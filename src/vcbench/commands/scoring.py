@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import click
 import numpy as np
 
-from vcbench.commands.options import parse_pairs
-from vcbench.io import atomic_path, write_json_atomic, write_text_atomic
+from vcbench.commands.files import read_record, refuse_overlaps, written_together
+from vcbench.commands.options import metric_options as checked_metric_options
+from vcbench.errors import ConfigError
+from vcbench.io import atomic_path, dumps_json, write_json_atomic, write_text_atomic
 from vcbench.metrics.scoring import score_files
+from vcbench.tracking.job import job_provenance, require_same_source
 from vcbench.video import Y4MReader, yuv_to_rgb
 
 DEFAULT_METRICS = "psnr,ms_ssim,vmaf"
@@ -28,19 +30,16 @@ def save_preview(reconstruction: Path, frame_index: int, out_png: Path) -> None:
         Image.fromarray(np.rint(rgb * 255.0).astype(np.uint8)).save(tmp, format="PNG")
 
 
-def metric_options_by_name(pairs) -> dict[str, dict]:
-    """("lpips.net=vgg", ...) -> {"lpips": {"net": "vgg"}}."""
-    options: dict[str, dict] = {}
-    for key, value in parse_pairs(pairs, "--metric-option").items():
-        metric, _, option = key.partition(".")
-        options.setdefault(metric, {})[option] = value
-    return options
+def metric_options_by_name(pairs, scored: list[str] | None = None) -> dict[str, dict]:
+    """("lpips.net=vgg", ...) -> {"lpips": {"net": "vgg", ...}}: each metric's complete, checked options."""
+    return checked_metric_options(pairs, scored)
 
 
 def rd_row(encode_record: dict, decode_record: dict, means: dict[str, float], not_computed: dict[str, str]) -> dict:
     """One row of rd.csv: what was coded, how big, how good, how long, and where it came from."""
     row = {key: encode_record[key] for key in ("codec", "rate", "frames", "width", "height", "bit_depth", "bytes", "bpp",
-                                               "encode_seconds", "bitstream", "bitstream_sha256", "source_sha256")}
+                                               "encode_seconds", "bitstream", "bitstream_sha256")}
+    row["source_sha256"] = encode_record["provenance"]["source_sha256"]  # the version of the source it was coded from
     row.update(means)
     row["decode_seconds"] = decode_record["decode_seconds"]
     row["codec_version"] = "; ".join(f"{k} {v}" for k, v in sorted(encode_record.get("versions", {}).items()))
@@ -48,13 +47,42 @@ def rd_row(encode_record: dict, decode_record: dict, means: dict[str, float], no
     return row
 
 
+def frames_to_score(reference: Path, distorted: Path, frames: int | None, encoded: dict | None, encode_path: Path | None,
+                    decoded: dict | None, decode_path: Path | None) -> int:
+    """How many frames to score, after checking that both files have them and that DISTORTED is the
+    whole decode of the bitstream the records describe (else the rd row would claim frames never scored)."""
+    with Y4MReader(distorted) as reader:
+        available = reader.count_frames()
+    if encoded is not None:
+        coded = encoded["frames"]
+        if available != coded:
+            raise ConfigError(f"{distorted}: has {available} frames, but {encode_path} says {coded} were coded: it is not the whole "
+                              "decode of that bitstream; decode it again")
+        if frames is not None and frames != coded:
+            raise ConfigError(f"--frames {frames}: {encode_path} says {coded} frames were coded, and the rd row describes them all; "
+                              f"give --frames {coded} or leave it out")
+        if decoded is not None and (decoded["bitstream_sha256"], decoded["frames"]) != (encoded["bitstream_sha256"], coded):
+            raise ConfigError(f"{decode_path}: records the decode of another bitstream than {encode_path} describes "
+                              "(sha256 or frame count differ); decode it again")
+    frames = available if frames is None else frames
+    if frames == 0:
+        raise ConfigError(f"{distorted}: has no frames to score")
+    with Y4MReader(reference) as reader:
+        reference_frames = reader.count_frames()
+    for path, count in ((distorted, available), (reference, reference_frames)):
+        if count < frames:
+            raise ConfigError(f"{path}: has {count} frames, {frames} are to be scored; lower --frames")
+    return frames
+
+
 @click.command()
 @click.argument("reference", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("distorted", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--metrics", default=DEFAULT_METRICS, show_default=True, help="Comma-separated metrics (psnr, ms_ssim, vmaf, and lpips/dists when installed).")
-@click.option("--frames", type=int, default=None, help="Score only the first N frames (default: all frames of DISTORTED).")
+@click.option("--frames", type=click.IntRange(min=1), default=None,
+              help="Score only the first N frames (default: all frames of DISTORTED; with --encode-record, the frames it says were coded).")
 @click.option("-m", "--metric-option", "metric_options", multiple=True, metavar="METRIC.KEY=VALUE", help="An option for one metric, e.g. -m lpips.net=vgg.")
-@click.option("--threads", type=int, default=1, show_default=True, help="Threads for libvmaf.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Threads for libvmaf.")
 @click.option("--frames-csv", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write per-frame values here.")
 @click.option("--summary", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the per-sequence summary (JSON) here.")
 @click.option("--encode-record", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="The encode record: makes the summary a full rd.csv row.")
@@ -73,22 +101,37 @@ def score(reference: Path, distorted: Path, metrics: str, frames: int | None, me
     PSNR is per frame (Y, U, V and YUV weighted 6:1:1, capped at 100 dB), averaged over frames;
     MS-SSIM is on luma; VMAF and VMAF-NEG come from libvmaf's built-in v0.6.1 models.
     """
+    refuse_overlaps({"REFERENCE": reference, "DISTORTED": distorted, "--encode-record": encode_record, "--decode-record": decode_record},
+                    {"--frames-csv": frames_csv, "--summary": summary, "--preview": preview})
     names = [m.strip() for m in metrics.split(",") if m.strip()]
-    scores = score_files(reference, distorted, names, frames, metric_options_by_name(metric_options), threads, progress=not quiet)
+    if not names:
+        raise ConfigError(f"--metrics {metrics!r}: name at least one metric")
+    per_metric = metric_options_by_name(metric_options, names)
+    provenance = job_provenance(reference)
+    encoded = read_record(encode_record, {"frames": int, "bitstream_sha256": str}) if encode_record is not None else None
+    decoded = read_record(decode_record, {"frames": int, "bitstream_sha256": str, "decode_seconds": float}) if decode_record else None
+    if encoded is not None:  # before anything is scored or written
+        require_same_source(encoded, encode_record, reference, provenance)
+    frames = frames_to_score(reference, distorted, frames, encoded, encode_record, decoded, decode_record)
+    scores = score_files(reference, distorted, names, frames, per_metric, threads, progress=not quiet)
     means = scores.means()
-    if frames_csv is not None:
-        write_text_atomic(frames_csv, scores.per_frame.to_csv(index=False, float_format="%.6f"))
-    result: dict = {"reference": str(reference), "distorted": str(distorted), "frames": len(scores.per_frame), **means,
+    result: dict = {"reference": str(reference), "distorted": str(distorted), "frames": scores.frames, **means,
                     "not_computed": scores.not_computed}
     if encode_record is not None:
-        decode = json.loads(decode_record.read_text()) if decode_record else {"decode_seconds": math.nan}
-        row = rd_row(json.loads(encode_record.read_text()), decode, means, scores.not_computed)
+        decode = decoded or {"decode_seconds": math.nan}
+        row = rd_row(encoded, decode, means, scores.not_computed)
         # two config entries of one codec (divinr, divinr_quick) are two curves: label by config key
         result = {"dataset": dataset, "sequence": sequence, **row, "codec": codec_label or row["codec"]}
-    if summary is not None:
-        write_json_atomic(summary, result)
-    if preview is not None:
-        save_preview(distorted, len(scores.per_frame) // 2, preview)
+    result["provenance"] = provenance
+    outputs = [(path, suffix) for path, suffix in ((frames_csv, ".csv"), (summary, ".json"), (preview, ".png")) if path is not None]
+    with written_together(outputs) as temporaries:
+        written = dict(zip([path for path, _ in outputs], temporaries))
+        if frames_csv is not None:
+            write_text_atomic(written[frames_csv], scores.to_csv())
+        if summary is not None:
+            write_json_atomic(written[summary], result)
+        if preview is not None:
+            save_preview(distorted, scores.frames // 2, written[preview])
     for name, reason in scores.not_computed.items():
         click.echo(f"not computed: {name}: {reason}", err=True)
-    click.echo(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in means.items()}))
+    click.echo(dumps_json({k: (round(v, 4) if isinstance(v, float) else v) for k, v in means.items()}))

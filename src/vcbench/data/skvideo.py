@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 
-from vcbench.codecs.ffmpeg import ffmpeg_exe, ffmpeg_version
+from vcbench.tools.ffmpeg import ffmpeg_exe, ffmpeg_version
 from vcbench.data.registry import Dataset, SequenceSpec
 from vcbench.errors import ConfigError
 from vcbench.io import sha256_file

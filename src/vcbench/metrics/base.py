@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
+from vcbench.options import OptionSet
 from vcbench.video import Frame, VideoFormat
 
 
@@ -14,6 +15,8 @@ class MetricUnavailable(Exception):
 class FrameMetric(Protocol):
     #: the per-frame columns this metric fills
     columns: tuple[str, ...]
+    #: its options (``-m METRIC.KEY=VALUE``), declared once; ``__init__`` parses what it is given with it
+    option_set: ClassVar[OptionSet]
 
     def __init__(self, **options: Any) -> None: ...
 

@@ -1,7 +1,7 @@
 """FID and KID on the 256x256 patch protocol, with Inception features that match torch-fidelity.
 
-Protocol (DESIGN.md): every frame is converted to 8-bit RGB (BT.709, range per source, rounded to
-uint8) and cut into non-overlapping 256x256 tiles, plus a second tiling shifted by 128 px in both
+Protocol (the README's conventions): every frame is converted to 8-bit RGB (BT.709, range per
+source, rounded to uint8) and cut into non-overlapping 256x256 tiles, plus a second tiling shifted by 128 px in both
 directions when both sides are at least 384 px. Patches are pooled over a dataset per codec and
 rate point; the reference set is the source's patches of the same frames.
 

@@ -1,6 +1,6 @@
 """LPIPS and DISTS as frame metrics, with the reference packages' semantics and our verified weights.
 
-Conventions (DESIGN.md): RGB from YUV by BT.709 with chroma upsampled and the range the source
+Conventions (README): RGB from YUV by BT.709 with chroma upsampled and the range the source
 states (`vcbench.video.yuv_to_rgb`), full resolution, one value per frame. LPIPS is the `lpips`
 package's module (AlexNet v0.1 by default) fed [-1, 1]; DISTS is `DISTS_pytorch`'s forward pass
 fed [0, 1], without any resize. The networks are built with random initialisation
@@ -9,16 +9,18 @@ fed [0, 1], without any resize. The networks are built with random initialisatio
 
 from __future__ import annotations
 
-import os
 import warnings
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from vcbench.errors import ConfigError
 from vcbench.metrics.base import MetricUnavailable
+from vcbench.metrics.learned_options import DISTS_OPTIONS, LPIPS_NETS, LPIPS_OPTIONS
 from vcbench.metrics.weights import default_device, load_weights
+from vcbench.options import OptionSet
 from vcbench.video import Frame, VideoFormat, yuv_to_rgb
 
 
@@ -44,12 +46,13 @@ class _PairMetric:
     """Shared batching: RGB conversion, device, chunks of ``batch_size`` pairs, progress bar."""
 
     columns: tuple[str, ...] = ()
-    #: frame pairs per forward pass unless ``batch_size`` says otherwise
-    default_batch_size = 4
+    option_set: ClassVar[OptionSet]
 
-    def __init__(self, batch_size: int | None = None, device: str | None = None, progress: bool = True) -> None:
-        self.batch_size = max(1, int(batch_size or self.default_batch_size))
-        self.device = torch.device(device) if device else default_device()
+    def __init__(self, batch_size: int, device: str, progress: bool) -> None:
+        if device == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"{self.columns[0]} options: device=cuda, but torch sees no CUDA device here; use device=auto or device=cpu")
+        self.batch_size = batch_size
+        self.device = default_device() if device == "auto" else torch.device(device)
         self.progress = progress
 
     def _score(self, reference: torch.Tensor, distorted: torch.Tensor) -> torch.Tensor:
@@ -68,29 +71,17 @@ class _PairMetric:
         return {self.columns[0]: values}
 
 
-_LPIPS_NETS: dict[str, tuple[str, str]] = {
-    # net -> (torchvision trunk asset, LPIPS linear-layer asset)
-    "alex": ("torchvision-alexnet", "lpips-alex-v0.1"),
-    "vgg": ("torchvision-vgg16", "lpips-vgg-v0.1"),
-}
-
-
 class LPIPSMetric(_PairMetric):
     """LPIPS v0.1 through the `lpips` package; ``net="alex"`` (default, the papers') or ``"vgg"``."""
 
     columns = ("lpips",)
+    option_set = LPIPS_OPTIONS
 
-    def __init__(
-        self,
-        net: str = "alex",
-        cache_dir: str | os.PathLike | None = None,
-        registry_path: str | os.PathLike | None = None,
-        **options: Any,
-    ) -> None:
-        super().__init__(**options)
-        if net not in _LPIPS_NETS:
-            raise ValueError(f"LPIPS net must be one of {sorted(_LPIPS_NETS)}, not {net!r}")
-        trunk_asset, linear_asset = _LPIPS_NETS[net]
+    def __init__(self, **options) -> None:
+        options = self.option_set.parse(options, "lpips options")
+        super().__init__(options["batch_size"], options["device"], options["progress"])
+        net, cache_dir, registry_path = options["net"], options["cache_dir"], options["registry_path"]
+        trunk_asset, linear_asset = LPIPS_NETS[net]
         trunk_state = load_weights(trunk_asset, cache_dir, registry_path)
         linear_state = load_weights(linear_asset, cache_dir, registry_path)
         import lpips  # after the weights are found: a score job without them skips this import
@@ -115,18 +106,13 @@ class DISTSMetric(_PairMetric):
     """DISTS with the reference `DISTS_pytorch` forward pass; inputs in [0, 1], no resize."""
 
     columns = ("dists",)
-    # VGG16 keeps full-resolution 64-channel maps of both images: ~1 GB per 1080p pair.
-    default_batch_size = 1
+    option_set = DISTS_OPTIONS
 
-    def __init__(
-        self,
-        cache_dir: str | os.PathLike | None = None,
-        registry_path: str | os.PathLike | None = None,
-        **options: Any,
-    ) -> None:
-        super().__init__(**options)
-        vgg_state = load_weights("torchvision-vgg16", cache_dir, registry_path)
-        alpha_beta = load_weights("dists-alpha-beta", cache_dir, registry_path)
+    def __init__(self, **options) -> None:
+        options = self.option_set.parse(options, "dists options")
+        super().__init__(options["batch_size"], options["device"], options["progress"])
+        vgg_state = load_weights("torchvision-vgg16", options["cache_dir"], options["registry_path"])
+        alpha_beta = load_weights("dists-alpha-beta", options["cache_dir"], options["registry_path"])
         import torchvision  # after the weights are found, as for LPIPS
 
         vgg = torchvision.models.vgg16(weights=None)

@@ -1,4 +1,14 @@
-"""PSNR per frame: Y, U, V and the YUV average weighted 6:1:1 (the JVET/CTC convention)."""
+"""PSNR per frame: Y, U, V and the YUV average weighted 6:1:1 (the JVET/CTC convention).
+
+The peak is an option, because the tools disagree above 8 bit:
+
+- ``jvet`` (default): 255 x 2^(bitdepth - 8), 1020 at 10 bit, as HM, VTM and VVenC compute it
+  (VVenC: ``maxval = 255 << (bitDepth - 8)`` in ``EncPicture::xCalcDistortion``). It makes PSNR
+  invariant to an exact up-shift: an 8-bit frame and the same frame shifted to 10 bit score alike.
+- ``ffmpeg``: 2^bitdepth - 1, 1023 at 10 bit, as ffmpeg's ``psnr`` filter.
+
+At 10 bit the two differ by exactly 20 log10(1023 / 1020) = 0.0255 dB; at 8 bit they agree.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from vcbench.options import Option, OptionSet
 from vcbench.video import Frame, VideoFormat
 
 #: PSNR of an exact match: capped so that averages stay finite (stated in every report).
@@ -46,16 +57,25 @@ def psnr_from_mse(mse: float, peak: int) -> float:
     return min(PSNR_CAP_DB, 10.0 * math.log10(peak * peak / mse))
 
 
+#: the peak sample value of each convention, by bit depth
+PEAKS = {"jvet": lambda bit_depth: 255 << (bit_depth - 8), "ffmpeg": lambda bit_depth: (1 << bit_depth) - 1}
+
+
 class PSNR:
     columns = ("psnr_y", "psnr_u", "psnr_v", "psnr_yuv")
+    option_set = OptionSet(
+        Option("peak", str, "jvet", "peak sample value: jvet = 255 x 2^(bitdepth-8) (HM/VTM/VVenC), ffmpeg = 2^bitdepth - 1",
+               choices=tuple(PEAKS)),
+    )
 
     def __init__(self, **options):
-        self.options = options
+        self.options = self.option_set.parse(options, "psnr options")
 
     def compute(self, reference: list[Frame], distorted: list[Frame], fmt: VideoFormat) -> dict[str, list[float]]:
         out: dict[str, list[float]] = {c: [] for c in self.columns}
+        peak = PEAKS[self.options["peak"]](fmt.bit_depth)
         for ref, dist in zip(reference, distorted):
-            y, u, v = (psnr_from_mse(plane_mse(a, b), fmt.max_value) for a, b in zip(ref.planes, dist.planes))
+            y, u, v = (psnr_from_mse(plane_mse(a, b), peak) for a, b in zip(ref.planes, dist.planes))
             out["psnr_y"].append(y)
             out["psnr_u"].append(u)
             out["psnr_v"].append(v)

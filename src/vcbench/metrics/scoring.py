@@ -1,31 +1,64 @@
-"""Score a reconstruction against its source: per-frame metrics, then a per-sequence summary."""
+"""Score a reconstruction against its source: per-frame metrics, then a per-sequence summary.
+
+The frame metrics (PSNR, MS-SSIM, the learned ones) run in a worker thread while this thread runs
+libvmaf (VMAF, VMAF-NEG) in its ffmpeg process: the two overlap, and an interrupt reaches the
+ffmpeg runner, which stops its child. pandas is imported only by whoever asks for the table
+(:attr:`Scores.per_frame`): `vcbench score` writes its CSV without it.
+"""
 
 from __future__ import annotations
 
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
-from tqdm import tqdm
+from typing import TYPE_CHECKING, Any
 
 from vcbench.errors import VideoFormatError
 from vcbench.metrics import vmaf as vmaf_metric
-from vcbench.metrics.base import MetricUnavailable
+from vcbench.metrics.base import FrameMetric, MetricUnavailable
 from vcbench.metrics.registry import FILE_METRICS, create_metric, metric_class
 from vcbench.video import Y4MReader
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CHUNK_FRAMES = 8
 
 
 @dataclass
 class Scores:
-    per_frame: pd.DataFrame
+    #: column -> one value per frame; "frame" first, then each metric's columns
+    columns: dict[str, list[float]]
     not_computed: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def frames(self) -> int:
+        return len(self.columns["frame"])
+
+    @cached_property
+    def per_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(self.columns)
+
     def means(self) -> dict[str, float]:
-        return {col: float(self.per_frame[col].mean()) for col in self.per_frame.columns if col != "frame"}
+        """Each column's mean over frames (NaN where the metric was not computed)."""
+        return {col: _mean(values) for col, values in self.columns.items() if col != "frame"}
+
+    def to_csv(self) -> str:
+        """The per-frame table as CSV: frame numbers as integers, values with 6 decimals, NaN empty."""
+        lines = [",".join(self.columns)]
+        for row in zip(*self.columns.values()):
+            lines.append(",".join([str(row[0]), *("" if math.isnan(v) else f"{v:.6f}" for v in row[1:])]))
+        return "\n".join(lines) + "\n"
+
+
+def _mean(values: list[float]) -> float:
+    present = [v for v in values if not math.isnan(v)]
+    return math.fsum(present) / len(present) if present else math.nan
 
 
 def score_files(reference: Path, distorted: Path, metrics: list[str], frames: int | None = None,
@@ -33,23 +66,50 @@ def score_files(reference: Path, distorted: Path, metrics: list[str], frames: in
     """Score the first ``frames`` frames of ``distorted`` against ``reference`` (all of them if None)."""
     metric_options = metric_options or {}
     with Y4MReader(reference) as ref, Y4MReader(distorted) as dist:
-        fmt = ref.format
-        if (dist.format.width, dist.format.height, dist.format.bit_depth) != (fmt.width, fmt.height, fmt.bit_depth):
-            raise VideoFormatError(f"{distorted}: format {dist.format.describe()} differs from the reference's {fmt.describe()}")
+        if (dist.format.width, dist.format.height, dist.format.bit_depth) != (ref.format.width, ref.format.height, ref.format.bit_depth):
+            raise VideoFormatError(f"{distorted}: format {dist.format.describe()} differs from the reference's {ref.format.describe()}")
         frames = dist.count_frames() if frames is None else frames
-        columns: dict[str, list[float]] = {"frame": list(range(frames))}
-        not_computed: dict[str, str] = {}
-        frame_metrics = {}
-        for name in metrics:
-            if name in FILE_METRICS:
-                continue
-            try:
-                frame_metrics[name] = create_metric(name, **metric_options.get(name, {}))
-            except MetricUnavailable as why:
-                not_computed[name] = str(why)
+    not_computed: dict[str, str] = {}
+    frame_metrics = {}
+    for name in metrics:
+        if name in FILE_METRICS:
+            continue
+        try:
+            frame_metrics[name] = create_metric(name, **metric_options.get(name, {}))
+        except MetricUnavailable as why:
+            not_computed[name] = str(why)
+    columns: dict[str, list[float]] = {"frame": list(range(frames))}
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="frame-metrics") as worker:
+        frame_pass = worker.submit(_frame_pass, reference, distorted, frames, frame_metrics, not_computed, progress, stop)
+        try:
+            file_columns = vmaf_metric.compute_vmaf(reference, distorted, frames, threads) if "vmaf" in metrics else {}
+            columns.update(frame_pass.result())
+        except BaseException:
+            stop.set()  # the worker ends after its chunk; the pool waits for it
+            raise
+    for name in set(not_computed):
+        _fill_missing(columns, name, frames)
+    columns.update(file_columns)
+    return Scores(columns, not_computed)
+
+
+def _frame_pass(reference: Path, distorted: Path, frames: int, frame_metrics: dict[str, FrameMetric], not_computed: dict[str, str],
+                progress: bool, stop: threading.Event) -> dict[str, list[float]]:
+    """Every frame metric over the first ``frames`` frames, chunk by chunk; a metric that turns out
+    unavailable goes to ``not_computed``."""
+    columns: dict[str, list[float]] = {}
+    if not frame_metrics:
+        return columns
+    from tqdm import tqdm
+
+    with Y4MReader(reference) as ref, Y4MReader(distorted) as dist:
+        fmt = ref.format
         ref_iter, dist_iter = ref.frames(limit=frames), dist.frames(limit=frames)
         with tqdm(total=frames, desc=f"score {distorted.name}", unit="frame", disable=not progress) as bar:
             for start in range(0, frames, CHUNK_FRAMES):
+                if stop.is_set():
+                    break
                 count = min(CHUNK_FRAMES, frames - start)
                 ref_chunk = [next(ref_iter) for _ in range(count)]
                 dist_chunk = [next(dist_iter) for _ in range(count)]
@@ -63,11 +123,7 @@ def score_files(reference: Path, distorted: Path, metrics: list[str], frames: in
                     for col, vals in values.items():
                         columns.setdefault(col, []).extend(vals)
                 bar.update(count)
-    for name in set(not_computed):
-        _fill_missing(columns, name, frames)
-    if "vmaf" in metrics:
-        columns.update(vmaf_metric.compute_vmaf(reference, distorted, frames, threads))
-    return Scores(pd.DataFrame(columns), not_computed)
+    return columns
 
 
 def _fill_missing(columns: dict[str, list[float]], metric: str, frames: int) -> None:

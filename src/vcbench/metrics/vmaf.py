@@ -6,7 +6,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from vcbench.codecs.ffmpeg import run_ffmpeg
+from vcbench.tools.ffmpeg import run_ffmpeg
 
 MODELS = {"vmaf": "vmaf_v0.6.1", "vmaf_neg": "vmaf_v0.6.1neg"}
 COLUMNS = tuple(MODELS)

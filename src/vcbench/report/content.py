@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from vcbench.bd import LOWER_IS_BETTER, MEAN
+from vcbench.codecs.ffmpeg import anchor_settings_table
 
 
 def conventions(anchor: str, method: str) -> list[str]:
@@ -34,7 +35,15 @@ def conventions(anchor: str, method: str) -> list[str]:
         "finite value are left out and named).",
         "bpp = 8 x bytes / (frames x width x height) of the original; conventional codecs: the elementary stream; "
         "neural codecs: the whole file, the shared pretrained backbone excluded.",
-        "PSNR: per frame, YUV weighted (6Y + U + V) / 8, averaged over frames; PSNR-Y is the luma alone.",
+        "PSNR: per frame, YUV weighted (6Y + U + V) / 8, averaged over frames; PSNR-Y is the luma alone. Peak "
+        "255 x 2^(bitdepth-8) (1020 at 10 bit), as HM, VTM and VVenC compute it, unless the psnr metric option "
+        "peak=ffmpeg is set (2^bitdepth - 1 = 1023, as ffmpeg's psnr filter; 0.0255 dB more at 10 bit, equal at 8 bit).",
+        "MS-SSIM: luma, Wang et al.'s as pytorch-msssim computes it (5 scales, 11x11 Gaussian, sigma 1.5, valid filtering, "
+        "2x2 average pooling), in numpy to within 1e-6 of pytorch-msssim in float64; not libvmaf's float_ms_ssim, "
+        "another algorithm (up to 1.5e-3 apart per frame on the demo clip bikes).",
+        "Anchors: one policy for x265, VVenC and SVT-AV1 (fixed QP, key frames at 0, 32, 64, ... in closed GOPs, "
+        "hierarchical B as deep as each allows, PSNR tuning, no informational SEI, bit-exact at any thread count): "
+        "the default settings are in the table below; each bitstream's exact command is in its .encode.json.",
         "RGB for learned metrics: BT.709, chroma upsampled, range as the source states. LPIPS: AlexNet v0.1 in [-1, 1] at "
         "full resolution; DISTS: the reference implementation without resizing; VMAF: libvmaf vmaf_v0.6.1 and vmaf_v0.6.1neg.",
         "RD plots: dataset curves average bpp and quality over sequences per rate point; the shaded region is below 0.05 bpp.",
@@ -57,6 +66,8 @@ class ReportContent:
     conventions: list[str] = field(default_factory=list)
     fid: pd.DataFrame | None = None
     denoising: list[dict] = field(default_factory=list)  # DiV-INR denoising analyses (see load_denoising)
+    #: the anchor policy, (header, rows): one row per setting, one column per encoder
+    anchor_settings: tuple[list[str], list[list[str]]] = field(default_factory=anchor_settings_table)
 
     @property
     def warning(self) -> str:
@@ -128,9 +139,12 @@ class ReportContent:
 
     def provenance_summary(self) -> list[tuple[str, str]]:
         p = self.provenance
-        git = p.get("git", {})
+        code = p.get("report_code", {})
         return [
-            ("commit", f"{git.get('commit', 'unknown')}{' (dirty working tree)' if git.get('dirty') else ''}"),
+            # the commits the encode, decode and score records name, not the one the report was built at
+            ("commits of the RD points", ", ".join(f"{c} ({n} points)" for c, n in p.get("commits", {}).items()) or "none recorded"),
+            ("report built at", (code.get("commit") or code.get("note", "unknown"))
+             + (" (dirty working tree)" if code.get("dirty") else "")),
             ("data version", str(p.get("data_version", "untracked"))),
             ("config hash", ", ".join(p.get("config_hashes", [])) or "unknown"),
             ("rd.csv sha256", str(p.get("rd_csv_sha256", ""))),

@@ -56,6 +56,7 @@ def render_html(content: ReportContent, report_dir: Path) -> str:
                  'Data: <a href="rd.csv">rd.csv</a>, <a href="bd.csv">bd.csv</a>, '
                  '<a href="provenance.json">provenance.json</a>.</p>')
     parts.append("<h2>Conventions</h2><ul>" + "".join(f"<li>{escape(c)}</li>" for c in content.conventions) + "</ul>")
+    parts.append("<h3>Anchor settings (random access)</h3>" + _table(*content.anchor_settings, css_class="anchor-settings"))
     for dataset in content.datasets():
         parts.append(f"<h2>Dataset {escape(dataset)}</h2>")
         parts.append(f"<h3>BD-rate (%) against {escape(content.anchor)}, mean over sequences</h3>")
@@ -91,8 +92,8 @@ def render_html(content: ReportContent, report_dir: Path) -> str:
                         for label, rid, link in rows[1:])
         parts.append(f"<details open><summary>{len(rows) - 1} child runs (dataset/sequence/codec/rate)</summary>"
                      f'<table class="mlflow"><thead><tr><th>run</th><th>run id</th></tr></thead><tbody>{links}</tbody></table></details>')
-    title = ("[DIRTY] " if content.warning else "") + f"vcbench report: {content.preset}"
-    # The dirty-tree warning is also on the file's first line, for readers of the source.
+    title = ("[WARNING] " if content.warning else "") + f"vcbench report: {content.preset}"
+    # The provenance warning (several commits, a dirty tree) is also on the file's first line, for readers of the source.
     first_line = "<!DOCTYPE html>" + (f"<!-- {escape(content.warning)} -->" if content.warning else "")
     return (f'{first_line}\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
             f"<style>{_STYLE}</style></head>\n<body>\n" + "\n".join(parts) + "\n</body></html>\n")

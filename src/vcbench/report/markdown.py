@@ -18,11 +18,12 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 def render_markdown(content: ReportContent) -> str:
     parts = []
     if content.warning:
-        parts.append(f"**{content.warning}**")  # first line: a dirty tree must be impossible to miss
+        parts.append(f"**{content.warning}**")  # first line: numbers from several commits or a dirty tree must be impossible to miss
     parts.append(f"# vcbench report: preset {content.preset}")
     parts.append(f"Anchor **{content.anchor}**, BD method **{content.method}**, {len(content.rd)} RD points. "
                  "Data: [rd.csv](rd.csv), [bd.csv](bd.csv), [provenance.json](provenance.json), [index.html](index.html).")
     parts.append("## Conventions\n\n" + "\n".join(f"- {c}" for c in content.conventions))
+    parts.append("### Anchor settings (random access)\n\n" + _table(*content.anchor_settings))
     for dataset in content.datasets():
         parts.append(f"## Dataset {dataset}")
         parts.append(f"### BD-rate (%) against {content.anchor}, mean over sequences\n\n"

@@ -148,9 +148,10 @@ def log_runs(root: Path, preset: str, rd_path: Path, bd_path: Path, experiment: 
     common = {
         "vcbench.invocation": invocation,
         "vcbench.preset": preset,
-        "vcbench.git_commit": git.commit,
+        # tags are strings: outside a git checkout there is no commit, and the note says why
+        "vcbench.git_commit": git.commit or f"none: {git.note}",
         "vcbench.git_dirty": str(git.dirty).lower(),
-        "mlflow.source.git.commit": git.commit,
+        **({"mlflow.source.git.commit": git.commit} if git.commit else {}),
         "vcbench.data_version": data_version(root),
     }
     rd = pd.read_csv(rd_path)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import subprocess
-from dataclasses import asdict, dataclass
+from collections import Counter
+from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 
@@ -14,6 +14,7 @@ import pandas as pd
 import yaml
 
 from vcbench.io import sha256_file
+from vcbench.tracking.job import GitState, code_state, git_state
 
 # Python packages whose versions can change a number in the report (not imported, only looked up).
 TOOL_PACKAGES = (
@@ -24,39 +25,6 @@ TOOL_PACKAGES = (
 # rd.csv columns that are identifiers or provenance rather than measured numbers.
 ID_COLUMNS = ("dataset", "sequence", "codec", "rate")
 PROVENANCE_COLUMNS = ("bitstream", "bitstream_sha256", "source_sha256", "codec_version", "config_hash", "not_computed")
-
-
-@dataclass
-class GitState:
-    commit: str
-    dirty: bool
-    describe: str
-
-    @property
-    def warning(self) -> str:
-        """One line for the top of a report; empty for a clean tree."""
-        if not self.dirty:
-            return ""
-        return (f"WARNING: built from a dirty working tree (commit {self.commit} plus uncommitted changes); "
-                "these numbers cannot be reproduced from the commit alone.")
-
-
-def git_state(root: Path) -> GitState:
-    """Commit and dirty flag of the repository at ``root`` (untracked files do not count, as `git describe --dirty`)."""
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True).stdout.strip()
-
-    try:
-        status = git("status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.CalledProcessError):
-        return GitState("unknown (not a git repository)", True, "")
-    try:
-        commit = git("rev-parse", "HEAD")
-    except subprocess.CalledProcessError:
-        # A repository without commits: everything in it is uncommitted.
-        return GitState("none (no commit yet)", True, "")
-    return GitState(commit, bool(status), commit[:12] + ("-dirty" if status else ""))
 
 
 def data_version(root: Path) -> str:
@@ -105,10 +73,48 @@ def _clean(value):
     return value
 
 
+JOB_RECORDS = {"encode": "encode", "decode": "decode", "score": "summary"}  # job -> <rate>.<kind>.json
+
+
+def job_commits(root: Path, bitstream: str) -> dict:
+    """Which code made an RD point: each job's recorded commit and dirty flag (None where its
+    record holds no provenance or no git checkout held the code), the one commit they share (None
+    otherwise), and whether any job ran on a dirty tree (None: not known for every job)."""
+    jobs = {}
+    for job, kind in JOB_RECORDS.items():
+        block = sidecar(root, bitstream, kind).get("provenance") or {}
+        jobs[job] = {"commit": block.get("commit"), "dirty": block.get("dirty")}
+    commits = {j["commit"] for j in jobs.values()}
+    flags = {j["dirty"] for j in jobs.values()}
+    return {"commit": next(iter(commits)) if len(commits) == 1 else None,
+            "dirty": True if True in flags else (None if None in flags else False), "jobs": jobs}
+
+
+def numbers_warning(commits: Counter, dirty: int, unrecorded: int, report: GitState) -> str:
+    """One line for the top of a report whose numbers do not all come from one clean commit; empty
+    otherwise. ``commits``: RD points per commit their jobs name."""
+    problems = []
+    if len(commits) > 1:
+        problems.append(f"the RD points come from {len(commits)} commits ("
+                        + ", ".join(f"{commit[:12]}: {count} points" for commit, count in sorted(commits.items())) + ")")
+    if dirty:
+        problems.append(f"{dirty} RD point(s) were made from a dirty working tree (commit plus uncommitted changes)")
+    if unrecorded:
+        problems.append(f"{unrecorded} RD point(s) have jobs that recorded no commit (records from before per-job "
+                        "provenance, or vcbench outside a git checkout)")
+    if report.dirty is not False:
+        problems.append("the BD values and the report were built from " + ("a dirty working tree" if report.dirty else report.note))
+    if not problems:
+        return ""
+    return "WARNING: " + "; ".join(problems) + ". These numbers cannot be reproduced from one clean commit (see provenance.json)."
+
+
 def build_provenance(root: Path, preset: str, rd_path: Path, bd_path: Path | None) -> dict:
-    """Provenance for every number of the report: each RD point with its measured values, and each BD value
-    with the RD points it was computed from; both carry commit, data version, config hash and tool versions."""
-    git = git_state(root)
+    """Provenance for every number of the report: each RD point with its measured values and the
+    commit its encode, decode and score jobs recorded, and each BD value with the RD points it
+    was computed from; the top level flags numbers from several commits or a dirty tree."""
+    workflow_git = git_state(root)
+    report_code = code_state()
     data = data_version(root)
     tools = tool_versions()
     rd = pd.read_csv(rd_path, keep_default_na=True)
@@ -126,8 +132,7 @@ def build_provenance(root: Path, preset: str, rd_path: Path, bd_path: Path | Non
             "source_sha256": _clean(row.get("source_sha256")),
             "config_hash": _clean(row.get("config_hash")),
             "not_computed": _clean(row.get("not_computed")) or "",
-            "commit": git.commit,
-            "dirty": git.dirty,
+            **job_commits(root, row.get("bitstream")),
             "data_version": data,
             "codec_version": _clean(row.get("codec_version")),
             "encoder_versions": encode.get("versions", {}),
@@ -135,6 +140,7 @@ def build_provenance(root: Path, preset: str, rd_path: Path, bd_path: Path | Non
             "encode_command": encode.get("command"),
             "tool_versions": tools,
         })
+    commit_of = {p["id"]: p["commit"] for p in points}
     bd_values = []
     if bd_path is not None and bd_path.is_file():
         bd = pd.read_csv(bd_path)
@@ -143,21 +149,29 @@ def build_provenance(root: Path, preset: str, rd_path: Path, bd_path: Path | Non
         for _, row in bd.iterrows():
             scope = by_dataset.get(row["dataset"]) if row["sequence"] == "mean" else by_sequence.get((row["dataset"], row["sequence"]))
             used = scope[scope["codec"].isin([row["anchor"], row["codec"]])] if scope is not None else rd.iloc[0:0]
+            keys = [point_key(r) for _, r in used.iterrows()]
             bd_values.append({
                 **{c: _clean(row[c]) for c in bd.columns},
-                "rd_points": [point_key(r) for _, r in used.iterrows()],
+                "rd_points": keys,
                 "bitstream_sha256": sorted({str(s) for s in used.get("bitstream_sha256", []) if isinstance(s, str)}),
                 "config_hash": sorted({str(s) for s in used.get("config_hash", []) if isinstance(s, str)}),
-                "commit": git.commit,
-                "dirty": git.dirty,
+                "rd_commits": sorted({commit_of[k] for k in keys if commit_of[k] is not None}),
+                "report_commit": report_code.commit,
                 "data_version": data,
                 "tool_versions": tools,
             })
+    commits = Counter(c for p in points for c in {j["commit"] for j in p["jobs"].values()} if c is not None)
+    dirty = sum(1 for p in points if p["dirty"])
+    unrecorded = sum(1 for p in points if any(j["commit"] is None for j in p["jobs"].values()))
     return {
-        "warning": git.warning,
+        "warning": numbers_warning(commits, dirty, unrecorded, report_code),
+        "commits": dict(sorted(commits.items())),
+        "mixed_commits": len(commits) > 1,
+        "dirty": bool(dirty) or report_code.dirty is True,
         "preset": preset,
         "generated_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "git": asdict(git),
+        "report_code": asdict(report_code),
+        "workflow_git": asdict(workflow_git),  # the folder the workflow ran in: its Snakefile and config
         "data_version": data,
         "config_hashes": sorted({str(h) for h in rd.get("config_hash", pd.Series(dtype=str)).dropna()}),
         "rd_csv_sha256": sha256_file(rd_path),

@@ -8,13 +8,14 @@ interrupted run never leaves a half-written sequence behind.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from vcbench.errors import VideoFormatError
-from vcbench.io import open_temporary_sibling
+from vcbench.io import naming_write_errors, open_temporary_sibling
 from vcbench.video.frame import Frame, VideoFormat
 
 SIGNATURE = b"YUV4MPEG2"
@@ -36,19 +37,17 @@ def _parse_header(line: bytes, path: Path) -> VideoFormat:
             extensions[name.upper()] = val.upper()
         else:
             fields[key] = value
-    try:
-        width, height = int(fields["W"]), int(fields["H"])
-    except (KeyError, ValueError):
-        raise VideoFormatError(f"{path}: Y4M header lacks a valid W or H field: {line.decode(errors='replace').strip()!r}") from None
+    if not all(_is_decimal(fields.get(key, "")) for key in "WH"):
+        raise VideoFormatError(f"{path}: Y4M header lacks a valid W or H field: {line.decode(errors='replace').strip()!r}")
+    width, height = int(fields["W"]), int(fields["H"])
     if width <= 0 or height <= 0:
         raise VideoFormatError(f"{path}: Y4M header gives an empty frame size {width}x{height}")
     fps_num, fps_den = 25, 1
     if "F" in fields:
-        try:
-            num, den = fields["F"].split(":")
-            fps_num, fps_den = int(num), int(den)
-        except ValueError:
-            raise VideoFormatError(f"{path}: Y4M frame rate {fields['F']!r} is not of the form N:D") from None
+        num, _, den = fields["F"].partition(":")
+        if not (_is_decimal(num) and _is_decimal(den) and int(num) > 0 and int(den) > 0):
+            raise VideoFormatError(f"{path}: Y4M frame rate {fields['F']!r} is not of the form N:D with N, D > 0")
+        fps_num, fps_den = int(num), int(den)
     if fields.get("I", "p") not in ("p", "?"):
         raise VideoFormatError(f"{path}: interlaced Y4M (I{fields['I']}) is not supported; deinterlace it first")
     colour = fields.get("C", "420jpeg")
@@ -63,6 +62,11 @@ def _parse_header(line: bytes, path: Path) -> VideoFormat:
         )
     full_range = extensions.get("COLORRANGE") == "FULL"
     return VideoFormat(width, height, bit_depth, fps_num, fps_den, full_range, siting)
+
+
+def _is_decimal(text: str) -> bool:
+    """Plain ASCII digits: int() would also take "+8", " 8" and "1_0", which no Y4M writer produces."""
+    return text.isascii() and text.isdigit()
 
 
 def _header_line(fmt: VideoFormat) -> bytes:
@@ -118,7 +122,8 @@ class Y4MReader:
                 pass  # frames handed out still view the map; it is unmapped when they are freed
         self._fh.close()
 
-    def _read_frame(self) -> Frame | None:
+    def _skip_frame(self) -> int | None:
+        """Step over the next frame, checking its FRAME line and size; the offset of its samples, None at the end."""
         index = self._next_index
         tag = self._fh.readline(_MAX_HEADER)
         if not tag:
@@ -128,12 +133,17 @@ class Y4MReader:
         need = self.format.frame_bytes
         offset = self._fh.tell()
         if offset + need > self._size:
-            raise VideoFormatError(
-                f"{self.path}: frame {index} is truncated ({self._size - offset} of {need} bytes); the file is damaged, re-create or re-fetch it"
-            )
+            raise VideoFormatError(f"{self.path}: frame {index} is truncated ({self._size - offset} of {need} bytes); "
+                                   "the file is damaged, re-create or re-fetch it")
         self._fh.seek(need, os.SEEK_CUR)
         self._next_index += 1
-        return Frame.from_bytes(memoryview(self._map)[offset : offset + need], self.format)
+        return offset
+
+    def _read_frame(self) -> Frame | None:
+        offset = self._skip_frame()
+        if offset is None:
+            return None
+        return Frame.from_bytes(memoryview(self._map)[offset : offset + self.format.frame_bytes], self.format)
 
     def frames(self, limit: int | None = None, start: int = 0) -> Iterator[Frame]:
         """Yield frames ``start``, ``start+1``, ... (at most ``limit`` of them)."""
@@ -154,35 +164,26 @@ class Y4MReader:
         return self.frames()
 
     def seek(self, index: int) -> None:
-        """Position the reader before frame ``index`` (skips data without reading it)."""
+        """Position the reader before frame ``index`` (skips data without reading it, checks each frame's marker and size)."""
         if index < self._next_index:
             self._fh.seek(self._data_start)
             self._next_index = 0
         while self._next_index < index:
-            tag = self._fh.readline(_MAX_HEADER)
-            if not tag.startswith(FRAME_TAG):
-                raise VideoFormatError(f"{self.path}: frame {self._next_index} is missing or damaged while seeking to frame {index}")
-            self._fh.seek(self.format.frame_bytes, os.SEEK_CUR)
-            self._next_index += 1
+            if self._skip_frame() is None:
+                raise VideoFormatError(f"{self.path}: has {self._next_index} frames, frame {index} was asked for; use an earlier frame")
 
     def count_frames(self) -> int:
-        """The number of complete frames; raises on a truncated last frame."""
+        """The number of complete frames; raises on a damaged marker or a truncated frame."""
         here = self._fh.tell(), self._next_index
         self._fh.seek(self._data_start)
         self._next_index = 0
-        size = os.fstat(self._fh.fileno()).st_size
-        count = 0
-        while self._fh.tell() < size:
-            tag = self._fh.readline(_MAX_HEADER)
-            if not tag.startswith(FRAME_TAG):
-                raise VideoFormatError(f"{self.path}: frame {count} has a malformed FRAME marker; the file is damaged")
-            if self._fh.tell() + self.format.frame_bytes > size:
-                raise VideoFormatError(f"{self.path}: frame {count} is truncated; the file is damaged, re-create or re-fetch it")
-            self._fh.seek(self.format.frame_bytes, os.SEEK_CUR)
-            count += 1
-        self._fh.seek(here[0])
-        self._next_index = here[1]
-        return count
+        try:
+            while self._skip_frame() is not None:
+                pass
+            return self._next_index
+        finally:
+            self._fh.seek(here[0])
+            self._next_index = here[1]
 
 
 class Y4MWriter:
@@ -205,28 +206,36 @@ class Y4MWriter:
         for plane, shape in zip(frame.planes, expected):
             if plane.shape != shape:
                 raise ValueError(f"{self.path}: frame {self.frames_written} plane has shape {plane.shape}, expected {shape}")
-        self._fh.write(b"FRAME\n")
-        for plane in frame.planes:
-            self._fh.write(plane.astype(fmt.dtype, copy=False).tobytes())
+        with naming_write_errors(self.path):
+            self._fh.write(b"FRAME\n")
+            for plane in frame.planes:
+                self._fh.write(plane.astype(fmt.dtype, copy=False).tobytes())
         self.frames_written += 1
 
     def close(self) -> None:
         if not self._fh.closed:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
+            with naming_write_errors(self.path):
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+            # Rename before closing: closing releases the lock that keeps sweeps off the temporary file.
             os.replace(self._tmp, self.path)
+            self._fh.close()
 
     def abort(self) -> None:
-        if not self._fh.closed:
-            self._fh.close()
         self._tmp.unlink(missing_ok=True)
+        if not self._fh.closed:
+            with contextlib.suppress(OSError):  # a failed flush (disk full) fails again here; the file is gone anyway
+                self._fh.close()
 
     def __enter__(self) -> "Y4MWriter":
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            self.close()
+            try:
+                self.close()
+            except BaseException:
+                self.abort()
+                raise
         else:
             self.abort()

@@ -24,6 +24,7 @@ import pandas as pd
 
 from vcbench.codecs.divinr import bitstream
 from vcbench.codecs.divinr.codec import DivInrCodec
+from vcbench.errors import ConfigError
 from vcbench.io import atomic_path, sha256_file, write_json_atomic, write_text_atomic
 from vcbench.video import read_y4m_header
 from vcbench.video.convert import match_format
@@ -49,7 +50,7 @@ def analyse(bitstream_path: Path, source: Path, step_counts: list[int], score: S
     not_computed: dict[str, str] = {}
 
     def decode(name: str, **options: Any) -> tuple[Path, float]:
-        print(f"{bitstream_path}: decoding ({name.replace('_', ' ')}{', recording x0' if options.get('record_x0') else ''})",
+        print(f"{bitstream_path}: decoding ({name.replace('_', ' ')}{', recording x0' if options.get('x0_dir') else ''})",
               file=sys.stderr, flush=True)
         started = time.perf_counter()
         reconstruction = workdir / f"{name}.y4m"
@@ -62,8 +63,9 @@ def analyse(bitstream_path: Path, source: Path, step_counts: list[int], score: S
         not_computed.update(missing)
         return means
 
-    normative, normative_seconds = decode(f"steps_{header_steps:02d}", record_x0=True)
-    x0_files = sorted(normative.with_name(normative.name + ".x0").glob("step_*.y4m"))
+    x0_dir = workdir / "x0"
+    normative, normative_seconds = decode(f"steps_{header_steps:02d}", x0_dir=str(x0_dir))
+    x0_files = sorted(x0_dir.glob("step_*.y4m"))
     per_step = pd.DataFrame([{"step": index + 1, **scored(path)} for index, path in enumerate(x0_files)])
     rows = []
     for count in sorted(set(step_counts)):
@@ -108,9 +110,19 @@ def plot_analysis(result: DenoisingAnalysis, out: Path) -> None:
     plt.close(fig)
 
 
+#: decoder options the analysis sets itself, per decode
+ANALYSIS_OPTIONS = ("x0_dir", "decode_steps")
+
+
 def run(bitstream_path: Path, source: Path, out_dir: Path, step_counts: list[int], score: Scorer,
         codec_options: dict[str, Any]) -> DenoisingAnalysis:
     """Analyse one bitstream into ``out_dir``; decoded videos live in a scratch folder beside it."""
+    # checked before anything is written: the options, then the bitstream's header
+    set_here = sorted(set(codec_options) & set(ANALYSIS_OPTIONS))
+    if set_here:
+        raise ConfigError(f"denoising analysis: {', '.join(set_here)} are set by the analysis for each decode; leave them out of -o")
+    DivInrCodec.option_set.parse(codec_options, "divinr options (-o)")
+    bitstream.read(bitstream_path)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".denoising-", dir=out_dir) as scratch:
         result = analyse(bitstream_path, source, step_counts, score, codec_options, Path(scratch))

@@ -74,7 +74,8 @@ def resolve_folder(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.is_dir():
         return path
-    raise ConfigError(f"backbone {name_or_path} not found; train it with `vcbench train-prior --out {name_or_path}` or pass a diffusers folder")
+    raise ConfigError(f"backbone {name_or_path} not found; train it with `vcbench train-prior --out {name_or_path}` "
+                      "or pass a diffusers folder")
 
 
 @dataclass

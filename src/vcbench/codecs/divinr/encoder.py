@@ -26,16 +26,19 @@ from vcbench.entropy import laplace_bits
 
 @dataclass(frozen=True)
 class EncoderSettings:
-    iterations: int = 300
-    qat_fraction: float = 0.25
-    learning_rate: float = 5e-3
-    lora_learning_rate: float = 1e-3
-    denoise_weight: float = 1.0
-    rate_weight: float = 1.0
-    quant_step: float = 0.05
-    inr_frames: int = 8  # frames per iteration for the latent loss (image backbones; video ones see the GOP)
-    batch_frames: int = 4  # of those, frames per iteration for the denoising loss
-    crop: int = 32  # latent crop for the denoising loss
+    """The optimisation's settings: the codec options of ``settings.ENCODER_OPTIONS`` and two rate
+    knobs (their defaults, ranges and meaning are declared in :mod:`vcbench.codecs.divinr.settings`)."""
+
+    iterations: int
+    qat_fraction: float
+    learning_rate: float
+    lora_learning_rate: float
+    denoise_weight: float
+    inr_frames: int
+    batch_frames: int
+    crop: int
+    rate_weight: float
+    quant_step: float
 
 
 @contextlib.contextmanager

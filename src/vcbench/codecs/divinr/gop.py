@@ -69,7 +69,17 @@ class GopModel:
             steps = struct.unpack_from(f"<{len(named)}e", section, 0)
         except struct.error:
             raise BitstreamError("GOP section is truncated (quantisation steps)") from None
-        symbols = decode_tensors(section[2 * len(named) :], [t.numel() for _, t in named])
+        if not all(np.isfinite(step) and step > 0 for step in steps):
+            raise BitstreamError("GOP section has a quantisation step that is not a positive number")
+        try:
+            symbols = decode_tensors(section[2 * len(named) :], [t.numel() for _, t in named])
+        except ValueError as err:  # constriction refusing the ANS stream
+            raise BitstreamError(f"GOP section's entropy-coded weights are invalid ({err})") from None
+        # The entropy coder stores no sizes, so a section read with other shapes than it was coded
+        # with would decode to garbage without complaint: the section must be exactly what the
+        # decoded symbols encode to.
+        if struct.pack(f"<{len(steps)}e", *steps) + encode_tensors(symbols) != section:
+            raise BitstreamError("GOP section does not hold tensors of the shapes the header gives")
         with torch.no_grad():
             for (_, tensor), step, values in zip(named, steps, symbols):
                 tensor.copy_(dequantize(values, step, tuple(tensor.shape)).to(tensor.device))

@@ -124,8 +124,8 @@ def degrade_like_inr(latents: torch.Tensor, generator: torch.Generator) -> torch
         factor = [1, 2, 4][int(torch.randint(3, (), generator=generator))]
         blurred = latent[None]
         if factor > 1:
-            blurred = torch.nn.functional.interpolate(torch.nn.functional.avg_pool2d(blurred, factor), size=latent.shape[-2:], mode="bilinear",
-                                                      align_corners=False)
+            pooled = torch.nn.functional.avg_pool2d(blurred, factor)
+            blurred = torch.nn.functional.interpolate(pooled, size=latent.shape[-2:], mode="bilinear", align_corners=False)
         sigma = 0.3 * float(torch.rand((), generator=generator))
         out.append(blurred[0] + sigma * torch.randn(latent.shape, generator=generator))
     return torch.stack(out)

@@ -19,7 +19,8 @@ def save_tiny_backbone(folder: str | Path, kind: str = "image", seed: int = 0) -
         vae = AutoencoderKL(block_out_channels=(8, 16), down_block_types=("DownEncoderBlock2D",) * 2,
                             up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, layers_per_block=1, norm_num_groups=4)
         unet = UNet2DConditionModel(sample_size=16, in_channels=8, out_channels=4, block_out_channels=(16, 32), layers_per_block=1,
-                                    down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+                                    down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                                    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
                                     cross_attention_dim=16, attention_head_dim=4, norm_num_groups=4)
         scheduler = DDIMScheduler(prediction_type="epsilon", clip_sample=False)
     elif kind == "video":
@@ -29,7 +30,8 @@ def save_tiny_backbone(folder: str | Path, kind: str = "image", seed: int = 0) -
             sample_size=16, in_channels=8, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
             down_block_types=("CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"),
             up_block_types=("UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"),
-            addition_time_embed_dim=4, projection_class_embeddings_input_dim=12, cross_attention_dim=16, num_attention_heads=(2, 4), num_frames=4,
+            addition_time_embed_dim=4, projection_class_embeddings_input_dim=12, cross_attention_dim=16, num_attention_heads=(2, 4),
+            num_frames=4,
         )
         # Stable Video Diffusion's own scheduler config: EDM, continuous noise levels, v-prediction
         scheduler = EulerDiscreteScheduler(

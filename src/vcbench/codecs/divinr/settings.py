@@ -1,0 +1,48 @@
+"""DiV-INR's codec options and rate knobs, declared once (no torch: the workflow checks a
+configuration against them every time it parses the DAG, and the registry reads them from here).
+
+The bounds also bound what a bitstream header may ask a decoder to build, so an edited header
+cannot make it allocate gigabytes (see :mod:`vcbench.codecs.divinr.bitstream`).
+"""
+
+from __future__ import annotations
+
+from vcbench.options import Option, OptionSet
+
+#: the samplers a header may name (the keys of :data:`vcbench.codecs.divinr.sampler.SAMPLERS`)
+SAMPLER_NAMES = ("ddim-trailing", "euler-edm")
+
+#: the options that tune the encoder's optimisation (fields of ``encoder.EncoderSettings``, with the knobs
+#: quant_step and rate_weight)
+ENCODER_OPTIONS = ("iterations", "qat_fraction", "learning_rate", "lora_learning_rate", "denoise_weight", "inr_frames",
+                   "batch_frames", "crop")
+
+OPTIONS = OptionSet(
+    Option("backbone", str, "models/embedded", "diffusers folder (or hf://owner/name) of the backbone"),
+    Option("models_dir", str, None, "decoder: folder whose subfolders are searched for the backbone by content hash"),
+    Option("device", str, "auto", "auto (CUDA when present, else the CPU), cpu or cuda", choices=("auto", "cpu", "cuda")),
+    Option("threads", int, 0, "torch CPU threads (0: torch's default; 1 avoids oversubscription when jobs run side by side)",
+           minimum=0),
+    Option("x0_dir", str, None, "decoder: also write every sampling step's predicted clean frames, as step_<k>.y4m in this "
+                                "folder (the denoising analysis)"),
+    Option("decode_steps", int, None, "decoder: sample with this many steps instead of the header's (not the normative decode)",
+           minimum=1, maximum=1000),
+    Option("gop", int, 32, "frames per GOP (one INR and one set of adapters each)", minimum=1, maximum=1024),
+    Option("steps", int, 8, "sampling steps the decoder runs (written in the header)", minimum=1, maximum=1000),
+    Option("seed", int, 0, "sampling and LoRA seed (written in the header)", minimum=0, maximum=2**32 - 1),
+    Option("iterations", int, 300, "optimisation iterations per GOP", minimum=1),
+    Option("qat_fraction", float, 0.25, "fraction of the iterations that are quantisation-aware (at the end)", minimum=0, maximum=1),
+    Option("learning_rate", float, 5e-3, "Adam learning rate of the INR and the context tokens", minimum=0),
+    Option("lora_learning_rate", float, 1e-3, "Adam learning rate of the LoRA up-projections", minimum=0),
+    Option("denoise_weight", float, 1.0, "weight of the denoising loss", minimum=0),
+    Option("inr_frames", int, 8, "frames per iteration for the latent loss (image backbones; video ones see the GOP)", minimum=1),
+    Option("batch_frames", int, 4, "of those, frames per iteration for the denoising loss", minimum=1),
+    Option("crop", int, 32, "latent crop of the denoising loss", minimum=1),
+)
+
+KNOBS = OptionSet(
+    Option("inr_width", int, 16, "hidden width of the INR (its MLP and every convolution)", minimum=1, maximum=512),
+    Option("quant_step", float, 0.05, "quantisation step of every sent tensor, relative to its RMS", minimum=1e-4, maximum=10),
+    Option("lora_rank", int, 1, "rank of the LoRA adapters (0: none)", minimum=0, maximum=64),
+    Option("rate_weight", float, 1.0, "weight of the rate term (estimated bits per pixel)", minimum=0),
+)

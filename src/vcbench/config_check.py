@@ -1,0 +1,123 @@
+"""The workflow configuration's check when Snakemake starts (`snakemake -n` included).
+
+First the schema (workflow/schemas/config.schema.yaml: keys and their types), then the whole plan
+against what the code declares: every codec entry's options and every ladder entry's rate knobs
+(each codec's declared option and knob sets), the report's anchors, the metrics' options, the
+preset's datasets. A configuration that a job would later fail on, or silently ignore, stops
+the run before any job starts. Every error is one line: the key path
+(``codecs.x265.ladder[2].qp``), the value, and what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import jsonschema
+import yaml
+
+from vcbench.codecs.registry import available_codecs, declared_options
+from vcbench.errors import ConfigError, UnknownCodecError
+from vcbench.metrics.registry import declared_metric_options
+from vcbench.options import OptionSet
+from vcbench.workflow import WEIGHTED_METRICS, Plan, report_settings
+
+
+def check_config(config: dict[str, Any], schema_path: str | Path) -> None:
+    """Raise a one-line ConfigError for the first problem of ``config``; return if there is none."""
+    check_schema(config, yaml.safe_load(Path(schema_path).read_text()))
+    check_plan(config)
+
+
+def key_path(parts: Iterable[str | int]) -> str:
+    """("codecs", "x265", "ladder", 2, "qp") -> "codecs.x265.ladder[2].qp"."""
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(the top level)"
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_TYPES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer", "number": "a number",
+          "boolean": "true or false", "null": "null"}
+_BOUNDS = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
+
+
+def check_schema(config: dict[str, Any], schema: dict[str, Any]) -> None:
+    """The schema's most relevant error (as jsonschema ranks them) as one line, not a schema dump."""
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is not None:
+        raise ConfigError(schema_message(error))
+
+
+def schema_message(error: jsonschema.ValidationError) -> str:
+    path, value, kind, rule = list(error.absolute_path), error.instance, error.validator, error.validator_value
+    if kind == "additionalProperties" and isinstance(value, dict):
+        allowed = list(error.schema.get("properties", {}))
+        extra = next(key for key in value if key not in allowed)
+        return f"config {key_path([*path, extra])}: unknown key (value {_shown(value[extra])}); allowed here: {', '.join(allowed)}"
+    if kind == "required" and isinstance(value, dict):
+        missing = next(key for key in rule if key not in value)
+        return f"config {key_path([*path, missing])}: missing; {key_path(path)} needs {', '.join(rule)}"
+    where = f"config {key_path(path)}: {_shown(value)}"
+    if kind == "enum":
+        return f"{where} is not allowed; one of {', '.join(map(str, rule))}"
+    if kind == "type":
+        return f"{where} is not {' or '.join(_TYPES.get(t, t) for t in ([rule] if isinstance(rule, str) else rule))}"
+    if kind == "pattern":
+        return f"{where} is not a name: letters, digits, _ and - only"
+    if kind in _BOUNDS:
+        return f"{where} is out of range; it must be {_BOUNDS[kind]} {rule}"
+    if kind in ("minItems", "minProperties"):
+        return f"{where} is too short; it needs at least {rule} entries"
+    if kind == "uniqueItems":
+        return f"{where} repeats an entry; each may appear once"
+    return f"{where}: {error.message.splitlines()[0][:200]}"
+
+
+def check_options(declared: OptionSet, given: Mapping[str, Any], where: str) -> None:
+    """Each given value against its declaration, named by its own key path; then unknown and
+    missing required names (OptionSet.parse)."""
+    for name, value in given.items():
+        if name in declared:
+            declared.options[name].check(value, f"{where}.{name}")
+    declared.parse(given, where)
+
+
+def check_plan(config: dict[str, Any]) -> None:
+    """Everything the schema cannot know: names and values against the code's declarations."""
+    for key, entry in config["codecs"].items():
+        where = f"config codecs.{key}"
+        try:
+            options, knobs = declared_options(entry["codec"])
+        except UnknownCodecError:
+            raise ConfigError(f"{where}.codec: {entry['codec']!r} is not a registered codec; "
+                              f"one of {', '.join(available_codecs())}") from None
+        check_options(options, entry.get("options") or {}, f"{where}.options")
+        for index, point in enumerate(entry["ladder"]):
+            check_options(knobs, {k: v for k, v in point.items() if k != "label"}, f"{where}.ladder[{index}]")
+    plan = Plan(config)
+    if not plan.jobs:  # building the jobs loads the preset's datasets: an unregistered one is named there
+        raise ConfigError(f"config presets.{plan.preset}: no jobs (its datasets have no sequences)")
+    report = report_settings(config)
+    if report["anchor"] not in plan.settings["codecs"]:
+        raise ConfigError(f"config report.anchor: {report['anchor']!r} is not a codec of preset {plan.preset!r} "
+                          f"(its codecs: {', '.join(plan.settings['codecs'])}); BD values need the anchor's RD points")
+    for index, name in enumerate(report["also_against"]):
+        if name not in config["codecs"]:
+            raise ConfigError(f"config report.also_against[{index}]: {name!r} is not a configured codec; "
+                              f"one of {', '.join(config['codecs'])}")
+    for metric, given in (config.get("metric_options") or {}).items():
+        where = f"config metric_options.{metric}"
+        if metric not in config["metrics"]:
+            raise ConfigError(f"{where}: {metric} is not among the scored metrics ({', '.join(config['metrics'])}); "
+                              "its options would be ignored")
+        if metric in WEIGHTED_METRICS and "cache_dir" in given:
+            raise ConfigError(f"{where}.cache_dir: the weights' folder of every learned metric is assets.cache_dir; set it there")
+        check_options(declared_metric_options(metric), given, where)
