@@ -26,8 +26,10 @@ demo: setup
 smoke: setup
 	snakemake --cores all --config preset=smoke
 
-# The workflow's lint, for the default preset and the smoke one: any item fails (exit status 1).
+# ruff (the rules in pyproject.toml's [tool.ruff]), then the workflow's lint for the default preset
+# and the smoke one: any finding fails (exit status 1).
 lint: setup
+	ruff check src tests benchmarks
 	snakemake --lint
 	snakemake --lint --config preset=smoke
 

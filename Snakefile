@@ -45,5 +45,6 @@ rule all:
         f"reports/{PRESET}/provenance.json",
         f"reports/{PRESET}/mlflow.json",
         # reconstructions are temporary: FID must be a target so they are featurised before deletion
-        [f"reports/{PRESET}/fid.csv"] if "fid" in config["metrics"] else [],
+        # (and no target without the Inception weights: its jobs would compute nothing)
+        [f"reports/{PRESET}/fid.csv"] if "fid" in PLAN.available_metrics else [],
         denoising_analyses(PRESET),

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vcbench.tools.ffmpeg import run_ffmpeg
 from vcbench.metrics.scoring import score_files
+from vcbench.tools.ffmpeg import run_ffmpeg
 from vcbench.video import Frame, VideoFormat, Y4MWriter
 
 
@@ -44,7 +44,8 @@ def main(frames: int = 60, repeats: int = 3) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ref, dist = make_pair(Path(tmp), frames)
         ours = best_of(repeats, lambda: score_files(ref, dist, ["psnr"], progress=False))
-        theirs = best_of(repeats, lambda: run_ffmpeg(["-threads", "1", "-i", str(dist), "-i", str(ref), "-lavfi", "[0:v][1:v]psnr", "-f", "null", "-"], "psnr"))
+        ffmpeg_psnr = ["-threads", "1", "-i", str(dist), "-i", str(ref), "-lavfi", "[0:v][1:v]psnr", "-f", "null", "-"]
+        theirs = best_of(repeats, lambda: run_ffmpeg(ffmpeg_psnr, "psnr"))
     print(f"frames: {frames} 1080p 4:2:0 8-bit pairs, best of {repeats}")
     print(f"vcbench PSNR-YUV : {frames / ours:8.1f} fps ({ours:.2f} s)")
     print(f"ffmpeg psnr      : {frames / theirs:8.1f} fps ({theirs:.2f} s)")

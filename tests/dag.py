@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from conftest import REPO
@@ -27,8 +28,14 @@ def workflow_copy(dest: Path) -> Path:
     return dest
 
 
+# The DAG tests plan as a machine without pretrained weights does (no FID jobs, no LPIPS/DISTS),
+# whatever this machine's caches hold; a test that wants weights passes its own folder.
+NO_ASSETS = tempfile.mkdtemp(prefix="vcbench-no-assets-")
+
+
 def snakemake_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    env["VCBENCH_ASSETS_DIR"] = NO_ASSETS
     # The rules call `vcbench`: the interpreter running the tests must provide it.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update(extra or {})

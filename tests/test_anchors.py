@@ -13,8 +13,21 @@ import numpy as np
 import psutil
 import pytest
 
-from bitstreams import (HEVC_IDR, HEVC_RADL, HEVC_RASL, INTRA_ONLY_FRAME, KEY_FRAME, NOT_ALLOWED, PARSERS, VVC_GDR, VVC_IDR, VVC_RADL,
-                        VVC_RASL, key_frame_positions, parse_hevc)
+from bitstreams import (
+    HEVC_IDR,
+    HEVC_RADL,
+    HEVC_RASL,
+    INTRA_ONLY_FRAME,
+    KEY_FRAME,
+    NOT_ALLOWED,
+    PARSERS,
+    VVC_GDR,
+    VVC_IDR,
+    VVC_RADL,
+    VVC_RASL,
+    key_frame_positions,
+    parse_hevc,
+)
 from conftest import REPO, write_sequence
 from vcbench.codecs import RatePoint, available_codecs, codec_class, codec_entry, create_codec
 from vcbench.codecs.ffmpeg import ANCHORS, ASPECTS, anchor_settings, anchor_settings_table

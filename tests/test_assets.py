@@ -51,7 +51,8 @@ def write_registry(path: Path, base_url: str) -> Path:
 
 def test_shipped_registry_is_complete_and_package_copies_verify() -> None:
     registry = load_registry()
-    assert {"torchvision-alexnet", "torchvision-vgg16", "lpips-alex-v0.1", "lpips-vgg-v0.1", "dists-alpha-beta", "fid-inception-2015-12-05"} <= set(registry)
+    assert {"torchvision-alexnet", "torchvision-vgg16", "lpips-alex-v0.1", "lpips-vgg-v0.1", "dists-alpha-beta",
+            "fid-inception-2015-12-05"} <= set(registry)
     for asset in registry.values():
         assert asset.url.startswith("https://") and asset.licence and asset.used_by
         assert asset.sha256 is None or len(asset.sha256) == 64

@@ -124,8 +124,8 @@ def test_two_points_and_too_few_points():
 
 
 def _rd(sequence: str, codec: str, rates, psnr, lpips) -> list[dict]:
-    return [{"dataset": "demo", "sequence": sequence, "codec": codec, "rate": f"r{i}", "bpp": r, "psnr_yuv": p, "lpips": l}
-            for i, (r, p, l) in enumerate(zip(rates, psnr, lpips))]
+    return [{"dataset": "demo", "sequence": sequence, "codec": codec, "rate": f"r{i}", "bpp": r, "psnr_yuv": p, "lpips": lp}
+            for i, (r, p, lp) in enumerate(zip(rates, psnr, lpips))]
 
 
 def test_table_averages_sequences_and_names_those_left_out():

@@ -9,7 +9,8 @@ def flat(fmt, y, u, v):
                  np.full((fmt.chroma_height, fmt.chroma_width), v, fmt.dtype))
 
 
-@pytest.mark.parametrize("bit_depth, full_range, white, black, mid", [(8, False, 235, 16, 128), (10, False, 940, 64, 512), (8, True, 255, 0, 128)])
+@pytest.mark.parametrize("bit_depth, full_range, white, black, mid",
+                         [(8, False, 235, 16, 128), (10, False, 940, 64, 512), (8, True, 255, 0, 128)])
 def test_reference_levels_map_to_black_and_white(bit_depth, full_range, white, black, mid):
     fmt = VideoFormat(6, 4, bit_depth, full_range=full_range)
     assert np.allclose(yuv_to_rgb(flat(fmt, white, mid, mid), fmt), 1.0, atol=1e-3)

@@ -11,6 +11,7 @@ import pytest
 import torch
 from diffusers import UNet2DModel
 
+from test_divinr import FAST, write_clip
 from vcbench.codecs.base import RatePoint
 from vcbench.codecs.divinr import DivInrCodec, bitstream
 from vcbench.codecs.divinr.backbone import backbone_hash, load_backbone
@@ -19,8 +20,6 @@ from vcbench.codecs.divinr.sampler import EulerEdm, noise_process, sample
 from vcbench.codecs.divinr.tiny import save_tiny_backbone
 from vcbench.errors import ConfigError
 from vcbench.video import Y4MReader
-
-from test_divinr import FAST, write_clip
 
 
 def test_video_backbone_round_trip(tmp_path: Path) -> None:

@@ -217,4 +217,5 @@ def test_pooled_fid_csv_without_weights(tmp_path, monkeypatch: pytest.MonkeyPatc
     rows = _pooled(tmp_path)
     assert all(row["fid"] == "" and row["kid"] == "" for row in rows)
     assert rows[0]["patches"] == "2"
-    assert "fid, kid: missing fid-inception-2015-12-05; run `vcbench assets fetch` or place pt_inception-2015-12-05-6726825d.pth at" in rows[0]["not_computed"]
+    assert ("fid, kid: missing fid-inception-2015-12-05; run `vcbench assets fetch` or place pt_inception-2015-12-05-6726825d.pth at"
+            in rows[0]["not_computed"])

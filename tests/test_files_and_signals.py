@@ -23,10 +23,11 @@ import pandas as pd
 import psutil
 import pytest
 
+from conftest import moving_scene
 from vcbench.bd import BDWarning, bd as bd_with_warnings
 from vcbench.io import atomic_path, sha256_file, write_json_atomic, write_text_atomic
 from vcbench.video import VideoFormat, Y4MReader, Y4MWriter
-from conftest import moving_scene
+
 
 def vcbench(*args: object, cwd: Path, umask: int = 0o022, max_file_bytes: int | None = None) -> subprocess.CompletedProcess:
     """Run `vcbench ARGS` in a new process with this umask (and file size limit)."""

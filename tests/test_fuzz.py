@@ -33,11 +33,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from conftest import moving_scene
 from vcbench.codecs.divinr import bitstream
 from vcbench.errors import BitstreamError, VideoFormatError
 from vcbench.video import VideoFormat, Y4MReader, Y4MWriter
 from vcbench.video.y4m import _MAX_HEADER, _header_line
-from conftest import moving_scene
 
 settings.register_profile(
     "vcbench-fuzz",

@@ -67,7 +67,8 @@ def make_frames(fmt: VideoFormat, count: int, seed: int) -> tuple[list[Frame], l
         planes = [np.clip(np.rint(p), 0, fmt.max_value).astype(fmt.dtype) for p in (y, u, v)]
         reference.append(Frame(*planes))
         noisy = [
-            np.clip(np.roll(p.astype(np.int64), 1, axis=1) + rng.integers(-8 * scale, 8 * scale + 1, p.shape), 0, fmt.max_value).astype(fmt.dtype)
+            np.clip(np.roll(p.astype(np.int64), 1, axis=1) + rng.integers(-8 * scale, 8 * scale + 1, p.shape), 0, fmt.max_value)
+            .astype(fmt.dtype)
             for p in planes
         ]
         distorted.append(Frame(*noisy))

@@ -8,10 +8,10 @@ import pytest
 
 from vcbench.codecs import RatePoint, create_codec
 from vcbench.errors import ConfigError
-from vcbench.tools.ffmpeg import run_ffmpeg
 from vcbench.metrics.psnr import PSNR_CAP_DB
 from vcbench.metrics.registry import create_metric
 from vcbench.metrics.scoring import score_files
+from vcbench.tools.ffmpeg import run_ffmpeg
 from vcbench.video import read_y4m_header
 
 

@@ -237,7 +237,8 @@ window.addEventListener('load', () => {
 
 def test_bd_command_prints_json_for_two_csv_curves(tmp_path: Path):
     pd.DataFrame({"rate": [90.33, 181.03, 332.99, 547.79], "psnr": [27.95, 31.17, 34.44, 38.11]}).to_csv(tmp_path / "a.csv", index=False)
-    pd.DataFrame({"rate": [127.1719, 186.14, 307.2924, 481.5588], "psnr": [29.9286, 32.4165, 34.7013, 37.4561]}).to_csv(tmp_path / "b.csv", index=False)
+    pd.DataFrame({"rate": [127.1719, 186.14, 307.2924, 481.5588], "psnr": [29.9286, 32.4165, 34.7013, 37.4561]}).to_csv(
+        tmp_path / "b.csv", index=False)
     out = vcbench("bd", "--anchor", "a.csv", "--test", "b.csv", "--metric", "psnr", "--method", "cubic", cwd=tmp_path)
     result = json.loads(out.stdout)
     assert result["bd_rate_pct"] == pytest.approx(-13.261773, abs=1e-4)
@@ -315,6 +316,39 @@ def test_missing_fid_weights_give_no_bd_rows_and_the_report_names_the_fix(report
     from html import escape
 
     assert escape(reason) in (report_copy / "index.html").read_text()
+
+
+def test_metrics_left_out_of_the_plan_are_reported_with_the_fix(report_copy: Path, tmp_path: Path, monkeypatch):
+    """As the DAG runs the report without any weights: the score jobs were not given LPIPS/DISTS (rd.csv has
+    no such columns), no FID job ran (--skip-fid), and the plan's reasons reach the report."""
+    import shlex
+    from html import escape
+
+    import yaml
+
+    from vcbench.workflow import Plan, not_computed_args
+
+    for var in ("VCBENCH_ASSETS_DIR", "TORCH_HOME", "VCBENCH_ASSET_REGISTRY"):
+        monkeypatch.delenv(var, raising=False)
+    config = yaml.safe_load((Path(__file__).parents[1] / "config" / "config.yaml").read_text())
+    config["assets"] = {"cache_dir": str(tmp_path / "empty-cache")}
+    plan = Plan(config, PRESET)
+    root = report_copy.parent.parent
+    rd = pd.read_csv(report_copy / "rd.csv").drop(columns=["lpips", "dists"]).assign(not_computed="")
+    rd.to_csv(report_copy / "rd.csv", index=False)
+    vcbench("bd-table", "--preset", PRESET, "--anchor", "x265", "--metrics", METRICS, "--skip-fid", cwd=root)
+    vcbench("report", "--preset", PRESET, "--anchor", "x265", "--skip-fid", *shlex.split(not_computed_args(plan)), cwd=root)
+    assert set(pd.read_csv(report_copy / "bd.csv")["metric"]) == {"psnr_yuv", "psnr_y", "ms_ssim", "vmaf", "vmaf_neg"}
+    text = (report_copy / "report.md").read_text()
+    notes = text.split("## Not computed\n\n")[1].split("\n\n")[0].splitlines()
+    reasons = plan.unavailable_metrics
+    assert notes == [f"- lpips: {reasons['lpips']} (no job was planned for it)",
+                     f"- dists: {reasons['dists']} (no job was planned for it)",
+                     f"- fid, kid: {reasons['fid']} (no job was planned for it)"]
+    assert "missing fid-inception-2015-12-05; run `vcbench assets fetch`" in notes[2]
+    assert "## FID and KID" not in text
+    html = (report_copy / "index.html").read_text()
+    assert all(escape(line[2:]) in html for line in notes)
 
 
 def test_report_shows_only_the_denoising_analyses_it_is_given(tmp_path: Path, monkeypatch):

@@ -15,7 +15,6 @@ import pytest
 
 from vcbench.commands.files import written_together
 from vcbench.video import VideoFormat, Y4MReader, Y4MWriter
-
 from vcbench_cli import vcbench
 
 FRAMES = 8
@@ -258,3 +257,19 @@ def test_the_installed_command_prints_one_line(clip: Path) -> None:
     script = Path(sys.executable).with_name("vcbench")
     proc = subprocess.run([str(script), "encode", str(clip), str(clip), "--codec", "x265", "-p", "qp=37"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "is the same file as SOURCE" in proc.stderr
+
+
+def test_decode_converts_a_vvenc_reconstruction_to_the_source_depth(clip: Path) -> None:
+    """VVenC codes 8-bit sources at 10 bit: `decode --like` converts the reconstruction while it is
+    still the command's temporary file. The conversion must not write the file it reads (a
+    memory-mapped file truncated under its reader kills the process with SIGBUS). A subprocess:
+    a crash here must fail the test, not the test run."""
+    bitstream = clip.with_name("b.266")
+    assert vcbench("encode", clip, bitstream, "--codec", "vvenc", "-p", "qp=37").code == 0
+    rec = clip.with_name("rec.y4m")
+    run = subprocess.run([sys.executable, "-m", "vcbench.cli", "decode", str(bitstream), str(rec), "--like", str(clip),
+                          "--encode-record", str(record_of(bitstream))], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    with Y4MReader(rec) as reader:
+        assert reader.format.bit_depth == 8 and reader.count_frames() == FRAMES
+    assert not [p.name for p in clip.parent.iterdir() if p.name.startswith(".")]  # no temporary left

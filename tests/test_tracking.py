@@ -12,16 +12,15 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from servers import MlflowServer
-from conftest import REPO
-from test_report import SEQUENCES, build_report, build_results_tree, vcbench
-from vcbench_cli import vcbench as vcbench_here
 import vcbench as vcbench_package
+from servers import MlflowServer
+from test_report import SEQUENCES, build_report, build_results_tree, vcbench
 from vcbench.errors import VcbenchError
 from vcbench.io import sha256_file
 from vcbench.tracking import job
 from vcbench.tracking.mlflow_runs import rd_fingerprint, resolve_tracking_uri
 from vcbench.tracking.provenance import build_provenance, data_version, git_state, numbers_warning
+from vcbench_cli import vcbench as vcbench_here
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import write_sequence
 
+from conftest import write_sequence
 from vcbench.cli import cli
 from vcbench.errors import VcbenchError
 from vcbench.io import sha256_file

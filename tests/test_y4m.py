@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from conftest import moving_scene
 from vcbench.errors import VideoFormatError
 from vcbench.video import VideoFormat, Y4MReader, Y4MWriter, YUVReader, read_y4m_header
-from conftest import moving_scene
 
 
 @pytest.mark.parametrize("bit_depth", [8, 10])

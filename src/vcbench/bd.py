@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, NamedTuple, Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import scipy.interpolate
@@ -237,9 +238,9 @@ MEAN = "mean"
 
 
 def bd_table(
-    rd: "pandas.DataFrame", anchor: str, metrics: Sequence[str], method: str = "pchip",
-    fid: "pandas.DataFrame | None" = None,
-) -> "pandas.DataFrame":  # fmt: skip
+    rd: pandas.DataFrame, anchor: str, metrics: Sequence[str], method: str = "pchip",
+    fid: pandas.DataFrame | None = None,
+) -> pandas.DataFrame:  # fmt: skip
     """BD of every codec against ``anchor`` for every metric present in ``rd`` (rows of rd.csv).
 
     One row per dataset x sequence x codec x metric (rate = bpp), then one ``mean`` row per
@@ -283,14 +284,14 @@ def bd_table(
     return table.sort_values(["dataset", "metric", "codec", "sequence"], key=_mean_last, kind="stable").reset_index(drop=True)
 
 
-def _mean_last(column: "pandas.Series") -> "pandas.Series":
+def _mean_last(column: pandas.Series) -> pandas.Series:
     """Sort key: per-sequence rows alphabetically, each dataset's ``mean`` row after them."""
     if column.name != "sequence":
         return column
     return column.map(lambda s: (1, "") if s == MEAN else (0, s))
 
 
-def _dataset_mean(keys: tuple, group: "pandas.DataFrame") -> dict:
+def _dataset_mean(keys: tuple, group: pandas.DataFrame) -> dict:
     dataset, codec, metric = keys
     finite_rate = group["bd_rate_pct"].notna()
     finite_quality = group["bd_quality"].notna()
@@ -317,7 +318,7 @@ POOLED_METRICS = ("fid", "kid")
 
 
 def pooled_bd_rows(
-    rd: "pandas.DataFrame", fid: "pandas.DataFrame", anchor: str, metrics: Sequence[str], method: str = "pchip",
+    rd: pandas.DataFrame, fid: pandas.DataFrame, anchor: str, metrics: Sequence[str], method: str = "pchip",
 ) -> list[dict]:  # fmt: skip
     """``mean`` rows of BD for FID/KID (rows of fid.csv) per dataset x codec against ``anchor``.
 
@@ -362,7 +363,7 @@ def pooled_bd_rows(
     return rows
 
 
-def _pooled_point_notes(points: "pandas.DataFrame", metric: str) -> list[str]:
+def _pooled_point_notes(points: pandas.DataFrame, metric: str) -> list[str]:
     """Which rate points were left out (no value, no rd.csv rows) or carry fid.csv's warning."""
     labels = points["codec"] + "/" + points["rate"]
     notes = []

@@ -17,9 +17,13 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from vcbench.assets import is_present, load_registry, missing_reason
 from vcbench.codecs import codec_entry
 from vcbench.data import load_dataset
 from vcbench.errors import ConfigError
+from vcbench.metrics.fid import INCEPTION_ASSET
+from vcbench.metrics.learned_options import DISTS_ASSETS, LPIPS_NETS
+from vcbench.metrics.registry import declared_metric_options
 from vcbench.tracking.job import recorded_sha256
 
 
@@ -100,6 +104,25 @@ def metric_option_args(config: dict[str, Any], metrics: list[str]) -> str:
     return cli_pairs("-m", pairs)
 
 
+def metric_assets(metric: str, options: Mapping[str, Any]) -> tuple[str, ...]:
+    """The assets (registry names) that ``metric`` loads with its complete ``options``; none for the
+    metrics without pretrained weights."""
+    if metric == "lpips":
+        return LPIPS_NETS[options["net"]]
+    if metric == "dists":
+        return DISTS_ASSETS
+    if metric == "fid":
+        return (INCEPTION_ASSET,)
+    return ()
+
+
+def not_computed_args(plan: Plan) -> str:
+    """``--not-computed 'METRICS: REASON'`` of the report, one per metric the plan leaves out."""
+    # KID is computed with FID: both are left out together, as fid.csv names them
+    texts = [f"{'fid, kid' if metric == 'fid' else metric}: {reason}" for metric, reason in plan.unavailable_metrics.items()]
+    return " ".join(f"--not-computed {shlex.quote(text)}" for text in texts)
+
+
 def gpus_present() -> int:
     """GPUs this machine offers, without importing torch: CUDA_VISIBLE_DEVICES if set, else the
     NVIDIA driver's list."""
@@ -176,6 +199,41 @@ class Plan:
             for codec in self.settings["codecs"]
             for point in self.ladder(codec)
         ]
+
+    @cached_property
+    def unavailable_metrics(self) -> dict[str, str]:
+        """Configured metrics whose weights are absent from the assets cache (config `assets.cache_dir`,
+        else the folders `vcbench.assets.torch_home` names) -> why, with the fix. Decided once, when the
+        workflow starts: no job is planned whose result is known to be empty, and the report says why.
+        Presence is checked without hashing the large files (`is_present`); the jobs verify the sha256."""
+        cache_dir = (self.config.get("assets") or {}).get("cache_dir")
+        unavailable = {}
+        for metric in self.config["metrics"]:
+            options = dict((self.config.get("metric_options") or {}).get(metric) or {})
+            if metric in WEIGHTED_METRICS:  # complete, with the defaults (LPIPS' net)
+                options = declared_metric_options(metric).parse(options, f"config metric_options.{metric}")
+            names = metric_assets(metric, options)
+            if not names:
+                continue
+            registry = load_registry(options.get("registry_path"))
+            unknown = sorted(set(names) - set(registry))
+            if unknown:
+                raise ConfigError(f"the asset registry has no asset {unknown[0]!r}, which {metric} needs "
+                                  f"(known: {', '.join(sorted(registry))})")
+            absent = [registry[name] for name in names if not is_present(registry[name], cache_dir)]
+            if absent:  # the first, as the metric itself would report it
+                unavailable[metric] = missing_reason(absent[0], cache_dir)
+        return unavailable
+
+    @property
+    def available_metrics(self) -> list[str]:
+        """The configured metrics that can be computed here, in the config's order."""
+        return [metric for metric in self.config["metrics"] if metric not in self.unavailable_metrics]
+
+    @property
+    def frame_metrics(self) -> list[str]:
+        """The available metrics scored per frame (every one but FID/KID, which pool over a dataset)."""
+        return [metric for metric in self.available_metrics if metric != "fid"]
 
     @property
     def denoising_steps(self) -> list[int]:

@@ -12,6 +12,7 @@ from vcbench.workflow import (
     config_hash,
     local_gpu_slots,
     metric_option_args,
+    not_computed_args,
     report_settings,
     sequence_path,
     source_version,
@@ -96,8 +97,9 @@ def codec_env(wc):
     return TORCH_ENV if plan(wc.preset).uses_gpu(wc.codec) else FFMPEG_ENV
 
 
-# Metrics. FID/KID pool over a dataset (fid.smk); every other metric is scored per frame.
-FRAME_METRICS = [m for m in config["metrics"] if m != "fid"]
+# Metrics. FID/KID pool over a dataset (fid.smk); every other metric is scored per frame. Only the
+# metrics whose weights are present are planned (Plan.unavailable_metrics: the report says why of the others).
+FRAME_METRICS = PLAN.frame_metrics
 # `-m METRIC.KEY=VALUE` of the frame metrics: config `metric_options` and the learned metrics' weights folder.
 METRIC_OPTIONS = metric_option_args(config, FRAME_METRICS)
 
@@ -120,8 +122,8 @@ def fid_inputs(wc):
 
 
 def fid_table_input(wc):
-    """fid.csv (pooled FID/KID) only when fid is a configured metric; otherwise nothing to wait for."""
-    return [f"reports/{wc.preset}/fid.csv"] if "fid" in config["metrics"] else []
+    """fid.csv (pooled FID/KID) only when fid is a configured metric with its weights present; otherwise nothing to wait for."""
+    return [f"reports/{wc.preset}/fid.csv"] if "fid" in plan(wc.preset).available_metrics else []
 
 
 def fid_table_arg(wc, input):

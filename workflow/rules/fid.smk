@@ -1,11 +1,13 @@
 # FID and KID on the 256x256 patch protocol, and the download of pretrained weights.
 # Inception features per sequence (the source once, every reconstruction), pooled per
-# dataset x codec x rate point into reports/<preset>/fid.csv. Without the Inception weights the
-# feature files record why and fid.csv says "not computed: missing ...; run `vcbench assets fetch`".
+# dataset x codec x rate point into reports/<preset>/fid.csv. Planned only when the Inception weights
+# are present (Plan.unavailable_metrics): without them no FID job runs, and the report says
+# "fid, kid: missing ...; run `vcbench assets fetch`". (A present file whose sha256 is wrong is caught
+# by the feature jobs, whose files then record why, as fid.csv does.)
 
 
 # The only job that downloads (run it once, where there is network: `snakemake --cores 1 fetch_assets`).
-# Nothing depends on it: metrics whose weights are absent are reported as not computed.
+# Nothing depends on it: metrics whose weights are absent are not planned, and the report says so.
 localrules:
     fetch_assets,
 

@@ -15,7 +15,7 @@ rule score:
         summary="results/{preset}/{dataset}/{sequence}/{codec}/{rate}.summary.json",
         preview="results/{preset}/{dataset}/{sequence}/{codec}/{rate}.preview.png",
     params:
-        metrics=",".join(FRAME_METRICS),
+        metrics=",".join(FRAME_METRICS),  # those whose weights are present: the report says why of the others
         metric_options=METRIC_OPTIONS,
         frames=frames_of,
     conda:

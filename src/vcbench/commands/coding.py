@@ -28,10 +28,13 @@ def default_record(path: Path, kind: str) -> Path:
 @click.option("--codec", "codec_name", required=True, help="Registered codec name (x265, vvenc, svtav1, ...).")
 @click.option("--rate-label", default=None, help="Label of the rate point (default: built from the knobs).")
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="A rate knob, e.g. -p qp=37 (repeatable).")
-@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE", help="A codec option, e.g. -o gop=32 -o structure=low_delay (repeatable).")
+@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="A codec option, e.g. -o gop=32 -o structure=low_delay (repeatable).")
 @click.option("--frames", type=click.IntRange(min=1), default=None, help="Code only the first N frames (default: all).")
-@click.option("--record", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Where to write the JSON encode record (default: BITSTREAM stem + .encode.json).")
-def encode(source: Path, bitstream: Path, codec_name: str, rate_label: str | None, params, options, frames: int | None, record: Path | None) -> None:
+@click.option("--record", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the JSON encode record (default: BITSTREAM stem + .encode.json).")
+def encode(source: Path, bitstream: Path, codec_name: str, rate_label: str | None, params, options, frames: int | None,
+           record: Path | None) -> None:
     """Encode the Y4M SOURCE into BITSTREAM and write an encode record (bytes, bpp, time, command, versions).
 
     Everything is checked before the encoder runs; the bitstream and its record appear together, or
@@ -83,7 +86,8 @@ def encode(source: Path, bitstream: Path, codec_name: str, rate_label: str | Non
 @click.argument("bitstream", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("reconstruction", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--codec", "codec_name", default=None, help="Codec name (default: from the bitstream's extension).")
-@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE", help="A decoder option (e.g. where a neural codec's backbones live).")
+@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="A decoder option (e.g. where a neural codec's backbones live).")
 @click.option("--like", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="The source Y4M: the reconstruction is written in its exact format (bit depth, range).")
 @click.option("--record", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Where to write the JSON decode record.")

@@ -20,12 +20,15 @@ from vcbench.io import sha256_file, write_json_atomic
 @click.command("fetch")
 @click.option("--dataset", "datasets", multiple=True, required=True, help="Registered dataset (repeatable; see `vcbench data list`).")
 @click.option("--sequence", "sequences", multiple=True, help="Only these sequences (repeatable; default: all of the dataset).")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data"), show_default=True, help="Where data/<dataset>/<sequence>.y4m go.")
-@click.option("--accept-unverified", is_flag=True, help="Trust archives whose sha256 is not published; their hash is recorded at this first fetch.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data"), show_default=True,
+              help="Where data/<dataset>/<sequence>.y4m go.")
+@click.option("--accept-unverified", is_flag=True,
+              help="Trust archives whose sha256 is not published; their hash is recorded at this first fetch.")
 @click.option("--retries", type=click.IntRange(0), default=3, show_default=True, help="Resume an interrupted download this many times.")
 @click.option("--force", is_flag=True, help="Convert again even if the sequence's Y4M and record exist.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def fetch(datasets: tuple[str, ...], sequences: tuple[str, ...], data_dir: Path, accept_unverified: bool, retries: int, force: bool, quiet: bool) -> None:
+def fetch(datasets: tuple[str, ...], sequences: tuple[str, ...], data_dir: Path, accept_unverified: bool, retries: int, force: bool,
+          quiet: bool) -> None:
     """Download (once, resumable), verify, unpack and convert a dataset's sequences to Y4M.
 
     Archives go to $VCBENCH_DOWNLOADS/<dataset>/ (default downloads/<dataset>/); sets that cannot

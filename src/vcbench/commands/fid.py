@@ -34,8 +34,9 @@ def fid_features(
 ) -> None:  # fmt: skip
     """Inception features of the 256x256 patches of VIDEO's frames, written to OUTPUT (.npz).
 
-    Without the Inception weights the file records why (and the patch counts), so that the pooled
-    report can say what is missing instead of failing.
+    Without the verified Inception weights the file records why (and the patch counts), so that the
+    pooled report can say what is missing instead of failing. The workflow plans no such job when the
+    weights are absent; it gets here with a file of the right size whose sha256 is wrong, or by hand.
     """
     if bool(codec) != bool(rate):
         raise click.UsageError("give both --codec and --rate for a reconstruction, or neither for a source")

@@ -8,8 +8,9 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from vcbench.errors import ConfigError
 from vcbench.io import open_temporary_sibling

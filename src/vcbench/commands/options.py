@@ -3,7 +3,8 @@ declarations (:mod:`vcbench.options`) before a command does anything."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from vcbench.codecs.registry import declared_options
 from vcbench.errors import ConfigError

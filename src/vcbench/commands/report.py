@@ -15,7 +15,8 @@ _ROOT = click.option("--root", type=click.Path(file_okay=False, path_type=Path),
                      help="Repository root holding results/, data/ and reports/.")
 _FID = click.option("--fid", type=click.Path(dir_okay=False, path_type=Path), default=None,
                     help="Pooled FID/KID table (default: reports/<preset>/fid.csv when it exists).")
-_SKIP_FID = click.option("--skip-fid", is_flag=True, help="Ignore any fid.csv (FID not among the configured metrics).")
+_SKIP_FID = click.option("--skip-fid", is_flag=True,
+                         help="Ignore any fid.csv (FID not among the configured metrics, or not planned: no Inception weights).")
 _PRESET = click.option("--preset", required=True, help="Preset whose reports/<preset>/ to work on.")
 
 
@@ -140,7 +141,8 @@ def bd(anchor_csv: Path, test_csv: Path, metric: str, method: str, lower: bool |
 @_PRESET
 @_ROOT
 @click.option("--anchor", required=True, help="Anchor codec name (as in rd.csv's codec column).")
-@click.option("--also-against", multiple=True, help="Another anchor codec (repeatable); skipped with a warning if rd.csv has no points of it.")
+@click.option("--also-against", multiple=True,
+              help="Another anchor codec (repeatable); skipped with a warning if rd.csv has no points of it.")
 @click.option("--method", type=_METHOD, default="pchip", show_default=True)
 @click.option("--metrics", required=True, help="Comma-separated metrics; those absent from rd.csv are skipped.")
 @_FID
@@ -227,7 +229,10 @@ def provenance(preset: str, root: Path) -> None:
 @_SKIP_FID
 @click.option("--analysis", "analyses", multiple=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="A DiV-INR denoising analysis.json to show (repeatable; the DAG passes those of the preset).")
-def report(preset: str, root: Path, anchor: str, method: str, fid: Path | None, skip_fid: bool, analyses: tuple[Path, ...]) -> None:
+@click.option("--not-computed", "not_planned", multiple=True, metavar="'METRICS: REASON'",
+              help="A metric no job computed, and why (repeatable; the DAG passes those whose weights are absent).")
+def report(preset: str, root: Path, anchor: str, method: str, fid: Path | None, skip_fid: bool, analyses: tuple[Path, ...],
+           not_planned: tuple[str, ...]) -> None:
     """reports/<preset>/index.html (self-contained) and report.md from bd.csv, plots, provenance and MLflow runs."""
     from vcbench.io import write_text_atomic
     from vcbench.report.content import load_content
@@ -238,7 +243,8 @@ def report(preset: str, root: Path, anchor: str, method: str, fid: Path | None, 
     for needed in ("rd.csv", "bd.csv", "provenance.json"):
         if not (report_dir / needed).is_file():
             raise VcbenchError(f"{report_dir / needed}: missing; build it first (snakemake {report_dir / needed})")
-    content = load_content(report_dir, preset, anchor, method, _read_fid(_fid_path(report_dir, fid, skip_fid)), list(analyses))
+    content = load_content(report_dir, preset, anchor, method, _read_fid(_fid_path(report_dir, fid, skip_fid)), list(analyses),
+                           list(not_planned))
     write_text_atomic(report_dir / "index.html", render_html(content, report_dir))
     write_text_atomic(report_dir / "report.md", render_markdown(content))
     click.echo(f"wrote {report_dir / 'index.html'} and {report_dir / 'report.md'}")

@@ -78,20 +78,26 @@ def frames_to_score(reference: Path, distorted: Path, frames: int | None, encode
 @click.command()
 @click.argument("reference", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("distorted", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--metrics", default=DEFAULT_METRICS, show_default=True, help="Comma-separated metrics (psnr, ms_ssim, vmaf, and lpips/dists when installed).")
+@click.option("--metrics", default=DEFAULT_METRICS, show_default=True,
+              help="Comma-separated metrics (psnr, ms_ssim, vmaf, and lpips/dists when installed).")
 @click.option("--frames", type=click.IntRange(min=1), default=None,
               help="Score only the first N frames (default: all frames of DISTORTED; with --encode-record, the frames it says were coded).")
-@click.option("-m", "--metric-option", "metric_options", multiple=True, metavar="METRIC.KEY=VALUE", help="An option for one metric, e.g. -m lpips.net=vgg.")
+@click.option("-m", "--metric-option", "metric_options", multiple=True, metavar="METRIC.KEY=VALUE",
+              help="An option for one metric, e.g. -m lpips.net=vgg.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Threads for libvmaf.")
 @click.option("--frames-csv", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write per-frame values here.")
-@click.option("--summary", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the per-sequence summary (JSON) here.")
-@click.option("--encode-record", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="The encode record: makes the summary a full rd.csv row.")
-@click.option("--decode-record", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="The decode record (decode time).")
+@click.option("--summary", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the per-sequence summary (JSON) here.")
+@click.option("--encode-record", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="The encode record: makes the summary a full rd.csv row.")
+@click.option("--decode-record", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="The decode record (decode time).")
 @click.option("--dataset", default=None, help="Dataset name for the rd row.")
 @click.option("--sequence", default=None, help="Sequence name for the rd row.")
 @click.option("--codec", "codec_label", default=None,
               help="Codec label for the rd row: the config's codec key (default: the encode record's codec name).")
-@click.option("--preview", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Save the middle frame of DISTORTED as an RGB PNG here.")
+@click.option("--preview", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Save the middle frame of DISTORTED as an RGB PNG here.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def score(reference: Path, distorted: Path, metrics: str, frames: int | None, metric_options, threads: int, frames_csv: Path | None,
           summary: Path | None, encode_record: Path | None, decode_record: Path | None, dataset: str | None, sequence: str | None,

@@ -29,9 +29,10 @@ import tarfile
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import py7zr
 import requests
@@ -166,7 +167,8 @@ def _read_marker(path: Path) -> dict[str, Any]:
 def _reject(candidate: Path, final: Path, expected: str, actual: str, expected_size: int | None, actual_size: int, url: str) -> None:
     rejected = final.with_name(final.name + ".rejected")
     os.replace(candidate, rejected)
-    size_note = f" (size {actual_size} bytes, expected {expected_size})" if expected_size is not None and expected_size != actual_size else ""
+    sizes_differ = expected_size is not None and expected_size != actual_size
+    size_note = f" (size {actual_size} bytes, expected {expected_size})" if sizes_differ else ""
     raise ChecksumError(
         f"{final.name}: sha256 {actual} does not match the expected {expected}{size_note}; "
         f"the file was rejected and kept aside as {rejected} (from {url}); delete it and fetch again, "
@@ -174,7 +176,8 @@ def _reject(candidate: Path, final: Path, expected: str, actual: str, expected_s
     )
 
 
-def fetch_archive(dataset: Dataset, name: str, *, accept_unverified: bool = False, progress: bool = True, retries: int = 3) -> dict[str, Any]:
+def fetch_archive(dataset: Dataset, name: str, *, accept_unverified: bool = False, progress: bool = True,
+                  retries: int = 3) -> dict[str, Any]:
     """Make sure ``downloads/<dataset>/<name>`` is there and verified; returns its record
     (archive, url, sha256, size, mtime_ns, verification).
 
@@ -207,7 +210,8 @@ def fetch_archive(dataset: Dataset, name: str, *, accept_unverified: bool = Fals
             _reject(candidate, final, expected, actual, spec.size, size, spec.url)
         os.replace(candidate, final)
         stat = final.stat()
-        record = {"archive": name, "url": spec.url, "sha256": actual, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "verification": how}
+        record = {"archive": name, "url": spec.url, "sha256": actual, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                  "verification": how}
         write_json_atomic(_marker(final), record)
         return record
 
@@ -254,7 +258,8 @@ def extract_member(archive: Path, pattern: str, dest_dir: Path) -> Path:
 def _pick(names: list[str], pattern: str, archive: Path) -> str:
     matches = [n for n in names if fnmatch.fnmatch(Path(n).name, pattern)]
     if len(matches) != 1:
-        raise FetchError(f"{archive}: {len(matches)} members match {pattern!r} (members: {', '.join(names) or 'none'}); fix `file:` in the dataset registry")
+        raise FetchError(f"{archive}: {len(matches)} members match {pattern!r} (members: {', '.join(names) or 'none'}); "
+                         "fix `file:` in the dataset registry")
     return _safe_member(matches[0], archive)
 
 
@@ -269,7 +274,8 @@ def sequence_format(dataset: Dataset, spec: SequenceSpec) -> VideoFormat:
         num, den = (int(x) for x in fps.split("/")) if "/" in fps else (int(fps), 1)
         return VideoFormat(int(p["width"]), int(p["height"]), int(p.get("bit_depth", 8)), num, den, False)
     except (KeyError, ValueError) as err:
-        raise ConfigError(f"{dataset.path}: sequence {spec.name!r} needs width, height, fps (N or N/D), frames and bit_depth ({err})") from None
+        raise ConfigError(f"{dataset.path}: sequence {spec.name!r} needs width, height, fps (N or N/D), frames and bit_depth "
+                          f"({err})") from None
 
 
 def convert_to_y4m(source: Path, fmt: VideoFormat, frames: int, out_y4m: Path, *, progress: bool = True) -> None:
@@ -289,7 +295,8 @@ def convert_to_y4m(source: Path, fmt: VideoFormat, frames: int, out_y4m: Path, *
         reader = YUVReader(source, fmt)
         count = reader.num_frames
     if count != frames:
-        raise FetchError(f"{source}: has {count} frames of {fmt.width}x{fmt.height} {fmt.bit_depth}-bit 4:2:0, the registry says {frames}; the file is truncated or not the registered sequence")
+        raise FetchError(f"{source}: has {count} frames of {fmt.width}x{fmt.height} {fmt.bit_depth}-bit 4:2:0, the registry says {frames}; "
+                         "the file is truncated or not the registered sequence")
     with Y4MWriter(out_y4m, fmt) as writer:
         for frame in tqdm(reader.frames(), total=frames, unit="frame", desc=out_y4m.name, disable=not progress):
             writer.write(frame)
@@ -318,7 +325,8 @@ def _record(dataset: Dataset, spec: SequenceSpec, fmt: VideoFormat, raw: Path, o
 # -- the two source kinds ----------------------------------------------------------------------
 
 
-def prepare_archive(dataset: Dataset, spec: SequenceSpec, out_y4m: Path, *, accept_unverified: bool = False, progress: bool = True) -> dict[str, Any]:
+def prepare_archive(dataset: Dataset, spec: SequenceSpec, out_y4m: Path, *, accept_unverified: bool = False,
+                    progress: bool = True) -> dict[str, Any]:
     """Source kind ``archive``: fetch (once) and verify the sequence's archive, unpack, convert, check."""
     try:
         name = spec.params["archive"]

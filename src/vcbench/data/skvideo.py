@@ -8,11 +8,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-
-from vcbench.tools.ffmpeg import ffmpeg_exe, ffmpeg_version
 from vcbench.data.registry import Dataset, SequenceSpec
 from vcbench.errors import ConfigError
 from vcbench.io import sha256_file
+from vcbench.tools.ffmpeg import ffmpeg_exe, ffmpeg_version
 from vcbench.video import Frame, VideoFormat, Y4MWriter
 
 

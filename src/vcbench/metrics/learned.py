@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from vcbench.errors import ConfigError
 from vcbench.metrics.base import MetricUnavailable
-from vcbench.metrics.learned_options import DISTS_OPTIONS, LPIPS_NETS, LPIPS_OPTIONS
+from vcbench.metrics.learned_options import DISTS_ASSETS, DISTS_OPTIONS, LPIPS_NETS, LPIPS_OPTIONS
 from vcbench.metrics.weights import default_device, load_weights
 from vcbench.options import OptionSet
 from vcbench.video import Frame, VideoFormat, yuv_to_rgb
@@ -111,8 +111,7 @@ class DISTSMetric(_PairMetric):
     def __init__(self, **options) -> None:
         options = self.option_set.parse(options, "dists options")
         super().__init__(options["batch_size"], options["device"], options["progress"])
-        vgg_state = load_weights("torchvision-vgg16", options["cache_dir"], options["registry_path"])
-        alpha_beta = load_weights("dists-alpha-beta", options["cache_dir"], options["registry_path"])
+        vgg_state, alpha_beta = (load_weights(asset, options["cache_dir"], options["registry_path"]) for asset in DISTS_ASSETS)
         import torchvision  # after the weights are found, as for LPIPS
 
         vgg = torchvision.models.vgg16(weights=None)

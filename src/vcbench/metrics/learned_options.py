@@ -10,6 +10,8 @@ LPIPS_NETS: dict[str, tuple[str, str]] = {
     "alex": ("torchvision-alexnet", "lpips-alex-v0.1"),
     "vgg": ("torchvision-vgg16", "lpips-vgg-v0.1"),
 }
+# DISTS' VGG16 trunk and its alpha/beta (the workflow reads which assets a metric needs from here).
+DISTS_ASSETS: tuple[str, str] = ("torchvision-vgg16", "dists-alpha-beta")
 
 
 def _shared(batch_size: int) -> tuple[Option, ...]:

@@ -33,7 +33,7 @@ def load_weights(asset: str, cache_dir: str | os.PathLike | None, registry_path:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def default_device() -> "torch.device":
+def default_device() -> torch.device:
     import torch
 
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")

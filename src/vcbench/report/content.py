@@ -66,6 +66,8 @@ class ReportContent:
     conventions: list[str] = field(default_factory=list)
     fid: pd.DataFrame | None = None
     denoising: list[dict] = field(default_factory=list)  # DiV-INR denoising analyses (see load_denoising)
+    #: "metrics: reason" of the metrics the workflow planned no job for (their weights were absent)
+    not_planned: list[str] = field(default_factory=list)
     #: the anchor policy, (header, rows): one row per setting, one column per encoder
     anchor_settings: tuple[list[str], list[list[str]]] = field(default_factory=anchor_settings_table)
 
@@ -127,15 +129,17 @@ class ReportContent:
         return header, rows
 
     def not_computed(self) -> list[str]:
-        """Unique "metric: reason" of rd.csv and fid.csv, each with how many points it concerns."""
+        """The metrics the workflow did not plan, then the unique "metric: reason" of rd.csv and fid.csv,
+        each with how many points it concerns."""
         counts: dict[str, list[int]] = {}
         sources = [("RD points", self.rd)] + ([("pooled FID/KID points", self.fid)] if self.fid is not None else [])
         for index, (_, table) in enumerate(sources):
             for text in table.get("not_computed", pd.Series(dtype=str)).dropna().astype(str):
                 for item in _split_reasons(text):
                     counts.setdefault(item, [0] * len(sources))[index] += 1
-        return [item + " (" + ", ".join(f"{n} of {len(t)} {label}" for n, (label, t) in zip(found, sources) if n) + ")"
-                for item, found in sorted(counts.items())]
+        return [f"{item} (no job was planned for it)" for item in self.not_planned] + [
+            item + " (" + ", ".join(f"{n} of {len(t)} {label}" for n, (label, t) in zip(found, sources) if n) + ")"
+            for item, found in sorted(counts.items())]
 
     def provenance_summary(self) -> list[tuple[str, str]]:
         p = self.provenance
@@ -198,8 +202,9 @@ def fmt(value, digits: int = 3) -> str:
 
 
 def load_content(report_dir: Path, preset: str, anchor: str, method: str, fid: pd.DataFrame | None = None,
-                 analyses: list[Path] | None = None) -> ReportContent:
-    """Read rd.csv, bd.csv, plots/manifest.json, provenance.json and (if present) mlflow_runs.json; ``fid``: fid.csv rows."""
+                 analyses: list[Path] | None = None, not_planned: list[str] | None = None) -> ReportContent:
+    """Read rd.csv, bd.csv, plots/manifest.json, provenance.json and (if present) mlflow_runs.json; ``fid``: fid.csv rows;
+    ``not_planned``: "metrics: reason" of the metrics no job computed."""
     rd = pd.read_csv(report_dir / "rd.csv")
     bd = pd.read_csv(report_dir / "bd.csv", keep_default_na=False, na_values=[""])
     manifest = report_dir / "plots" / "manifest.json"
@@ -208,7 +213,7 @@ def load_content(report_dir: Path, preset: str, anchor: str, method: str, fid: p
     runs = report_dir / "mlflow_runs.json"
     mlflow = json.loads(runs.read_text()) if runs.is_file() else None
     return ReportContent(preset, rd, bd, figures, provenance, mlflow, anchor, method, conventions(anchor, method), fid,
-                         load_denoising(report_dir, analyses or []))
+                         load_denoising(report_dir, analyses or []), list(not_planned or []))
 
 
 def load_denoising(report_dir: Path, records: list[Path]) -> list[dict]:

@@ -14,7 +14,7 @@ import os
 import signal
 import subprocess
 import tempfile
-from typing import Iterable
+from collections.abc import Iterable
 
 import imageio_ffmpeg
 

@@ -14,15 +14,13 @@ import hashlib
 import math
 import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 from tqdm import tqdm
 
-from vcbench.tracking.provenance import (
-    ID_COLUMNS, PROVENANCE_COLUMNS, data_version, git_state, point_key, sidecar, tool_versions,
-)
+from vcbench.tracking.provenance import ID_COLUMNS, PROVENANCE_COLUMNS, data_version, git_state, point_key, sidecar, tool_versions
 
 _TAG_LIMIT = 5000  # MLflow rejects longer tag values
 _PARAM_LIMIT = 500

@@ -169,7 +169,7 @@ def build_provenance(root: Path, preset: str, rd_path: Path, bd_path: Path | Non
         "mixed_commits": len(commits) > 1,
         "dirty": bool(dirty) or report_code.dirty is True,
         "preset": preset,
-        "generated_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "generated_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "report_code": asdict(report_code),
         "workflow_git": asdict(workflow_git),  # the folder the workflow ran in: its Snakefile and config
         "data_version": data,

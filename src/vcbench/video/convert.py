@@ -22,20 +22,25 @@ def _rescale(plane: np.ndarray, from_depth: int, to_depth: int, dtype: np.dtype)
 
 
 def match_format(path: str | os.PathLike, target: VideoFormat) -> bool:
-    """Rewrite ``path`` in place (atomically) so that its format equals ``target``'s.
+    """Rewrite ``path`` (atomically) so that its format equals ``target``'s.
 
     Only the bit depth is converted (by shifts with rounding); a different frame size is an
     error. Returns whether the file was rewritten.
     """
     path = Path(path)
+    # The frames are read from a memory map of ``path``: the converted file is written beside it
+    # and renamed over it only when complete (writing ``path`` itself would truncate the mapped
+    # file under the reader: SIGBUS).
+    converted = path.with_name(f".{path.name}.converted")
     with Y4MReader(path) as reader:
         fmt = reader.format
         if (fmt.width, fmt.height) != (target.width, target.height):
-            raise VideoFormatError(f"{path}: decoded size {fmt.width}x{fmt.height} differs from the source's {target.width}x{target.height}")
+            raise VideoFormatError(f"{path}: decoded size {fmt.width}x{fmt.height} differs from the source's "
+                                   f"{target.width}x{target.height}")
         if fmt == target:
             return False
-        out_fmt = replace(target)
-        with Y4MWriter(path, out_fmt) as writer:
+        with Y4MWriter(converted, replace(target)) as writer:
             for frame in reader.frames():
                 writer.write(Frame(*(_rescale(p, fmt.bit_depth, target.bit_depth, target.dtype) for p in frame.planes)))
+    os.replace(converted, path)
     return True

@@ -55,7 +55,7 @@ class VideoFormat:
         """The ffmpeg pixel format with this layout."""
         return "yuv420p" if self.bit_depth == 8 else f"yuv420p{self.bit_depth}le"
 
-    def with_size(self, width: int, height: int) -> "VideoFormat":
+    def with_size(self, width: int, height: int) -> VideoFormat:
         return replace(self, width=width, height=height)
 
     def describe(self) -> str:
@@ -75,7 +75,7 @@ class Frame:
     def planes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.y, self.u, self.v
 
-    def crop(self, width: int, height: int, left: int = 0, top: int = 0) -> "Frame":
+    def crop(self, width: int, height: int, left: int = 0, top: int = 0) -> Frame:
         """Crop to width x height at (left, top); left and top must be even to keep chroma aligned."""
         if left % 2 or top % 2:
             raise ValueError("crop offsets must be even for 4:2:0")
@@ -91,7 +91,7 @@ class Frame:
         return b"".join(np.ascontiguousarray(p).tobytes() for p in self.planes)
 
     @classmethod
-    def from_bytes(cls, data: bytes | memoryview, fmt: VideoFormat) -> "Frame":
+    def from_bytes(cls, data: bytes | memoryview, fmt: VideoFormat) -> Frame:
         samples = np.frombuffer(data, dtype=fmt.dtype)
         luma = fmt.width * fmt.height
         chroma = fmt.chroma_width * fmt.chroma_height

@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from vcbench.errors import VideoFormatError
 from vcbench.io import naming_write_errors, open_temporary_sibling
@@ -108,7 +109,7 @@ class Y4MReader:
         self._size = os.fstat(self._fh.fileno()).st_size
         self._map = mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ) if self._size else None
 
-    def __enter__(self) -> "Y4MReader":
+    def __enter__(self) -> Y4MReader:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -227,7 +228,7 @@ class Y4MWriter:
             with contextlib.suppress(OSError):  # a failed flush (disk full) fails again here; the file is gone anyway
                 self._fh.close()
 
-    def __enter__(self) -> "Y4MWriter":
+    def __enter__(self) -> Y4MWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
