@@ -27,7 +27,6 @@ from vcbench.codecs.divinr.tiny import save_tiny_backbone
 from vcbench.errors import BitstreamError, ConfigError, VideoFormatError
 from vcbench.io import sha256_file
 from vcbench.video import VideoFormat, Y4MReader, Y4MWriter, rgb_to_yuv
-
 from vcbench_cli import vcbench
 
 FAST = {"iterations": 6, "steps": 2, "device": "cpu", "threads": 1}
@@ -315,6 +314,26 @@ def test_denoising_analysis_scores_every_step_and_every_step_count(workdir: Path
     assert record["header_steps"] == 2 and record["bitstream_sha256"] == sha256_file(encoded)
     assert (out / "denoising.png").stat().st_size > 0
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # scratch decodes are gone
+
+
+def test_one_decoder_decodes_each_step_count_as_a_fresh_decoder_does(workdir: Path, encoded: Path) -> None:
+    options = {"backbone": str(workdir / "backbone"), "device": "cpu", "threads": 1}
+    decoder = DivInrCodec(**options).decoder(encoded)
+    vae_calls = []
+    decode_latents = decoder.backbone.decode_latents
+    decoder.backbone.decode_latents = lambda latents: vae_calls.append(len(latents)) or decode_latents(latents)
+    out = workdir / "shared"
+    decoder.decode(out / "steps_02.y4m", None, out / "x0")  # the header's 2 steps, recording x0
+    decoder.decode(out / "steps_01.y4m", 1)
+    decoder.decode(out / "steps_03.y4m", 3)
+    for steps in (2, 1, 3):
+        fresh = workdir / f"fresh_{steps}.y4m"
+        DivInrCodec(**options, decode_steps=steps).decode(encoded, fresh)
+        assert (out / f"steps_{steps:02d}.y4m").read_bytes() == fresh.read_bytes()
+    # two x0 estimates, then the 3-step decode's output: the 2-step output is its last x0, the 1-step one its first
+    assert vae_calls == [4, 4, 4]
+    assert (out / "x0" / "step_01.y4m").read_bytes() == (out / "steps_02.y4m").read_bytes()
+    assert (out / "x0" / "step_00.y4m").read_bytes() == (out / "steps_01.y4m").read_bytes()
 
 
 @pytest.mark.slow

@@ -36,7 +36,8 @@ Scorer = Callable[[Path], tuple[dict[str, float], dict[str, str]]]
 @dataclass
 class DenoisingAnalysis:
     per_step: pd.DataFrame  # step (1..N), then the mean of every metric column over frames
-    # steps, decode_seconds, recorded_x0 (that decode also wrote every step's x0: slower), metric means
+    # steps, decode_seconds, recorded_x0 (that decode also loaded the backbone and wrote every step's x0: slower; later ones reuse
+    # the frames of latents it already decoded), metric means
     per_step_count: pd.DataFrame
     header_steps: int
     not_computed: dict[str, str] = field(default_factory=dict)
@@ -44,17 +45,20 @@ class DenoisingAnalysis:
 
 def analyse(bitstream_path: Path, source: Path, step_counts: list[int], score: Scorer, codec_options: dict[str, Any],
             workdir: Path) -> DenoisingAnalysis:
-    """Decode ``bitstream_path`` 1 + len(step_counts) times in ``workdir`` and score every output."""
+    """Decode ``bitstream_path`` once with the header's steps (recording every step's x0), once with
+    each other step count, in ``workdir``, and score every output."""
     header_steps = int(bitstream.read(bitstream_path).header["steps"])
     source_format = read_y4m_header(source)
     not_computed: dict[str, str] = {}
 
-    def decode(name: str, **options: Any) -> tuple[Path, float]:
-        print(f"{bitstream_path}: decoding ({name.replace('_', ' ')}{', recording x0' if options.get('x0_dir') else ''})",
+    decoder = DivInrCodec(**codec_options).decoder(bitstream_path)  # the backbone loaded once for every decode
+
+    def decode(name: str, steps: int | None = None, x0_dir: Path | None = None) -> tuple[Path, float]:
+        print(f"{bitstream_path}: decoding ({name.replace('_', ' ')}{', recording x0' if x0_dir else ''})",
               file=sys.stderr, flush=True)
         started = time.perf_counter()
         reconstruction = workdir / f"{name}.y4m"
-        DivInrCodec(**codec_options, **options).decode(bitstream_path, reconstruction)
+        decoder.decode(reconstruction, steps, x0_dir)
         return reconstruction, time.perf_counter() - started
 
     def scored(reconstruction: Path) -> dict[str, float]:
@@ -64,7 +68,7 @@ def analyse(bitstream_path: Path, source: Path, step_counts: list[int], score: S
         return means
 
     x0_dir = workdir / "x0"
-    normative, normative_seconds = decode(f"steps_{header_steps:02d}", x0_dir=str(x0_dir))
+    normative, normative_seconds = decode(f"steps_{header_steps:02d}", x0_dir=x0_dir)
     x0_files = sorted(x0_dir.glob("step_*.y4m"))
     per_step = pd.DataFrame([{"step": index + 1, **scored(path)} for index, path in enumerate(x0_files)])
     rows = []
@@ -72,7 +76,7 @@ def analyse(bitstream_path: Path, source: Path, step_counts: list[int], score: S
         if count == header_steps:
             reconstruction, seconds = normative, normative_seconds
         else:
-            reconstruction, seconds = decode(f"steps_{count:02d}", decode_steps=count)
+            reconstruction, seconds = decode(f"steps_{count:02d}", steps=count)
         rows.append({"steps": count, "decode_seconds": seconds, "recorded_x0": count == header_steps, **scored(reconstruction)})
     return DenoisingAnalysis(per_step, pd.DataFrame(rows), header_steps, not_computed)
 

@@ -119,9 +119,9 @@ class Backbone:
         out = [self.vae.encode(part.to(self.device)).latent_dist.mode() for part in rgb.split(chunk)]
         return (torch.cat(out) - shift) * scale
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def decode_latents(self, latents: torch.Tensor, chunk: int = 4) -> torch.Tensor:
-        """RGB in [-1, 1] from scaled latents."""
+        """RGB in [-1, 1] from scaled latents (``chunk`` frames at a time: the VAE's bits may depend on it)."""
         scale, shift = self._scale_shift()
         z = latents / scale + shift
         parts = []

@@ -6,6 +6,9 @@ are declared, with their defaults and ranges, in :mod:`vcbench.codecs.divinr.set
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,22 @@ def _device(choice: str) -> torch.device:
     if choice == "cuda" and not torch.cuda.is_available():
         raise ConfigError("divinr options: device=cuda, but torch sees no CUDA device here; use device=auto or device=cpu")
     return torch.device(choice)
+
+
+def _keep_freed_memory() -> None:
+    """Let glibc keep freed buffers for reuse instead of handing them back to the kernel.
+
+    torch's CPU tensors come from malloc, which maps every buffer above a few MB (a batch of
+    activations) afresh, so each layer page-faults it in again: on the demo's 640x320 frames that was
+    a third of a CPU decode's time, in the kernel. The memory stays at its peak instead of shrinking
+    between layers; the bits do not change."""
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
+    except (OSError, AttributeError, TypeError):
+        return  # not glibc (e.g. macOS): nothing to tune
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 1 << 30)
+    mallopt(m_trim_threshold, 1 << 30)
 
 
 def _pad_multiple(backbone: Backbone) -> int:
@@ -65,6 +84,8 @@ class DivInrCodec(Codec):
     def __init__(self, **options: Any):
         super().__init__(**options)
         self.device = _device(self.options["device"])
+        if self.device.type == "cpu":
+            _keep_freed_memory()
         if self.options["threads"]:
             torch.set_num_threads(self.options["threads"])
 
@@ -129,46 +150,13 @@ class DivInrCodec(Codec):
     # -- decoder -------------------------------------------------------------------------------
     def decode(self, bitstream_path: Path, reconstruction: Path) -> dict[str, Any]:
         started = time.perf_counter()
-        container = bitstream.read(Path(bitstream_path))  # every header field checked
-        header = container.header
-        fmt = VideoFormat(*header["format"][:5], bool(header["format"][5]), header["format"][6])
-        total, gop, padded = header["frames"], header["gop"], tuple(header["padded"])
-        inr_width, stages, rank = header["inr"]["width"], header["inr"]["stages"], header["lora_rank"]
-        steps, seed, time_ids = self.options["decode_steps"] or header["steps"], header["seed"], header["time_ids"]
-        folder = find_backbone(container.backbone_hash, [self.options["backbone"]], self.options["models_dir"], Path(bitstream_path))
-        backbone = load_backbone(folder, self.device)
-        _check_header_fits(bitstream_path, header, backbone)
-        if rank > 0:
-            attach_lora(backbone.unet, rank)
-        process = SAMPLERS[header["sampler"]](backbone.scheduler_config)
-        latent_hw = (padded[0] // backbone.downscale, padded[1] // backbone.downscale)
-        time_ids_tensor = torch.tensor([time_ids], device=self.device) if time_ids else None
-        x0_dir = self.options["x0_dir"]
-        x0_frames: list[list] = [[] for _ in range(steps)]
+        decoder = self.decoder(bitstream_path)
+        record = decoder.decode(reconstruction, self.options["decode_steps"], self.options["x0_dir"])
+        return {**record, "seconds_per_frame": (time.perf_counter() - started) / record["frames"]}
 
-        def record_step(step: int, x0: torch.Tensor) -> None:
-            x0_frames[step].extend(self._to_frames(backbone, x0, fmt))
-
-        with Y4MWriter(reconstruction, fmt) as writer:
-            for gop_index, (first, section) in enumerate(zip(range(0, total, gop), container.sections())):
-                count = min(gop, total - first)
-                model = GopModel.build(backbone, count, latent_hw, inr_width, stages, seed + gop_index if rank > 0 else None,
-                                       init_seed=seed + gop_index)
-                try:
-                    model.load(section)
-                except BitstreamError as err:
-                    raise BitstreamError(f"{bitstream_path}: GOP {gop_index}: {err}") from None
-                with torch.no_grad():
-                    condition = model.inr(torch.arange(count, device=self.device))
-                latents = sample(backbone, process, condition, model.context, time_ids_tensor, steps, seed + gop_index,
-                                 record_step if x0_dir else None)
-                for frame in self._to_frames(backbone, latents, fmt):
-                    writer.write(frame)
-        if x0_dir:
-            self._write_x0(Path(x0_dir), x0_frames, fmt)
-        elapsed = time.perf_counter() - started
-        return {"codec": self.name, "backbone": str(folder), "backbone_hash": container.backbone_hash, "device": str(self.device),
-                "frames": total, "steps": steps, "seed": seed, "seconds_per_frame": elapsed / total, "versions": self.versions()}
+    def decoder(self, bitstream_path: Path) -> "Decoder":
+        """A bitstream read, checked and its backbone loaded once, for one or more decodes."""
+        return Decoder(self, Path(bitstream_path))
 
     @staticmethod
     def _to_frames(backbone: Backbone, latents: torch.Tensor, fmt: VideoFormat) -> list:
@@ -201,3 +189,70 @@ def _check_header_fits(path: Path, header: dict, backbone: Backbone) -> None:
         if found != needed:
             raise BitstreamError(f"{path}: DiV-INR header field {field} ({header[field.split('.')[0]]!r}) does not fit backbone "
                                  f"{backbone.folder}; the file is damaged, re-encode it")
+
+
+class Decoder:
+    """One bitstream's decoder: the container and the backbone with its adapters, loaded once.
+
+    ``decode`` may run several times (the denoising analysis decodes with several step counts):
+    latents already turned into frames in an earlier call that recorded x0 are not VAE-decoded
+    again (the VAE sees nothing but the latents). DDIM's last x0 estimate is the decoded latent, and
+    a one-step decode's latent is every decode's first x0 (same seed), bit for bit: they are found
+    by content, so a sampler for which this does not hold just decodes them."""
+
+    def __init__(self, codec: DivInrCodec, path: Path):
+        self.codec, self.path = codec, path
+        self.container = bitstream.read(path)  # every header field checked
+        self.folder = find_backbone(self.container.backbone_hash, [codec.options["backbone"]], codec.options["models_dir"], path)
+        self.backbone = load_backbone(self.folder, codec.device)
+        _check_header_fits(path, self.container.header, self.backbone)
+        if self.container.header["lora_rank"] > 0:
+            attach_lora(self.backbone.unet, self.container.header["lora_rank"])
+        self._frames: dict[str, list] = {}  # sha256 of latents -> their frames, from runs that record x0
+
+    def _to_frames(self, latents: torch.Tensor, fmt: VideoFormat, keep: bool) -> list:
+        if not keep and not self._frames:
+            return DivInrCodec._to_frames(self.backbone, latents, fmt)
+        key = hashlib.sha256(latents.contiguous().cpu().numpy().tobytes()).hexdigest()
+        frames = self._frames.get(key)
+        if frames is None:
+            frames = DivInrCodec._to_frames(self.backbone, latents, fmt)
+            if keep:
+                self._frames[key] = frames
+        return frames
+
+    def decode(self, reconstruction: Path, steps: int | None = None, x0_dir: str | Path | None = None) -> dict[str, Any]:
+        """Write the reconstruction (``steps``: the header's when None) and, with ``x0_dir``, every step's x0."""
+        header, backbone, device = self.container.header, self.backbone, self.codec.device
+        fmt = VideoFormat(*header["format"][:5], bool(header["format"][5]), header["format"][6])
+        total, gop, padded = header["frames"], header["gop"], tuple(header["padded"])
+        inr_width, stages, rank = header["inr"]["width"], header["inr"]["stages"], header["lora_rank"]
+        steps, seed, time_ids = steps or header["steps"], header["seed"], header["time_ids"]
+        process = SAMPLERS[header["sampler"]](backbone.scheduler_config)
+        latent_hw = (padded[0] // backbone.downscale, padded[1] // backbone.downscale)
+        time_ids_tensor = torch.tensor([time_ids], device=device) if time_ids else None
+        x0_frames: list[list] = [[] for _ in range(steps)]
+
+        with Y4MWriter(reconstruction, fmt) as writer:
+            for gop_index, (first, section) in enumerate(zip(range(0, total, gop), self.container.sections())):
+                count = min(gop, total - first)
+                model = GopModel.build(backbone, count, latent_hw, inr_width, stages, seed + gop_index if rank > 0 else None,
+                                       init_seed=seed + gop_index)
+                try:
+                    model.load(section)
+                except BitstreamError as err:
+                    raise BitstreamError(f"{self.path}: GOP {gop_index}: {err}") from None
+                with torch.inference_mode():
+                    condition = model.inr(torch.arange(count, device=device))
+
+                def record_step(step: int, x0: torch.Tensor) -> None:
+                    x0_frames[step].extend(self._to_frames(x0, fmt, keep=True))
+
+                latents = sample(backbone, process, condition, model.context, time_ids_tensor, steps, seed + gop_index,
+                                 record_step if x0_dir else None)
+                for frame in self._to_frames(latents, fmt, keep=False):
+                    writer.write(frame)
+        if x0_dir:
+            DivInrCodec._write_x0(Path(x0_dir), x0_frames, fmt)
+        return {"codec": self.codec.name, "backbone": str(self.folder), "backbone_hash": self.container.backbone_hash,
+                "device": str(device), "frames": total, "steps": steps, "seed": seed, "versions": self.codec.versions()}

@@ -14,12 +14,15 @@ euler-edm      continuous-noise models of the SVD kind (EulerDiscreteScheduler w
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
-from diffusers import DDIMScheduler, EulerDiscreteScheduler
+from diffusers import DDIMScheduler
 
 from vcbench.codecs.divinr.backbone import Backbone
+
+if TYPE_CHECKING:
+    from diffusers import EulerDiscreteScheduler
 
 # EDM's training distribution of noise levels: ln sigma ~ N(P_MEAN, P_STD^2) (Karras et al. 2022)
 EDM_P_MEAN, EDM_P_STD = -1.2, 1.2
@@ -96,6 +99,8 @@ class EulerEdm:
         return TrainingExample(noisy * scale_in, 0.25 * sigma.log(), loss)
 
     def scheduler(self, steps: int) -> EulerDiscreteScheduler:
+        from diffusers import EulerDiscreteScheduler  # here: its module imports scipy.stats (2 s) for a sigma schedule not used
+
         scheduler = EulerDiscreteScheduler.from_config(self.config)
         scheduler.set_timesteps(steps)
         return scheduler
@@ -113,7 +118,7 @@ def noise_process(config: dict) -> DdimTrailing | EulerEdm:
     return EulerEdm(config) if config.get("timestep_type") == "continuous" else DdimTrailing(config)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def sample(backbone: Backbone, process: DdimTrailing | EulerEdm, condition: torch.Tensor, context: torch.Tensor | None,
            time_ids: torch.Tensor | None, steps: int, seed: int,
            on_step: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
