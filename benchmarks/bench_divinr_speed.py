@@ -121,8 +121,8 @@ def main() -> None:
         for _ in range(args.import_repeats):
             for name, src in versions.items():
                 times[name].append(import_seconds(src))
-        results["imports"] = {name: {"wall": statistics.median(t[0] for t in values), "cpu": statistics.median(t[1] for t in values)}
-                              for name, values in times.items()}
+        results["imports"] = {name: {"wall": statistics.median(t[0] for t in values),
+                                     "cpu": statistics.median(t[1] for t in values)} for name, values in times.items()}
         print(f"start-up imports (median of {args.import_repeats}, wall / CPU): "
               + ", ".join(f"{name} {t['wall']:.2f} / {t['cpu']:.2f} s" for name, t in results["imports"].items()), flush=True)
 

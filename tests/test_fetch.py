@@ -86,8 +86,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.server.drop_first.discard(name)
             chunk = chunk[: len(chunk) // 2]
             self.close_connection = True
-        self.wfile.write(chunk)
+        # counted before it is sent: the client may finish (and the test assert) before this thread runs again
         self.server.served[name] = self.server.served.get(name, 0) + len(chunk)
+        self.wfile.write(chunk)
 
 
 @pytest.fixture

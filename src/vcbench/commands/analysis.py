@@ -15,12 +15,16 @@ from vcbench.commands.scoring import DEFAULT_METRICS, metric_options_by_name
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Where per_step.csv, per_step_count.csv, denoising.png and analysis.json go.")
-@click.option("--steps", "step_counts", default="1,2,4,8", show_default=True, help="Comma-separated numbers of sampling steps to decode with.")
+@click.option("--steps", "step_counts", default="1,2,4,8", show_default=True,
+              help="Comma-separated numbers of sampling steps to decode with.")
 @click.option("--metrics", default=DEFAULT_METRICS, show_default=True, help="Comma-separated frame metrics (as for `vcbench score`).")
-@click.option("-m", "--metric-option", "metric_options", multiple=True, metavar="METRIC.KEY=VALUE", help="An option for one metric, e.g. -m lpips.cache_dir=PATH.")
-@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE", help="A DiV-INR decoder option (backbone, models_dir, device, threads).")
+@click.option("-m", "--metric-option", "metric_options", multiple=True, metavar="METRIC.KEY=VALUE",
+              help="An option for one metric, e.g. -m lpips.cache_dir=PATH.")
+@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="A DiV-INR decoder option (backbone, models_dir, device, threads).")
 @click.option("--quiet", is_flag=True, help="No progress bars while scoring.")
-def denoising_analysis(bitstream: Path, source: Path, out_dir: Path, step_counts: str, metrics: str, metric_options, options, quiet: bool) -> None:
+def denoising_analysis(bitstream: Path, source: Path, out_dir: Path, step_counts: str, metrics: str, metric_options, options,
+                       quiet: bool) -> None:
     """Score the predicted clean frames of every denoising step of a DiV-INR BITSTREAM, and its
     decodes with each number of sampling steps in --steps, against the Y4M SOURCE."""
     from vcbench.codecs.divinr.analysis import run
@@ -28,8 +32,8 @@ def denoising_analysis(bitstream: Path, source: Path, out_dir: Path, step_counts
 
     names = [m.strip() for m in metrics.split(",") if m.strip()]
     per_metric = metric_options_by_name(metric_options)
-    counts = [int(c) for c in step_counts.split(",") if c.strip()]
-    if not counts or min(counts) < 1:
+    counts = [int(c) for c in step_counts.split(",") if c.strip().isdigit()]
+    if not counts or len(counts) != len([c for c in step_counts.split(",") if c.strip()]) or min(counts) < 1:
         raise click.BadParameter(f"{step_counts!r}: give positive step counts, e.g. 1,2,4,8", param_hint="--steps")
 
     def score(reconstruction: Path) -> tuple[dict[str, float], dict[str, str]]:

@@ -16,7 +16,7 @@ LOW_BPP = 0.05  # the regime this benchmark is about; marked on every RD plot
 plt.rcParams.update({"svg.hashsalt": "vcbench", "figure.dpi": 100, "savefig.dpi": 110, "font.size": 9})
 
 
-def save(fig: "plt.Figure", stem: Path, svg: bool = True) -> dict[str, str]:
+def save(fig: plt.Figure, stem: Path, svg: bool = True) -> dict[str, str]:
     """Write ``stem``.png (and .svg) atomically; return their file names."""
     written = {}
     for ext in ("png", "svg") if svg else ("png",):

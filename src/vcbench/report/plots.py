@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from vcbench.bd import lower_is_better

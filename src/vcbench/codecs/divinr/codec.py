@@ -91,6 +91,7 @@ class DivInrCodec(Codec):
 
     def versions(self) -> dict[str, str]:
         import importlib.metadata
+
         import diffusers
         import peft
 
@@ -154,7 +155,7 @@ class DivInrCodec(Codec):
         record = decoder.decode(reconstruction, self.options["decode_steps"], self.options["x0_dir"])
         return {**record, "seconds_per_frame": (time.perf_counter() - started) / record["frames"]}
 
-    def decoder(self, bitstream_path: Path) -> "Decoder":
+    def decoder(self, bitstream_path: Path) -> Decoder:
         """A bitstream read, checked and its backbone loaded once, for one or more decodes."""
         return Decoder(self, Path(bitstream_path))
 

@@ -12,8 +12,8 @@ updates the full-precision copies (straight-through).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 from tqdm import tqdm

@@ -29,7 +29,7 @@ class GopModel:
 
     @classmethod
     def build(cls, backbone: Backbone, frames: int, latent_hw: tuple[int, int], width: int, stages: int, lora_seed: int | None,
-              init_seed: int) -> "GopModel":
+              init_seed: int) -> GopModel:
         torch.manual_seed(init_seed)  # the INR's initialisation is the encoder's choice; the decoder overwrites it
         inr = FrameInr(frames, backbone.latent_channels, *latent_hw, hidden=width, stages=stages).to(backbone.device)
         context = None

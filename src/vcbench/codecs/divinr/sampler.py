@@ -13,8 +13,9 @@ euler-edm      continuous-noise models of the SVD kind (EulerDiscreteScheduler w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import torch
 from diffusers import DDIMScheduler

@@ -6,8 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from diffusers import (AutoencoderKL, AutoencoderKLTemporalDecoder, DDIMScheduler, EulerDiscreteScheduler, UNet2DConditionModel,
-                       UNetSpatioTemporalConditionModel)
+from diffusers import (
+    AutoencoderKL,
+    AutoencoderKLTemporalDecoder,
+    DDIMScheduler,
+    EulerDiscreteScheduler,
+    UNet2DConditionModel,
+    UNetSpatioTemporalConditionModel,
+)
 
 
 def save_tiny_backbone(folder: str | Path, kind: str = "image", seed: int = 0) -> Path:
@@ -44,5 +50,5 @@ def save_tiny_backbone(folder: str | Path, kind: str = "image", seed: int = 0) -
     vae.save_pretrained(folder / "vae")
     unet.save_pretrained(folder / "unet")
     scheduler.save_pretrained(folder / "scheduler")
-    (folder / "model_index.json").write_text('{"_class_name": "DivInrTinyPipeline", "kind": "%s"}\n' % kind)
+    (folder / "model_index.json").write_text(f'{{"_class_name": "DivInrTinyPipeline", "kind": "{kind}"}}\n')
     return folder
