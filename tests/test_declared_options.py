@@ -49,3 +49,19 @@ def test_every_declared_option_has_a_default_of_its_type() -> None:
             assert option.doc
             if option.default is not None:
                 assert option.check(option.default, "default") == option.default, option
+
+
+def test_vcbench_options_documents_every_declared_option_from_the_declarations() -> None:
+    from vcbench_cli import vcbench
+
+    shown = vcbench("options")
+    assert shown.code == 0, shown.stderr
+    for name in available_codecs():
+        options, knobs = declared_options(name)
+        for option in [*options, *knobs]:
+            assert f"  {option.describe()}" in shown.stdout.splitlines(), (name, option.name)
+    for name in available_metrics():
+        for option in declared_metric_options(name):
+            assert f"  {option.describe()}" in shown.stdout.splitlines(), (name, option.name)
+    assert "qp (an integer in [0, 51]; required)" in vcbench("options", "x265").stdout
+    assert "unknown codec or metric 'x264'" in vcbench("options", "x264").error

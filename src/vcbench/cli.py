@@ -16,6 +16,7 @@ from vcbench.errors import VcbenchError
 _COMMANDS = [
     "vcbench.commands.coding:encode",
     "vcbench.commands.coding:decode",
+    "vcbench.commands.declared:options",
     "vcbench.commands.scoring:score",
     "vcbench.commands.data:data",
     "vcbench.commands.aggregate:aggregate",
