@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from vcbench.commands.options import parse_pairs
-from vcbench.commands.scoring import DEFAULT_METRICS, metric_options_by_name
+from vcbench.commands.options import metric_options as checked_metric_options, parse_pairs
+from vcbench.commands.scoring import DEFAULT_METRICS
 
 
 @click.command()
@@ -31,9 +31,10 @@ def denoising_analysis(bitstream: Path, source: Path, out_dir: Path, step_counts
     from vcbench.metrics.scoring import score_files
 
     names = [m.strip() for m in metrics.split(",") if m.strip()]
-    per_metric = metric_options_by_name(metric_options)
-    counts = [int(c) for c in step_counts.split(",") if c.strip().isdigit()]
-    if not counts or len(counts) != len([c for c in step_counts.split(",") if c.strip()]) or min(counts) < 1:
+    per_metric = checked_metric_options(metric_options)
+    given = [c.strip() for c in step_counts.split(",") if c.strip()]
+    counts = [int(c) for c in given if c.isdigit() and int(c) >= 1]
+    if not given or len(counts) != len(given):
         raise click.BadParameter(f"{step_counts!r}: give positive step counts, e.g. 1,2,4,8", param_hint="--steps")
 
     def score(reconstruction: Path) -> tuple[dict[str, float], dict[str, str]]:

@@ -30,11 +30,6 @@ def save_preview(reconstruction: Path, frame_index: int, out_png: Path) -> None:
         Image.fromarray(np.rint(rgb * 255.0).astype(np.uint8)).save(tmp, format="PNG")
 
 
-def metric_options_by_name(pairs, scored: list[str] | None = None) -> dict[str, dict]:
-    """("lpips.net=vgg", ...) -> {"lpips": {"net": "vgg", ...}}: each metric's complete, checked options."""
-    return checked_metric_options(pairs, scored)
-
-
 def rd_row(encode_record: dict, decode_record: dict, means: dict[str, float], not_computed: dict[str, str]) -> dict:
     """One row of rd.csv: what was coded, how big, how good, how long, and where it came from."""
     row = {key: encode_record[key] for key in ("codec", "rate", "frames", "width", "height", "bit_depth", "bytes", "bpp",
@@ -112,7 +107,7 @@ def score(reference: Path, distorted: Path, metrics: str, frames: int | None, me
     names = [m.strip() for m in metrics.split(",") if m.strip()]
     if not names:
         raise ConfigError(f"--metrics {metrics!r}: name at least one metric")
-    per_metric = metric_options_by_name(metric_options, names)
+    per_metric = checked_metric_options(metric_options, names)
     provenance = job_provenance(reference)
     encoded = read_record(encode_record, {"frames": int, "bitstream_sha256": str}) if encode_record is not None else None
     decoded = read_record(decode_record, {"frames": int, "bitstream_sha256": str, "decode_seconds": float}) if decode_record else None

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vcbench.commands.scoring import metric_options_by_name
+from vcbench.commands.options import metric_options as checked_metric_options
 from vcbench.errors import VcbenchError
 from vcbench.io import sha256_file
 from vcbench.tracking.job import code_state
@@ -103,7 +103,7 @@ def verify_report(report_dir: Path, root: Path = Path("."), sample: int | None =
     state = code_state()
     result.code = {"commit": state.commit, "dirty": state.dirty}
     metrics = scored_metrics(list(rd.columns))
-    per_metric = metric_options_by_name(metric_options, metrics)  # checked and completed as the score command does
+    per_metric = checked_metric_options(metric_options, metrics)  # checked and completed as the score command does
     with contextlib.chdir(root):
         for count, index in enumerate(result.indices, 1):
             outcome = verify_row(rd.iloc[index].to_dict(), metrics, per_metric)
