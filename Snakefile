@@ -32,6 +32,8 @@ include: "workflow/rules/decode.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/fid.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/diffvc.smk"
+include: "workflow/rules/givic.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/verify.smk"
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from conftest import REPO
 
-WORKFLOW_FILES = ["Snakefile", "workflow", "config", "profiles", "slurm", "envs"]
+# the workflow and the committed trained models (a fresh clone has them; the DAG must not retrain them)
+WORKFLOW_FILES = ["Snakefile", "workflow", "config", "profiles", "slurm", "envs", "models/embedded", "models/diffvc"]
 # Overlay (--configfile) that drops the smoke preset's neural codec, for tests of the DAG's mechanics.
 SMOKE_ANCHORS = REPO / "tests" / "configs" / "smoke-anchors.yaml"
 

@@ -23,6 +23,7 @@ from vcbench.verify import select_rows
 
 pytestmark = pytest.mark.slow
 
+NEURAL = ("divinr_quick", "givic_quick", "diffvc_quick")
 RD_COLUMNS = ["dataset", "sequence", "codec", "rate", "frames", "width", "height", "bytes", "bpp", "psnr_y", "psnr_yuv",
               "ms_ssim", "vmaf", "vmaf_neg", "encode_seconds", "decode_seconds", "bitstream", "bitstream_sha256"]
 
@@ -55,8 +56,10 @@ def test_smoke_writes_a_complete_rd_table(smoke_run):
     workdir, seconds = smoke_run
     table = pd.read_csv(workdir / "reports/smoke/rd.csv")
     assert set(RD_COLUMNS) <= set(table.columns)
-    assert len(table) == 2 * (3 + 3 + 2)  # sequences x rate points of x265, SVT-AV1 and the quick DiV-INR
-    assert set(table["codec"]) == {"x265", "svtav1", "divinr_quick"}
+    # sequences x rate points of x265, SVT-AV1 and the quick DiV-INR, GIViC and DiffVC
+    assert len(table) == 2 * (3 + 3 + 2 + 2 + 2)
+    assert set(table["codec"]) == {"x265", "svtav1"} | set(NEURAL)
+    assert (table.loc[table["codec"].isin(["givic_quick", "diffvc_quick"]), "bpp"] < 0.05).all()  # their points: below 0.05 bpp
     assert set(table["frames"]) == {8}
     assert table[["psnr_y", "psnr_yuv", "ms_ssim", "vmaf", "vmaf_neg"]].notna().all().all()
     for row in table.itertuples():
@@ -72,11 +75,11 @@ def test_smoke_writes_the_report_and_tracks_it_once(smoke_run, mlflow_uri):
     for name in ("bd.csv", "index.html", "report.md", "provenance.json", "mlflow.json"):
         assert (report / name).stat().st_size > 0, name
     bd = pd.read_csv(report / "bd.csv")
-    assert set(bd["codec"]) == {"svtav1", "divinr_quick"} and set(bd["anchor"]) == {"x265"}
+    assert set(bd["codec"]) == {"svtav1"} | set(NEURAL) and set(bd["anchor"]) == {"x265"}
     runs = smoke_runs(mlflow_uri)
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    assert len(parents) == 1 and len(runs) == 1 + 16
-    assert {r.data.params["codec"] for r in runs if r not in parents} == {"x265", "svtav1", "divinr_quick"}
+    assert len(parents) == 1 and len(runs) == 1 + 24
+    assert {r.data.params["codec"] for r in runs if r not in parents} == {"x265", "svtav1"} | set(NEURAL)
     again = run_snakemake(workdir, "--config", "preset=smoke", "--forcerun", "aggregate", env={"MLFLOW_TRACKING_URI": mlflow_uri})
     assert again.returncode == 0, again.stderr[-3000:]
     assert len(smoke_runs(mlflow_uri)) == len(runs)
@@ -92,8 +95,14 @@ def test_smoke_runs_the_denoising_analysis_into_the_report(smoke_run):
         assert list(per_step["step"]) == [1, 2] and list(per_count["steps"]) == [1, 2]
         assert per_step[["psnr_yuv", "ms_ssim", "vmaf"]].notna().all().all()
     html = (report / "index.html").read_text()
-    assert "DiV-INR denoising analysis" in html and html.count('<figure class="denoising">') == 2
-    assert "analysis/demo/bikes/divinr_quick/d1/denoising.png" in (report / "report.md").read_text()
+    markdown = (report / "report.md").read_text()
+    assert "DiV-INR denoising analysis" in html and markdown.count("/divinr_quick/d1/denoising.png)") == 2
+    assert "analysis/demo/bikes/divinr_quick/d1/denoising.png" in markdown
+    # every analysis record the DAG planned reaches the report, each figure embedded once
+    records = sorted(report.glob("analysis/**/analysis.json"))
+    figures = sum(len(json.loads(path.read_text())["figures"]) for path in records)
+    assert len(records) == 2 + 6 + 2 and html.count('<figure class="analysis">') == figures  # DiV-INR, DiffVC, GIViC
+    assert "Backbone ceilings" in html and "PSNR-RGB (dB)" in markdown
 
 
 def test_smoke_keeps_no_reconstructions_or_partials(smoke_run):
@@ -116,7 +125,7 @@ def test_verify_rederives_every_number_of_the_smoke_report(smoke_run, tmp_path):
     log = workdir / "logs/smoke/verify.log"
     assert proc.returncode == 0, log.read_text()[-3000:] if log.is_file() else proc.stderr[-3000:]
     record = json.loads((workdir / "reports/smoke/verify.json").read_text())
-    assert record["failed"] == 0 and record["rows_verified"] == list(range(16)) and record["checks"] > 16 * 30
+    assert record["failed"] == 0 and record["rows_verified"] == list(range(24)) and record["checks"] > 24 * 30
     assert {row["tolerance"] for row in record["rows"]} == {"exact"}  # decoded on the device the decode records name
     print(f"snakemake verify (smoke): {time.monotonic() - started:.0f} s, vcbench verify itself {record['seconds']:.0f} s")
     # A copy of the run (another folder) whose rd.csv has one number changed fails, naming it.
@@ -137,7 +146,7 @@ def test_every_number_names_the_commit_its_jobs_ran(smoke_run):
     workdir, _ = smoke_run
     provenance = json.loads((workdir / "reports/smoke/provenance.json").read_text())
     commit = code_state().commit  # the tests and the jobs run the same checkout
-    assert provenance["commits"] == ({commit: 16} if commit else {}) and not provenance["mixed_commits"]
+    assert provenance["commits"] == ({commit: 24} if commit else {}) and not provenance["mixed_commits"]
     for point in provenance["rd_points"]:
         assert point["commit"] == commit and {j["commit"] for j in point["jobs"].values()} == {commit}, point["id"]
     encode = json.loads(next(workdir.glob("results/smoke/demo/bikes/x265/*.encode.json")).read_text())
@@ -175,7 +184,9 @@ def test_a_new_source_version_reruns_its_encodes_and_what_follows_only(smoke_run
     finally:
         record.write_text(original)  # a dry run changed nothing else
     # no FID jobs: the DAG tests run without the Inception weights (tests/dag.py)
-    per_sequence = {"encode_x265": 3, "encode_svtav1": 3, "encode_divinr_quick": 2, "decode": 8, "score": 8, "denoising_analysis": 1}
+    per_sequence = {"encode_x265": 3, "encode_svtav1": 3, "encode_divinr_quick": 2, "encode_givic_quick": 2, "encode_diffvc_quick": 2,
+                    "decode": 12, "score": 12, "denoising_analysis": 1, "diffvc_tdir": 1, "diffvc_qpp": 1, "diffvc_propagation": 1,
+                    "backbone_check": 2}  # GIViC's analyses run on the first sequence only
     after = {"aggregate": 1, "bd_table": 1, "plots": 1, "provenance": 1, "mlflow_runs": 1, "report": 1, "mlflow": 1, "all": 1}
     assert counts == {**per_sequence, **after}, output[-3000:]
     assert "sequence=bigbuckbunny" not in output and "Params have changed since last execution" in output
@@ -243,3 +254,18 @@ def test_killed_run_resumes_without_redoing_finished_jobs(tmp_path, sig):
     assert {p: p.stat().st_mtime_ns for p in finished} == finished
     assert not list(workdir.glob("**/*.partial*"))
     assert len(pd.read_csv(workdir / "reports/smoke/rd.csv")) == 12
+
+
+@pytest.mark.parametrize("codec", ["givic_quick", "diffvc_quick"])
+def test_a_smoke_bitstream_with_a_flipped_byte_is_refused(smoke_run, codec):
+    workdir, _ = smoke_run
+    # bigbuckbunny: another test removes the bikes results and makes them again
+    bitstream = sorted(workdir.glob(f"results/smoke/demo/bigbuckbunny/{codec}/*.{codec.split('_')[0]}"))[0]
+    data = bytearray(bitstream.read_bytes())
+    data[len(data) // 3] ^= 0x10
+    damaged = workdir / f"damaged.{codec.split('_')[0]}"
+    damaged.write_bytes(bytes(data))
+    result = subprocess.run([sys.executable, "-m", "vcbench.cli", "decode", str(damaged), str(workdir / "never.y4m")],
+                            cwd=workdir, capture_output=True, text=True)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and str(damaged) in result.stderr
+    assert not (workdir / "never.y4m").exists()

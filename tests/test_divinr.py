@@ -4,7 +4,6 @@ the adapters' effect and the rate knobs."""
 
 from __future__ import annotations
 
-import copy
 import json
 import struct
 import subprocess
@@ -19,11 +18,11 @@ import torch
 
 from vcbench.codecs.base import RatePoint
 from vcbench.codecs.divinr import DivInrCodec, bitstream
-from vcbench.codecs.divinr.backbone import load_backbone
 from vcbench.codecs.divinr.gop import GopModel
-from vcbench.codecs.divinr.lora import attach_lora
-from vcbench.codecs.divinr.sampler import noise_process, sample
-from vcbench.codecs.divinr.tiny import save_tiny_backbone
+from vcbench.diffusion.backbone import load_backbone
+from vcbench.diffusion.lora import attach_lora
+from vcbench.diffusion.noise import noise_process, sample
+from vcbench.diffusion.tiny import save_tiny_backbone
 from vcbench.errors import BitstreamError, ConfigError, VideoFormatError
 from vcbench.io import sha256_file
 from vcbench.video import VideoFormat, Y4MReader, Y4MWriter, rgb_to_yuv
@@ -72,15 +71,15 @@ def test_decode_is_deterministic_and_keeps_the_source_format(workdir: Path, enco
 
 def test_every_corrupted_byte_and_every_truncation_is_caught(encoded: Path) -> None:
     data = encoded.read_bytes()
-    assert bitstream.unpack(data).header["frames"] == 4
+    assert bitstream.FORMAT.unpack(data).header["frames"] == 4
     for index in range(len(data)):
         damaged = bytearray(data)
         damaged[index] ^= 0x5A
         with pytest.raises(BitstreamError):
-            bitstream.unpack(bytes(damaged))
+            bitstream.FORMAT.unpack(bytes(damaged))
     for length in range(len(data)):
         with pytest.raises(BitstreamError):
-            bitstream.unpack(data[:length])
+            bitstream.FORMAT.unpack(data[:length])
 
 
 def test_damaged_file_fails_decode_with_one_line(workdir: Path, encoded: Path) -> None:
@@ -113,17 +112,17 @@ def test_adapters_change_the_output(workdir: Path, encoded: Path) -> None:
     header = container.header
     backbone = load_backbone(workdir / "backbone")
     attach_lora(backbone.unet, header["lora_rank"])
-    latent_hw = tuple(s // backbone.downscale for s in header["padded"])
-    model = GopModel.build(backbone, 4, latent_hw, header["inr"]["width"], header["inr"]["stages"], lora_seed=header["seed"], init_seed=0)
-    model.load(container.payload[4:])
+    latent_hw = (header["padded_height"] // backbone.downscale, header["padded_width"] // backbone.downscale)
+    model = GopModel.build(backbone, 4, latent_hw, header["inr_width"], header["inr_stages"], lora_seed=header["seed"], init_seed=0)
+    model.load(container.sections[0])
     assert any(p.abs().sum() > 0 for _, p in model.lora)
     condition = model.inr(torch.arange(4))
     process = noise_process(backbone.scheduler_config)
-    with_adapters = sample(backbone, process, condition, model.context, None, header["steps"], header["seed"])
+    with_adapters = sample(backbone, process, condition, model.context, None, header["sampling_steps"], header["seed"])
     with torch.no_grad():
         for _, p in model.lora:
             p.zero_()
-    without = sample(backbone, process, condition, model.context, None, header["steps"], header["seed"])
+    without = sample(backbone, process, condition, model.context, None, header["sampling_steps"], header["seed"])
     assert (with_adapters - without).abs().max() > 1e-4
 
 
@@ -168,7 +167,7 @@ def test_the_declarations_are_the_codecs() -> None:
 
     from vcbench.codecs.divinr import settings
     from vcbench.codecs.divinr.encoder import EncoderSettings
-    from vcbench.codecs.divinr.sampler import SAMPLERS
+    from vcbench.diffusion.noise import SAMPLERS
 
     assert (DivInrCodec.option_set, DivInrCodec.knob_set) == (settings.OPTIONS, settings.KNOBS)
     assert tuple(SAMPLERS) == settings.SAMPLER_NAMES
@@ -176,75 +175,45 @@ def test_the_declarations_are_the_codecs() -> None:
     assert DivInrCodec().options == {option.name: option.default for option in settings.OPTIONS}
 
 
-def with_header(data: bytes, header: object) -> bytes:
-    """``data`` with its header replaced by ``header`` (any JSON) and the CRC32 recomputed: an edit
-    the CRC cannot catch."""
-    offset = 4 + 2 + len(bitstream.CODEC_ID) + 32
-    (length,) = struct.unpack_from("<H", data, offset)
-    packed = zlib.compress(json.dumps(header).encode())
-    body = data[:offset] + struct.pack("<H", len(packed)) + packed + data[offset + 2 + length : -4]
-    return body + struct.pack("<I", zlib.crc32(body))
+def with_fields(data: bytes, **values: object) -> bytes:
+    """``data`` with header fields set to ``values`` (packed as their wire types, unchecked) and the
+    CRC32 recomputed: an edit the CRC cannot catch."""
+    container = bitstream.FORMAT.unpack(data)
+    packed = [f.pack(values.get(f.name, container.header[f.name])) for f in bitstream.FIELDS]
+    return bitstream.FORMAT._serialise(container.model_hash, packed, container.sections)
 
 
-def edited(header: dict, path: str, value: object) -> dict:
-    """A deep copy of ``header`` with the field at ``path`` ("format.0", "inr.width") set to ``value``
-    (``DELETE`` removes it)."""
-    header = copy.deepcopy(header)
-    *parents, last = path.split(".")
-    node = header
-    for key in parents:
-        node = node[int(key)] if isinstance(node, list) else node[key]
-    key = int(last) if isinstance(node, list) else last
-    if value is DELETE:
-        del node[key]
-    else:
-        node[key] = value
-    return header
-
-
-DELETE = object()
-# (field, edited value, what the one-line error names): types, ranges, and agreement with the payload
+# (field, edited value, what the one-line error names): ranges, choices, and agreement with the other fields and sections
 HEADER_EDITS = [
-    ("frames", 0, "frames=0"), ("frames", -2, "frames=-2"), ("frames", "4", "frames='4'"), ("frames", 4.0, "frames=4.0"),
-    ("frames", True, "frames=True"), ("frames", 40, "GOP sections"), ("gop", 0, "gop=0"), ("gop", 2, "GOP sections"),
-    ("gop", 5000, "gop=5000"), ("format.0", 0, "format.width=0"), ("format.0", 63, "format.width=63 is odd"),
-    ("format.1", -48, "format.height=-48"), ("format.0", "64", "format.width='64'"), ("format.2", 7, "format.bit_depth=7"),
-    ("format.4", 0, "format.fps_den=0"), ("format.5", 2, "format.full_range=2"), ("format.6", "444", "format.chroma_siting"),
-    ("format", [64, 48, 8], "format=[64, 48, 8]"), ("padded", [40, 64], "padded.height=40"), ("padded", [48], "padded=[48]"),
-    ("padded", [48, 100000], "padded.width=100000"), ("inr.width", 0, "inr.width=0"), ("inr.width", "abc", "inr.width='abc'"),
-    ("inr.width", 10**6, "inr.width=1000000"), ("inr.stages", 4, "inr.stages=4"), ("inr.stages", DELETE, "inr="),
-    ("lora_rank", -1, "lora_rank=-1"), ("sampler", "euler", "sampler='euler'"), ("steps", 0, "steps=0"),
-    ("steps", 2.5, "steps=2.5"), ("seed", -1, "seed=-1"), ("time_ids", [1, 2], "time_ids=[1, 2]"),
-    ("time_ids", [float("nan"), 1.0, 2.0], "time_ids="), ("steps", DELETE, "fields"), ("extra", 1, "fields"),
+    ("frames", 0, "frames=0"), ("frames", 40, "GOP sections"), ("gop", 0, "gop=0"), ("gop", 2, "GOP sections"),
+    ("gop", 5000, "gop=5000"), ("width", 0, "width=0"), ("width", 63, "63x48 is odd"), ("height", 1, "height=1"),
+    ("bit_depth", 7, "bit_depth=7"), ("fps_den", 0, "fps_den=0"), ("full_range", 2, "full_range=2"),
+    ("chroma_siting", "444", "chroma_siting='444'"), ("padded_height", 40, "padded_height=40"),
+    ("padded_width", 60000, "padded_width=60000"), ("inr_width", 0, "inr_width=0"), ("inr_width", 1000, "inr_width=1000"),
+    ("inr_stages", 4, "inr_stages=4"), ("lora_rank", 65, "lora_rank=65"), ("sampler", "euler", "sampler='euler'"),
+    ("sampling_steps", 0, "sampling_steps=0"), ("sampling_steps", 5000, "sampling_steps=5000"), ("svd_time_ids", 2, "svd_time_ids=2"),
+    ("fps_id", float("nan"), "fps_id=nan"), ("motion_bucket_id", float("inf"), "motion_bucket_id=inf"),
 ]
 
 
 @pytest.mark.parametrize(("field", "value", "named"), HEADER_EDITS, ids=[f"{f}={v!r}" for f, v, _ in HEADER_EDITS])
 def test_an_edited_header_is_refused_in_one_line(encoded: Path, field: str, value: object, named: str) -> None:
-    data = encoded.read_bytes()
     with pytest.raises(BitstreamError) as err:
-        bitstream.unpack(with_header(data, edited(bitstream.unpack(data).header, field, value)), "edited.divinr")
+        bitstream.FORMAT.unpack(with_fields(encoded.read_bytes(), **{field: value}), "edited.divinr")
     assert named in str(err.value) and str(err.value).startswith("edited.divinr: ") and "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("header", [[1, 2], "x", None, 3])
-def test_a_header_that_is_not_an_object_is_refused(encoded: Path, header: object) -> None:
-    with pytest.raises(BitstreamError, match="DiV-INR header has fields"):
-        bitstream.unpack(with_header(encoded.read_bytes(), header))
-
-
 # Edits that only the backbone can tell apart from a good header: the decoder refuses them once it has loaded it.
-DECODER_EDITS = [("padded", [52, 64], "padded"), ("inr.stages", 2, "inr.stages"), ("sampler", "euler-edm", "sampler"),
-                 ("time_ids", [24.0, 127.0, 0.02], "time_ids"), ("inr.width", 7, "shapes the header gives"),
+DECODER_EDITS = [("padded_height", 52, "padded_height"), ("inr_stages", 2, "inr_stages"), ("sampler", "euler-edm", "sampler"),
+                 ("svd_time_ids", 1, "svd_time_ids"), ("inr_width", 7, "shapes the header gives"),
                  ("lora_rank", 1, "shapes the header gives"), ("lora_rank", 0, "shapes the header gives")]
 
 
 @pytest.mark.parametrize(("field", "value", "named"), DECODER_EDITS, ids=[f"{f}={v!r}" for f, v, _ in DECODER_EDITS])
 def test_the_decoder_refuses_a_header_that_does_not_fit_the_backbone(workdir: Path, encoded: Path, field: str, value: object,
                                                                      named: str) -> None:
-    data = encoded.read_bytes()
     bad = workdir / "edited.divinr"
-    bad.write_bytes(with_header(data, edited(bitstream.unpack(data).header, field, value)))
+    bad.write_bytes(with_fields(encoded.read_bytes(), **{field: value}))
     bitstream.read(bad)  # a well-formed header on its own
     with pytest.raises(BitstreamError, match=named) as err:
         DivInrCodec(backbone=str(workdir / "backbone"), device="cpu").decode(bad, workdir / "never.y4m")
@@ -266,10 +235,10 @@ def test_the_decoder_refuses_edited_weights_behind_a_recomputed_crc(workdir: Pat
 def test_cli_refuses_an_edited_header_and_a_bad_knob_in_one_line(workdir: Path, encoded: Path) -> None:
     data = encoded.read_bytes()
     bad = workdir / "zero.divinr"
-    bad.write_bytes(with_header(data, edited(bitstream.unpack(data).header, "frames", 0)))
+    bad.write_bytes(with_fields(data, frames=0))
     (workdir / "kept.y4m").write_bytes(b"old")
     result = vcbench("decode", bad, workdir / "kept.y4m", "-o", f"backbone={workdir / 'backbone'}", "-o", "device=cpu")
-    assert result.code == 2 and "DiV-INR header field frames=0" in result.error
+    assert result.code == 2 and "header field frames=0" in result.error
     assert (workdir / "kept.y4m").read_bytes() == b"old"
     result = vcbench("encode", workdir / "clip.y4m", workdir / "badknob.divinr", "--codec", "divinr", "-p", "inr_width=abc",
                      "-o", f"backbone={workdir / 'backbone'}")
@@ -300,7 +269,8 @@ def test_denoising_analysis_scores_every_step_and_every_step_count(workdir: Path
     out = workdir / "analysis"
     # MS-SSIM needs more than 64 px a side, so the tiny clip is scored on PSNR (and VMAF, always).
     result = subprocess.run([sys.executable, "-m", "vcbench.cli", "denoising-analysis", str(encoded), str(workdir / "clip.y4m"),
-                             "--out-dir", str(out), "--steps", "1,2,3", "--metrics", "psnr,vmaf", "-o", f"backbone={workdir / 'backbone'}",
+                             "--out-dir", str(out), "--job", "demo/clip/divinr/d1", "--steps", "1,2,3", "--metrics", "psnr,vmaf",
+                             "-o", f"backbone={workdir / 'backbone'}",
                              "-o", "threads=1", "--quiet"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     per_step, per_count = pd.read_csv(out / "per_step.csv"), pd.read_csv(out / "per_step_count.csv")
@@ -311,7 +281,8 @@ def test_denoising_analysis_scores_every_step_and_every_step_count(workdir: Path
     # Each step count is its own decode, not a copy of the normative one.
     assert per_count["psnr_yuv"].nunique() == 3
     record = json.loads((out / "analysis.json").read_text())
-    assert record["header_steps"] == 2 and record["bitstream_sha256"] == sha256_file(encoded)
+    assert record["details"]["header_steps"] == 2 and record["details"]["bitstream_sha256"] == sha256_file(encoded)
+    assert record["title"] == "demo/clip, divinr at d1 (2 steps coded)" and record["figures"] == ["denoising.png"]
     assert (out / "denoising.png").stat().st_size > 0
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # scratch decodes are gone
 
@@ -349,4 +320,4 @@ def test_command_line_encode_and_decode(workdir: Path) -> None:
     bits.write_bytes(bits.read_bytes()[:-3])
     failed = subprocess.run([*vcbench, "decode", *options[:2], str(bits), str(workdir / "bad.y4m")], capture_output=True, text=True)
     assert failed.returncode == 2
-    assert failed.stderr.strip().count("\n") == 0 and "DiV-INR" in failed.stderr
+    assert failed.stderr.strip().count("\n") == 0 and "divinr bitstream" in failed.stderr

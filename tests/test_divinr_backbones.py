@@ -14,10 +14,10 @@ from diffusers import UNet2DModel
 from test_divinr import FAST, write_clip
 from vcbench.codecs.base import RatePoint
 from vcbench.codecs.divinr import DivInrCodec, bitstream
-from vcbench.codecs.divinr.backbone import backbone_hash, load_backbone
-from vcbench.codecs.divinr.prior import PriorSettings, train_prior
-from vcbench.codecs.divinr.sampler import EulerEdm, noise_process, sample
-from vcbench.codecs.divinr.tiny import save_tiny_backbone
+from vcbench.diffusion.backbone import backbone_hash, load_backbone
+from vcbench.diffusion.embedded import PriorSettings, train_prior
+from vcbench.diffusion.noise import EulerEdm, noise_process, sample
+from vcbench.diffusion.tiny import save_tiny_backbone
 from vcbench.errors import ConfigError
 from vcbench.video import Y4MReader
 
@@ -30,7 +30,7 @@ def test_video_backbone_round_trip(tmp_path: Path) -> None:
     codec = DivInrCodec(backbone=str(folder), **FAST)
     record = codec.encode(clip, tmp_path / "clip.divinr", RatePoint("v", {"inr_width": 4, "lora_rank": 1}))
     header = bitstream.read(tmp_path / "clip.divinr").header
-    assert header["time_ids"] == [24.0, 127.0, 0.02]  # fps - 1, motion bucket, noise augmentation
+    assert bitstream.time_ids(header) == pytest.approx([24.0, 127.0, 0.02])  # fps - 1, motion bucket, noise augmentation
     assert header["sampler"] == "euler-edm"  # SVD's scheduler config: continuous noise levels
     assert record["backbone_hash"] == backbone_hash(folder)
     codec.decode(tmp_path / "clip.divinr", tmp_path / "a.y4m")
@@ -96,8 +96,10 @@ def test_denoiser_without_a_conditioning_slot_is_refused(tmp_path: Path) -> None
     shutil.rmtree(folder / "unet")  # an unconditional LDM denoiser: latent channels in, latent channels out
     UNet2DModel(in_channels=4, out_channels=4, block_out_channels=(8, 16), norm_num_groups=4, layers_per_block=1,
                 down_block_types=("DownBlock2D",) * 2, up_block_types=("UpBlock2D",) * 2).save_pretrained(folder / "unet")
-    with pytest.raises(ConfigError, match="needs 8"):
-        load_backbone(folder)
+    clip = write_clip(tmp_path / "clip.y4m", frames=2, width=48, height=32)
+    with pytest.raises(ConfigError, match="INR latents concatenated to the noisy latent need 8"):
+        DivInrCodec(backbone=str(folder), **FAST).encode(clip, tmp_path / "clip.divinr", RatePoint("v", {"inr_width": 4}))
+    assert not (tmp_path / "clip.divinr").exists()
 
 
 def test_missing_folder_names_the_fix(tmp_path: Path) -> None:

@@ -132,7 +132,7 @@ def test_the_dag_plans_no_job_for_a_metric_without_weights(tmp_path, verified_as
     home, registry = verified_assets
     workdir = workflow_copy(tmp_path / "wf")
     counts, commands = planned(workdir, {"XDG_CACHE_HOME": str(tmp_path / "xdg-cache"), "VCBENCH_ASSET_REGISTRY": ""})
-    assert not {"fid", "fid_features", "fid_source_features"} & set(counts) and counts["score"] == 16
+    assert not {"fid", "fid_features", "fid_source_features"} & set(counts) and counts["score"] == 24
     assert all(" --metrics psnr,ms_ssim,vmaf " in c for c in commands_of(commands, "score") + commands_of(commands, "denoising-analysis"))
     (report,) = commands_of(commands, "report")
     assert "--skip-fid" in report and report.count("--not-computed") == 3 and "'fid, kid: missing fid-inception-2015-12-05;" in report
@@ -140,7 +140,7 @@ def test_the_dag_plans_no_job_for_a_metric_without_weights(tmp_path, verified_as
 
     counts, commands = planned(workdir, {"VCBENCH_ASSETS_DIR": str(home), "VCBENCH_ASSET_REGISTRY": str(registry)})
     assert {rule: counts.get(rule) for rule in ("fid_source_features", "fid_features", "fid", "score")} == {
-        "fid_source_features": 2, "fid_features": 16, "fid": 1, "score": 16}
+        "fid_source_features": 2, "fid_features": 24, "fid": 1, "score": 24}
     assert all(" --metrics psnr,ms_ssim,vmaf,lpips,dists " in c for c in commands_of(commands, "score"))
     (report,) = commands_of(commands, "report")
     assert "--fid reports/smoke/fid.csv" in report and "--not-computed" not in report

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from vcbench.errors import VcbenchError
 from vcbench.video import VideoFormat, Y4MReader, Y4MWriter, rgb_to_yuv, yuv_to_rgb
 
 PRESET = "smoke"
@@ -351,17 +352,25 @@ def test_metrics_left_out_of_the_plan_are_reported_with_the_fix(report_copy: Pat
     assert all(escape(line[2:]) in html for line in notes)
 
 
-def test_report_shows_only_the_denoising_analyses_it_is_given(tmp_path: Path, monkeypatch):
-    from vcbench.report.content import load_denoising
+def test_report_shows_only_the_analyses_it_is_given(tmp_path: Path, monkeypatch):
+    from vcbench.analysis_record import AnalysisRecord, Table
+    from vcbench.report.content import load_analyses
 
     monkeypatch.chdir(tmp_path)  # relative paths, as the DAG passes them
     report = Path("reports") / PRESET
     for sequence in ("bikes", "left_from_an_earlier_config"):
         folder = report / "analysis" / "demo" / sequence / "divinr" / "d1"
         folder.mkdir(parents=True)
-        (folder / "analysis.json").write_text(json.dumps({"header_steps": 4}))
         (folder / "per_step_count.csv").write_text("steps,decode_seconds,psnr_yuv\n1,2.5,20.1\n4,9.0,19.5\n")
-    shown = load_denoising(report, [Path("reports", PRESET, "analysis/demo/bikes/divinr/d1/analysis.json")])
-    assert [a["title"] for a in shown] == ["demo/bikes, divinr at d1 (4 steps coded)"]
-    assert shown[0]["figure"] == "analysis/demo/bikes/divinr/d1/denoising.png"
-    assert shown[0]["table"] == (["steps", "decode_seconds", "psnr_yuv"], [["1", "2.500", "20.100"], ["4", "9.000", "19.500"]])
+        (folder / "denoising.png").write_bytes(b"png")
+        AnalysisRecord("denoising", "DiV-INR denoising analysis", "divinr", "demo", sequence, f"{sequence} at d1", "how to read it",
+                       ["denoising.png"], [Table("per step count", "per_step_count.csv")], ["a finding"]).write(folder)
+    with pytest.raises(VcbenchError, match="names files that were not written: absent.png"):
+        AnalysisRecord("k", "s", "c", "d", "q", "t", "n", ["absent.png"]).write(folder)
+    shown = load_analyses(report, [Path("reports", PRESET, "analysis/demo/bikes/divinr/d1/analysis.json")])
+    assert [s["heading"] for s in shown] == ["DiV-INR denoising analysis"] and shown[0]["note"] == "how to read it"
+    (item,) = shown[0]["items"]
+    assert item["title"] == "bikes at d1" and item["findings"] == ["a finding"]
+    assert item["figures"] == ["analysis/demo/bikes/divinr/d1/denoising.png"]
+    assert item["tables"] == [("per step count", ["steps", "decode_seconds", "psnr_yuv"],
+                               [["1", "2.500", "20.100"], ["4", "9.000", "19.500"]])]

@@ -26,8 +26,9 @@ def test_smoke_preset_is_tiny(config):
     plan = Plan(config, "smoke")
     assert plan.frames == 8
     assert {j.sequence for j in plan.jobs} == {"bigbuckbunny", "bikes"}
-    assert {j.codec for j in plan.jobs} == {"x265", "svtav1", "divinr_quick"}
-    assert [p["label"] for p in plan.ladder("divinr_quick")] == ["d1", "d4"]  # its whole ladder: 2 points
+    assert {j.codec for j in plan.jobs} == {"x265", "svtav1", "divinr_quick", "givic_quick", "diffvc_quick"}
+    for codec in ("divinr_quick", "givic_quick", "diffvc_quick"):  # the neural codecs' whole (2-point) ladders
+        assert len(plan.ladder(codec)) == 2 == len(config["codecs"][codec]["ladder"]), codec
     for codec in ("x265", "svtav1"):
         labels = [p["label"] for p in plan.ladder(codec)]
         full = [p["label"] for p in config["codecs"][codec]["ladder"]]
@@ -66,7 +67,7 @@ def test_unknown_preset_and_codec_are_named(config):
         Plan(config, "nope")
     bad = copy.deepcopy(config)
     bad["presets"]["smoke"]["codecs"].append("h267")
-    with pytest.raises(ConfigError, match=r"^config presets\.smoke\.codecs\[3\]: 'h267' has no entry under `codecs:`"):
+    with pytest.raises(ConfigError, match=r"^config presets\.smoke\.codecs\[5\]: 'h267' has no entry under `codecs:`"):
         Plan(bad, "smoke")
     bad = edited(config, ("codecs", "x265", "ladder", 1, "label"), "qp51")
     with pytest.raises(ConfigError, match=r"^config codecs\.x265\.ladder: duplicate labels"):
@@ -113,10 +114,11 @@ def edited(config, path, value):
     (("codecs", "x265", "ladder", 2, "qp"), 99, "config codecs.x265.ladder[2].qp: qp=99 is out of range; qp is an integer in [0, 51]"),
     (("codecs", "x265", "options", "structure"), "bogus", "config codecs.x265.options.structure: structure='bogus' is not allowed; "),
     (("report", "anchor"), "x264",
-     "config report.anchor: 'x264' is not a codec of preset 'demo' (its codecs: x265, vvenc, svtav1, divinr)"),
+     "config report.anchor: 'x264' is not a codec of preset 'demo' (its codecs: x265, vvenc, svtav1, divinr, givic, diffvc)"),
     (("report", "also_against"), ["vvnec"], "config report.also_against[0]: 'vvnec' is not a configured codec"),
     (("codecs", "divinr", "ladder", 0, "inr_widht"), 8, "config codecs.divinr.ladder[0]: unknown option 'inr_widht'"),
-    (("codecs", "x265", "codec"), "x266", "config codecs.x265.codec: 'x266' is not a registered codec; one of divinr, svtav1, vvenc, x265"),
+    (("codecs", "x265", "codec"), "x266",
+     "config codecs.x265.codec: 'x266' is not a registered codec; one of diffvc, divinr, givic, svtav1, vvenc, x265"),
     (("metric_options",), {"lpips": {"net": "resnet"}},
      "config metric_options.lpips.net: net='resnet' is not allowed; net is one of alex, vgg"),
     (("metric_options",), {"lpips": {"cache_dir": "/w"}}, "config metric_options.lpips.cache_dir: the weights' folder of every learned"),

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -230,10 +230,36 @@ def bd(
     return result
 
 
-BD_COLUMNS = [
-    "dataset", "sequence", "codec", "anchor", "metric", "direction", "method", "bd_rate_pct", "bd_quality",
-    "overlap", "points_anchor", "points_test", "sequences", "notes",
-]
+@dataclass(frozen=True)
+class BDRow:
+    """One row of bd.csv; the field order is the column order."""
+
+    dataset: str
+    sequence: str  # a sequence, or MEAN for the dataset's mean (and the pooled FID/KID rows)
+    codec: str
+    anchor: str
+    metric: str
+    direction: str  # "higher" or "lower" is better
+    method: str
+    bd_rate_pct: float
+    bd_quality: float
+    overlap: float
+    low_overlap: bool  # overlap below MIN_OVERLAP (for a mean: on any of its sequences): extrapolation-prone
+    points_anchor: int
+    points_test: int
+    sequences: int
+    notes: str
+
+    @classmethod
+    def of(cls, dataset: str, sequence: str, codec: str, anchor: str, metric: str, result: BDResult, sequences: int,
+           notes: list[str]) -> BDRow:
+        """The row of one comparison's ``result``."""
+        return cls(dataset, sequence, codec, anchor, metric, "lower" if lower_is_better(metric) else "higher", result.method,
+                   result.bd_rate_pct, result.bd_quality, result.overlap, bool(0 < result.overlap < MIN_OVERLAP),
+                   result.points_anchor, result.points_test, sequences, "; ".join(notes))
+
+
+BD_COLUMNS = [f.name for f in fields(BDRow)]
 MEAN = "mean"
 
 
@@ -266,13 +292,7 @@ def bd_table(
                     )
                     if anchor_rows.empty:
                         result.notes.insert(0, f"anchor {anchor} has no points for this sequence")
-                    rows.append({
-                        "dataset": dataset, "sequence": sequence, "codec": codec, "anchor": anchor, "metric": metric,
-                        "direction": "lower" if lower else "higher", "method": method,
-                        "bd_rate_pct": result.bd_rate_pct, "bd_quality": result.bd_quality, "overlap": result.overlap,
-                        "points_anchor": result.points_anchor, "points_test": result.points_test, "sequences": 1,
-                        "notes": "; ".join(result.notes),
-                    })
+                    rows.append(asdict(BDRow.of(dataset, sequence, codec, anchor, metric, result, 1, result.notes)))
     per_sequence = pd.DataFrame(rows, columns=BD_COLUMNS)
     means = [_dataset_mean(keys, group) for keys, group in per_sequence.groupby(["dataset", "codec", "metric"], sort=True)]
     pooled = pooled_bd_rows(rd, fid, anchor, metrics, method) if fid is not None else []
@@ -300,18 +320,17 @@ def _dataset_mean(keys: tuple, group: pandas.DataFrame) -> dict:
         left_out = group.loc[~finite, "sequence"].tolist()
         if left_out:
             notes.append(f"{label} averages {int(finite.sum())} of {len(group)} sequences (left out: {', '.join(left_out)})")
-    low_overlap = group.loc[group["notes"].str.contains("overlap on", regex=False), "sequence"].tolist()
+    low_overlap = group.loc[group["low_overlap"], "sequence"].tolist()
     if low_overlap:
         notes.append(f"{len(low_overlap)} of {len(group)} sequences overlap below {MIN_OVERLAP:.0%} ({', '.join(low_overlap)})")
     first = group.iloc[0]
-    return {
-        "dataset": dataset, "sequence": MEAN, "codec": codec, "anchor": first["anchor"], "metric": metric,
-        "direction": first["direction"], "method": first["method"],
-        "bd_rate_pct": group.loc[finite_rate, "bd_rate_pct"].mean() if finite_rate.any() else math.nan,
-        "bd_quality": group.loc[finite_quality, "bd_quality"].mean() if finite_quality.any() else math.nan,
-        "overlap": group["overlap"].mean(), "points_anchor": int(group["points_anchor"].sum()),
-        "points_test": int(group["points_test"].sum()), "sequences": int(finite_rate.sum()), "notes": "; ".join(notes),
-    }
+    return asdict(BDRow(
+        dataset, MEAN, codec, first["anchor"], metric, first["direction"], first["method"],
+        group.loc[finite_rate, "bd_rate_pct"].mean() if finite_rate.any() else math.nan,
+        group.loc[finite_quality, "bd_quality"].mean() if finite_quality.any() else math.nan,
+        group["overlap"].mean(), bool(low_overlap), int(group["points_anchor"].sum()), int(group["points_test"].sum()),
+        int(finite_rate.sum()), "; ".join(notes),
+    ))
 
 
 POOLED_METRICS = ("fid", "kid")
@@ -351,15 +370,8 @@ def pooled_bd_rows(
                     notes += _pooled_point_notes(pd.concat([anchor_rows, test_rows]), metric)
                     if anchor_rows.empty:
                         notes.append(f"anchor {anchor} has no points for this dataset")
-                    if 0 < result.overlap < MIN_OVERLAP:
-                        notes.append(f"pooled curve overlap below {MIN_OVERLAP:.0%}")
-                    rows.append({
-                        "dataset": dataset, "sequence": MEAN, "codec": codec, "anchor": anchor, "metric": metric,
-                        "direction": "lower", "method": method, "bd_rate_pct": result.bd_rate_pct,
-                        "bd_quality": result.bd_quality, "overlap": result.overlap,
-                        "points_anchor": result.points_anchor, "points_test": result.points_test,
-                        "sequences": int(test_rows["sequences"].max()), "notes": "; ".join(notes + result.notes),
-                    })
+                    rows.append(asdict(BDRow.of(dataset, MEAN, codec, anchor, metric, result, int(test_rows["sequences"].max()),
+                                                notes + result.notes)))
     return rows
 
 

@@ -3,7 +3,6 @@ this module only gathers them, so `vcbench --help` lists everything a user can d
 
 from __future__ import annotations
 
-import importlib
 import signal
 import sys
 import threading
@@ -11,6 +10,7 @@ import threading
 import click
 
 from vcbench.errors import VcbenchError
+from vcbench.lazy import resolve
 
 # "module:attribute" of every click command or group; add a line to add a command.
 _COMMANDS = [
@@ -24,7 +24,13 @@ _COMMANDS = [
     "vcbench.commands.fid:fid_features",
     "vcbench.commands.fid:fid",
     "vcbench.commands.models:train_prior",
+    "vcbench.commands.backbone:backbone",
     "vcbench.commands.analysis:denoising_analysis",
+    "vcbench.commands.diffvc:train_diffvc",
+    "vcbench.commands.diffvc:diffvc_tdir",
+    "vcbench.commands.diffvc:diffvc_qpp",
+    "vcbench.commands.diffvc:diffvc_propagation",
+    "vcbench.commands.givic:givic_analysis",
     "vcbench.commands.report:bd",
     "vcbench.commands.report:bd_table",
     "vcbench.commands.report:plots",
@@ -43,9 +49,8 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         for spec in _COMMANDS:
-            module_name, attr = spec.split(":")
-            if attr.replace("_", "-") == cmd_name:
-                return getattr(importlib.import_module(module_name), attr)
+            if spec.split(":")[1].replace("_", "-") == cmd_name:
+                return resolve(spec)
         return None
 
 

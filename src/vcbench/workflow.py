@@ -20,6 +20,7 @@ import numpy as np
 
 from vcbench.assets import is_present, load_registry, missing_reason
 from vcbench.codecs import codec_entry
+from vcbench.codecs.registry import declared_options
 from vcbench.data import load_dataset
 from vcbench.errors import ConfigError
 from vcbench.metrics.fid import INCEPTION_ASSET
@@ -192,6 +193,21 @@ class Plan:
         return codec_entry(self.codec_entry(codec)["codec"]).uses_gpu
 
     @cached_property
+    def backbones(self) -> dict[str, str]:
+        """Name (the folder's) -> folder of every local backbone the preset's codecs run on (their
+        ``backbone`` option); hub ids are left out (the check needs the files here)."""
+        folders = {str(self.codec_entry(codec).get("options", {}).get("backbone", "")) for codec in self.settings["codecs"]}
+        return {Path(folder).name: folder for folder in sorted(folders) if folder and not folder.startswith("hf://")}
+
+    def all_sequences(self) -> list[tuple[str, str]]:
+        """(dataset, sequence) of every sequence the preset codes."""
+        return [(dataset, sequence) for dataset in self.settings["datasets"] for sequence in self.sequences(dataset)]
+
+    def sources(self) -> list[str]:
+        """The preset's sequence files."""
+        return [sequence_path(dataset, sequence) for dataset, sequence in self.all_sequences()]
+
+    @cached_property
     def jobs(self) -> list[Job]:
         return [
             Job(self.preset, dataset, sequence, codec, point["label"], self.extension(codec))
@@ -251,3 +267,61 @@ class Plan:
         lowest = {codec: self.ladder(codec)[0]["label"] for codec in self.settings["codecs"]
                   if self.codec_entry(codec)["codec"] == "divinr"}
         return [job for job in self.jobs if lowest.get(job.codec) == job.rate]
+
+    def codec_option(self, codec: str, name: str) -> Any:
+        """The value of a codec entry's option as the codec will see it (the declared default when not set)."""
+        entry = self.codec_entry(codec)
+        return declared_options(entry["codec"])[0].parse(entry.get("options") or {}, f"config codecs.{codec}.options")[name]
+
+    def ladder_paths(self, dataset: str, sequence: str, codec: str, suffix: str) -> list[str]:
+        """``<stem><suffix>`` of every rate point of ``codec`` on one sequence, in ladder order."""
+        return [f"results/{self.preset}/{dataset}/{sequence}/{codec}/{point['label']}{suffix}" for point in self.ladder(codec)]
+
+    @cached_property
+    def diffvc_analyses(self) -> list[str]:
+        """DiffVC's analysis records (analysis.json paths): on every sequence, for each DiffVC codec, the TDIR
+        trade-off at its lowest rate point (``<rate>/tdir/``), QPP and error propagation over its ladder
+        (``ladder/qpp/``, ``ladder/error-propagation/``)."""
+        records = []
+        for job in self.jobs:
+            if self.codec_entry(job.codec)["codec"] == "diffvc" and job.rate == self.ladder(job.codec)[0]["label"]:
+                ladder = f"reports/{self.preset}/analysis/{job.dataset}/{job.sequence}/{job.codec}/ladder"
+                records += [f"{job.analysis_dir}/tdir/analysis.json", f"{ladder}/qpp/analysis.json",
+                            f"{ladder}/error-propagation/analysis.json"]
+        return records
+
+    def givic_setting(self, name: str) -> Any:
+        """A GIViC analysis setting (``givic_steps``, ``givic_contexts``, ``givic_context_rates``): the preset's, else
+        config `analysis`'s, else off (an empty list, or no rate points)."""
+        return self.settings.get(name, (self.config.get("analysis") or {}).get(name, 0 if name == "givic_context_rates" else []))
+
+    @cached_property
+    def givic_analysis_jobs(self) -> list[Job]:
+        """What GIViC's analyses start from: each GIViC codec's lowest rate point on the first sequence of every dataset."""
+        first = {(dataset, self.sequences(dataset)[0]) for dataset in self.settings["datasets"]}
+        return [job for job in self.jobs if self.codec_entry(job.codec)["codec"] == "givic"
+                and job.rate == self.ladder(job.codec)[0]["label"] and (job.dataset, job.sequence) in first]
+
+    def givic_context_points(self, dataset: str, sequence: str, codec: str) -> list[str]:
+        """The context-length analysis' point records of one sequence: the ladder's first ``givic_context_rates``
+        points at every length of ``givic_contexts``; the codec's own context length measures the ladder's
+        bitstreams (``reference_<rate>.json``), every other codes its own (``L<context>_<rate>.json``)."""
+        folder = f"results/{self.preset}/{dataset}/{sequence}/{codec}/context"
+        rates = [point["label"] for point in self.ladder(codec)[: self.givic_setting("givic_context_rates")]]
+        reference = self.codec_option(codec, "context")
+        others = [context for context in self.givic_setting("givic_contexts") if context != reference]
+        return [f"{folder}/reference_{rate}.json" for rate in rates] + [f"{folder}/L{context}_{rate}.json" for context in others
+                                                                         for rate in rates]
+
+    @cached_property
+    def givic_analyses(self) -> list[str]:
+        """GIViC's analysis records (analysis.json paths): quality against the sampling steps at the lowest rate
+        point (``<rate>/sampling_steps/``) and BD-rate and complexity against the context length
+        (``ladder/context_length/``), on the first sequence of every dataset, each unless its setting is off."""
+        records = []
+        for job in self.givic_analysis_jobs:
+            if self.givic_setting("givic_steps"):
+                records.append(f"{job.analysis_dir}/sampling_steps/analysis.json")
+            if self.givic_setting("givic_contexts") and self.givic_setting("givic_context_rates") >= 2:
+                records.append(f"reports/{self.preset}/analysis/{job.dataset}/{job.sequence}/{job.codec}/ladder/context_length/analysis.json")
+        return records

@@ -27,4 +27,5 @@ rule denoising_analysis:
         "logs/{preset}/analysis/{dataset}/{sequence}/{codec}/{rate}.log",
     shell:
         "vcbench denoising-analysis {input.bitstream} {input.source} --out-dir {params.out_dir} --steps {params.steps}"
+        " --job {wildcards.dataset}/{wildcards.sequence}/{wildcards.codec}/{wildcards.rate}"
         " --metrics {params.metrics} {params.metric_options} {params.options} --quiet > {log} 2>&1"

@@ -1,6 +1,8 @@
-# Models: the embedded DiV-INR backbone, trained once on material disjoint from the test
-# sequences and cached (models/embedded/model_index.json is written last, as its marker).
-# Training knobs come from config `models.<prior>` (vae_steps, unet_steps, seed).
+# Models: the embedded backbone, trained on material disjoint from the test sequences
+# (model_index.json is written last, as its marker). models/embedded is committed (see
+# models/README.md): a fresh clone plans no training; `--forcerun train_prior` retrains it. The
+# smoke preset's quick prior is trained. Knobs come from config `models.<prior>` (vae_steps, unet_steps, seed).
+from vcbench.commands.backbone import CHECK_FRAMES
 
 
 
@@ -19,7 +21,8 @@ rule train_prior:
         seed=lambda wc: config["models"][wc.prior].get("seed", 0),
     resources:
         gpu=1,
-    threads: 1
+    # on a GPU node the GPU trains it (--device auto); without one, every core
+    threads: workflow.cores
     conda:
         TORCH_ENV
     log:
@@ -27,3 +30,26 @@ rule train_prior:
     shell:
         "vcbench train-prior --out models/{wildcards.prior} --vae-steps {params.vae_steps} --unet-steps {params.unet_steps}"
         " --seed {params.seed} --threads {threads} 2> {log}"
+
+
+rule backbone_check:
+    # A backbone's ceiling (its VAE's round trip) on the preset's sequences, for the report.
+    input:
+        model=lambda wc: f"{plan(wc.preset).backbones[wc.backbone]}/model_index.json",  # a retrained backbone: check again
+        sources=lambda wc: [ancient(path) for path in plan(wc.preset).sources()],
+    output:
+        "reports/{preset}/backbones/{backbone}.json",
+    params:
+        folder=lambda wc: plan(wc.preset).backbones[wc.backbone],
+        # a new version of a sequence checks again (the sources are ancient(), see common.smk)
+        sources_sha256=lambda wc: [source_version(dataset, sequence) for dataset, sequence in plan(wc.preset).all_sequences()],
+        frames=lambda wc: min(CHECK_FRAMES, plan(wc.preset).frames),
+    resources:
+        gpu=1,
+    conda:
+        TORCH_ENV
+    log:
+        "logs/{preset}/backbones/{backbone}.log",
+    shell:
+        "vcbench backbone check --backbone {params.folder} --frames {params.frames} --out {output} --quiet {input.sources}"
+        " > {log} 2>&1"

@@ -82,7 +82,9 @@ rule report:
         provenance="reports/{preset}/provenance.json",
         runs="reports/{preset}/mlflow_runs.json",
         fid=fid_table_input,
-        analyses=lambda wc: denoising_analyses(wc.preset),
+        # every codec's analysis records (DiV-INR: analysis.smk; DiffVC, GIViC: their rule files)
+        analyses=lambda wc: denoising_analyses(wc.preset) + diffvc_analyses(wc.preset) + givic_analyses(wc.preset),
+        backbone_checks=lambda wc: [f"reports/{wc.preset}/backbones/{name}.json" for name in plan(wc.preset).backbones],
     output:
         html="reports/{preset}/index.html",
         md="reports/{preset}/report.md",
@@ -93,6 +95,7 @@ rule report:
         # the metrics left out of the plan (their weights are absent), each with why and the fix
         not_computed=lambda wc: not_computed_args(plan(wc.preset)),
         analyses=lambda wc, input: " ".join(f"--analysis {path}" for path in input.analyses),
+        backbone_checks=lambda wc, input: " ".join(f"--backbone-check {path}" for path in input.backbone_checks),
     localrule: True
     conda:
         TORCH_ENV
@@ -100,7 +103,7 @@ rule report:
         "logs/{preset}/report/report.log",
     shell:
         "vcbench report --preset {wildcards.preset} --anchor {params.anchor} --method {params.method} {params.fid}"
-        " {params.not_computed} {params.analyses} > {log} 2>&1"
+        " {params.not_computed} {params.analyses} {params.backbone_checks} > {log} 2>&1"
 
 
 rule mlflow:

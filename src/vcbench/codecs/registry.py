@@ -9,11 +9,11 @@ check that these match the classes)."""
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, NamedTuple
 
 from vcbench.codecs.base import Codec
 from vcbench.errors import UnknownCodecError
+from vcbench.lazy import resolve
 from vcbench.options import OptionSet
 
 
@@ -32,6 +32,8 @@ _CODECS: dict[str, CodecEntry] = {
     "vvenc": CodecEntry("vcbench.codecs.ffmpeg:VVenC", "266", False),
     "svtav1": CodecEntry("vcbench.codecs.ffmpeg:SvtAV1", "obu", False),
     "divinr": CodecEntry("vcbench.codecs.divinr:DivInrCodec", "divinr", True, "vcbench.codecs.divinr.settings"),
+    "diffvc": CodecEntry("vcbench.codecs.diffvc:DiffVcCodec", "diffvc", True, "vcbench.codecs.diffvc.settings"),
+    "givic": CodecEntry("vcbench.codecs.givic:GivicCodec", "givic", True, "vcbench.codecs.givic.settings"),
 }
 
 
@@ -48,8 +50,7 @@ def codec_entry(name: str) -> CodecEntry:
 
 
 def codec_class(name: str) -> type[Codec]:
-    module_name, class_name = codec_entry(name).spec.split(":")
-    return getattr(importlib.import_module(module_name), class_name)
+    return resolve(codec_entry(name).spec)
 
 
 def declared_options(name: str) -> tuple[OptionSet, OptionSet]:
@@ -58,8 +59,7 @@ def declared_options(name: str) -> tuple[OptionSet, OptionSet]:
     if entry.declared_in is None:
         cls = codec_class(name)
         return cls.option_set, cls.knob_set
-    module = importlib.import_module(entry.declared_in)
-    return module.OPTIONS, module.KNOBS
+    return resolve(f"{entry.declared_in}:OPTIONS"), resolve(f"{entry.declared_in}:KNOBS")
 
 
 def create_codec(name: str, **options: Any) -> Codec:

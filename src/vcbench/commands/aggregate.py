@@ -9,12 +9,7 @@ import click
 import pandas as pd
 
 from vcbench.io import write_text_atomic
-
-# rd.csv's leading columns, in this order; any further metric columns follow.
-LEADING = ["dataset", "sequence", "codec", "rate", "frames", "width", "height", "bit_depth", "bytes", "bpp",
-           "psnr_y", "psnr_u", "psnr_v", "psnr_yuv", "ms_ssim", "vmaf", "vmaf_neg"]
-TRAILING = ["encode_seconds", "decode_seconds", "bitstream", "bitstream_sha256", "source_sha256", "codec_version",
-            "config_hash", "not_computed"]
+from vcbench.results import column_order
 
 
 def build_rd_table(summaries: list[Path], config_hash: str) -> pd.DataFrame:
@@ -22,9 +17,7 @@ def build_rd_table(summaries: list[Path], config_hash: str) -> pd.DataFrame:
     rows = [{k: v for k, v in json.loads(path.read_text()).items() if k != "provenance"} for path in summaries]
     table = pd.DataFrame(rows)
     table["config_hash"] = config_hash
-    metric_cols = [c for c in table.columns if c not in LEADING and c not in TRAILING]
-    ordered = [c for c in LEADING if c in table.columns] + sorted(metric_cols) + [c for c in TRAILING if c in table.columns]
-    return table[ordered].sort_values(["dataset", "sequence", "codec", "bpp"]).reset_index(drop=True)
+    return table[column_order(table.columns)].sort_values(["dataset", "sequence", "codec", "bpp"]).reset_index(drop=True)
 
 
 @click.command()

@@ -15,6 +15,7 @@ from vcbench.commands.scoring import DEFAULT_METRICS
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Where per_step.csv, per_step_count.csv, denoising.png and analysis.json go.")
+@click.option("--job", required=True, metavar="DATASET/SEQUENCE/CODEC/RATE", help="Which result this is (titles the report's section).")
 @click.option("--steps", "step_counts", default="1,2,4,8", show_default=True,
               help="Comma-separated numbers of sampling steps to decode with.")
 @click.option("--metrics", default=DEFAULT_METRICS, show_default=True, help="Comma-separated frame metrics (as for `vcbench score`).")
@@ -23,13 +24,15 @@ from vcbench.commands.scoring import DEFAULT_METRICS
 @click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
               help="A DiV-INR decoder option (backbone, models_dir, device, threads).")
 @click.option("--quiet", is_flag=True, help="No progress bars while scoring.")
-def denoising_analysis(bitstream: Path, source: Path, out_dir: Path, step_counts: str, metrics: str, metric_options, options,
+def denoising_analysis(bitstream: Path, source: Path, out_dir: Path, job: str, step_counts: str, metrics: str, metric_options, options,
                        quiet: bool) -> None:
     """Score the predicted clean frames of every denoising step of a DiV-INR BITSTREAM, and its
     decodes with each number of sampling steps in --steps, against the Y4M SOURCE."""
+    from vcbench.analysis_record import JobName
     from vcbench.codecs.divinr.analysis import run
     from vcbench.metrics.scoring import score_files
 
+    job_name = JobName.parse(job)
     names = [m.strip() for m in metrics.split(",") if m.strip()]
     per_metric = checked_metric_options(metric_options)
     given = [c.strip() for c in step_counts.split(",") if c.strip()]
@@ -41,7 +44,7 @@ def denoising_analysis(bitstream: Path, source: Path, out_dir: Path, step_counts
         scores = score_files(source, reconstruction, names, None, per_metric, progress=not quiet)
         return scores.means(), scores.not_computed
 
-    result = run(bitstream, source, out_dir, counts, score, parse_pairs(options, "--option"))
+    result = run(bitstream, source, out_dir, job_name, counts, score, parse_pairs(options, "--option"))
     click.echo(f"per denoising step (of {result.header_steps}):\n{result.per_step.round(4).to_string(index=False)}")
     click.echo(f"per number of sampling steps:\n{result.per_step_count.round(4).to_string(index=False)}")
     for name, reason in result.not_computed.items():

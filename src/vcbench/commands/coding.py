@@ -13,13 +13,10 @@ from vcbench.commands.files import read_record, refuse_overlaps, renamed, writte
 from vcbench.commands.options import codec_options, default_label, rate_knobs
 from vcbench.errors import BitstreamError, ConfigError
 from vcbench.io import sha256_file, write_json_atomic
+from vcbench.results import record_path
 from vcbench.tracking.job import job_provenance
 from vcbench.video import Y4MReader, read_y4m_header
 from vcbench.video.convert import match_format
-
-
-def default_record(path: Path, kind: str) -> Path:
-    return path.with_name(f"{path.name.rsplit('.', 1)[0]}.{kind}.json")
 
 
 @click.command()
@@ -39,7 +36,7 @@ def encode(source: Path, bitstream: Path, codec_name: str, rate_label: str | Non
 
     Everything is checked before the encoder runs; the bitstream and its record appear together, or
     (on any failure) neither changes."""
-    record = record or default_record(bitstream, "encode")
+    record = record or record_path(bitstream, "encode")
     refuse_overlaps({"SOURCE": source}, {"BITSTREAM": bitstream, "--record": record})
     checked_options = codec_options(codec_name, options)
     knobs, given = rate_knobs(codec_name, params)

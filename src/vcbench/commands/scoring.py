@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import click
@@ -13,6 +12,7 @@ from vcbench.commands.options import metric_options as checked_metric_options
 from vcbench.errors import ConfigError
 from vcbench.io import atomic_path, dumps_json, write_json_atomic, write_text_atomic
 from vcbench.metrics.scoring import score_files
+from vcbench.results import RDRow
 from vcbench.tracking.job import job_provenance, require_same_source
 from vcbench.video import Y4MReader, yuv_to_rgb
 
@@ -28,18 +28,6 @@ def save_preview(reconstruction: Path, frame_index: int, out_png: Path) -> None:
         rgb = yuv_to_rgb(frame, reader.format)
     with atomic_path(out_png, suffix=".png") as tmp:
         Image.fromarray(np.rint(rgb * 255.0).astype(np.uint8)).save(tmp, format="PNG")
-
-
-def rd_row(encode_record: dict, decode_record: dict, means: dict[str, float], not_computed: dict[str, str]) -> dict:
-    """One row of rd.csv: what was coded, how big, how good, how long, and where it came from."""
-    row = {key: encode_record[key] for key in ("codec", "rate", "frames", "width", "height", "bit_depth", "bytes", "bpp",
-                                               "encode_seconds", "bitstream", "bitstream_sha256")}
-    row["source_sha256"] = encode_record["provenance"]["source_sha256"]  # the version of the source it was coded from
-    row.update(means)
-    row["decode_seconds"] = decode_record["decode_seconds"]
-    row["codec_version"] = "; ".join(f"{k} {v}" for k, v in sorted(encode_record.get("versions", {}).items()))
-    row["not_computed"] = "; ".join(f"{k}: {v}" for k, v in sorted(not_computed.items()))
-    return row
 
 
 def frames_to_score(reference: Path, distorted: Path, frames: int | None, encoded: dict | None, encode_path: Path | None,
@@ -119,10 +107,8 @@ def score(reference: Path, distorted: Path, metrics: str, frames: int | None, me
     result: dict = {"reference": str(reference), "distorted": str(distorted), "frames": scores.frames, **means,
                     "not_computed": scores.not_computed}
     if encode_record is not None:
-        decode = decoded or {"decode_seconds": math.nan}
-        row = rd_row(encoded, decode, means, scores.not_computed)
         # two config entries of one codec (divinr, divinr_quick) are two curves: label by config key
-        result = {"dataset": dataset, "sequence": sequence, **row, "codec": codec_label or row["codec"]}
+        result = RDRow.from_records(encoded, decoded or {}, means, scores.not_computed, dataset, sequence, codec_label).to_dict()
     result["provenance"] = provenance
     outputs = [(path, suffix) for path, suffix in ((frames_csv, ".csv"), (summary, ".json"), (preview, ".png")) if path is not None]
     with written_together(outputs) as temporaries:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
 from vcbench.data.registry import load_dataset
 from vcbench.errors import ConfigError
+from vcbench.lazy import resolve
 
 # source kind -> "module:function(dataset, spec, out_y4m) -> record dict"
 _PREPARERS = {
@@ -21,8 +21,6 @@ def prepare_sequence(dataset_name: str, sequence: str, out_y4m: Path) -> dict[st
     dataset = load_dataset(dataset_name)
     spec = dataset.sequence(sequence)
     kind = dataset.source.get("kind")
-    try:
-        module_name, func = _PREPARERS[kind].split(":")
-    except KeyError:
-        raise ConfigError(f"{dataset.path}: unknown source kind {kind!r}; known kinds: {', '.join(_PREPARERS)}") from None
-    return getattr(importlib.import_module(module_name), func)(dataset, spec, Path(out_y4m))
+    if kind not in _PREPARERS:
+        raise ConfigError(f"{dataset.path}: unknown source kind {kind!r}; known kinds: {', '.join(_PREPARERS)}")
+    return resolve(_PREPARERS[kind])(dataset, spec, Path(out_y4m))

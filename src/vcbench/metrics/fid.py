@@ -23,7 +23,8 @@ import numpy as np
 from tqdm import tqdm
 
 from vcbench.io import atomic_path
-from vcbench.metrics.weights import default_device, load_weights
+from vcbench.metrics.weights import load_weights
+from vcbench.tools.device import choose_device
 from vcbench.video import Frame, VideoFormat, Y4MReader, yuv_to_rgb
 
 if TYPE_CHECKING:  # torch is imported where features are computed: counting patches does without it
@@ -125,11 +126,10 @@ class InceptionFeatures:
         progress: bool = True,
     ) -> None:
         state = load_weights(INCEPTION_ASSET, cache_dir, registry_path)  # MetricUnavailable when missing
-        import torch
 
         net = build_fid_inception()
         net.load_state_dict(state)
-        self.device = torch.device(device) if device else default_device()
+        self.device = choose_device(device or "auto", "fid options")
         self.net = net.eval().requires_grad_(False).to(self.device)
         self.batch_size = max(1, int(batch_size))
         self.progress = progress

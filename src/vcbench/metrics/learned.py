@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from vcbench.errors import ConfigError
 from vcbench.metrics.base import MetricUnavailable
 from vcbench.metrics.learned_options import DISTS_ASSETS, DISTS_OPTIONS, LPIPS_NETS, LPIPS_OPTIONS
-from vcbench.metrics.weights import default_device, load_weights
+from vcbench.metrics.weights import load_weights
 from vcbench.options import OptionSet
+from vcbench.tools.device import choose_device
 from vcbench.video import Frame, VideoFormat, yuv_to_rgb
 
 
@@ -49,10 +49,8 @@ class _PairMetric:
     option_set: ClassVar[OptionSet]
 
     def __init__(self, batch_size: int, device: str, progress: bool) -> None:
-        if device == "cuda" and not torch.cuda.is_available():
-            raise ConfigError(f"{self.columns[0]} options: device=cuda, but torch sees no CUDA device here; use device=auto or device=cpu")
         self.batch_size = batch_size
-        self.device = default_device() if device == "auto" else torch.device(device)
+        self.device = choose_device(device, f"{self.columns[0]} options")
         self.progress = progress
 
     def _score(self, reference: torch.Tensor, distorted: torch.Tensor) -> torch.Tensor:

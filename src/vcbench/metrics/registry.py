@@ -4,10 +4,10 @@ scores, the workflow when it parses the DAG)."""
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from vcbench.errors import ConfigError
+from vcbench.lazy import resolve
 from vcbench.metrics.base import FrameMetric
 from vcbench.options import OptionSet
 
@@ -38,11 +38,9 @@ def _unknown(name: str) -> ConfigError:
 
 
 def metric_class(name: str) -> type[FrameMetric]:
-    try:
-        module_name, class_name = _METRICS[name].split(":")
-    except KeyError:
-        raise _unknown(name) from None
-    return getattr(importlib.import_module(module_name), class_name)
+    if name not in _METRICS:
+        raise _unknown(name)
+    return resolve(_METRICS[name])
 
 
 def declared_metric_options(name: str) -> OptionSet:
@@ -52,8 +50,7 @@ def declared_metric_options(name: str) -> OptionSet:
     if name not in _METRICS:
         raise _unknown(name)
     if name in _OPTIONS_ELSEWHERE:
-        module_name, attribute = _OPTIONS_ELSEWHERE[name].split(":")
-        return getattr(importlib.import_module(module_name), attribute)
+        return resolve(_OPTIONS_ELSEWHERE[name])
     return metric_class(name).option_set
 
 

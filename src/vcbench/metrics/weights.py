@@ -14,7 +14,7 @@ from vcbench.assets import AssetError, require
 from vcbench.metrics.base import MetricUnavailable
 
 if TYPE_CHECKING:
-    import torch
+    pass
 
 
 def require_weights(asset: str, cache_dir: str | os.PathLike | None, registry_path: str | os.PathLike | None) -> Path:
@@ -32,8 +32,3 @@ def load_weights(asset: str, cache_dir: str | os.PathLike | None, registry_path:
 
     return torch.load(path, map_location="cpu", weights_only=True)
 
-
-def default_device() -> torch.device:
-    import torch
-
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from vcbench.analysis_record import read_record
 from vcbench.bd import LOWER_IS_BETTER, MEAN
 from vcbench.codecs.ffmpeg import anchor_settings_table
 
@@ -65,11 +67,13 @@ class ReportContent:
     method: str
     conventions: list[str] = field(default_factory=list)
     fid: pd.DataFrame | None = None
-    denoising: list[dict] = field(default_factory=list)  # DiV-INR denoising analyses (see load_denoising)
+    analyses: list[dict] = field(default_factory=list)  # sections of analysis records (see load_analyses)
     #: "metrics: reason" of the metrics the workflow planned no job for (their weights were absent)
     not_planned: list[str] = field(default_factory=list)
     #: the anchor policy, (header, rows): one row per setting, one column per encoder
     anchor_settings: tuple[list[str], list[list[str]]] = field(default_factory=anchor_settings_table)
+    #: each backbone's ceiling (its VAE round trip) per sequence, (header, rows); empty: no backbone in the preset
+    backbone_ceilings: tuple[list[str], list[list[str]]] = ([], [])
 
     @property
     def warning(self) -> str:
@@ -87,14 +91,14 @@ class ReportContent:
         rows = []
         for codec, group in means.groupby("codec", sort=True):
             values = dict(zip(group["metric"], group[value]))
-            flagged = {m for m, n in zip(group["metric"], group["notes"]) if isinstance(n, str) and "overlap below" in n}
+            flagged = set(group.loc[group["low_overlap"].astype(bool), "metric"])
             rows.append([codec] + [fmt(values.get(m), 2 if value == "bd_rate_pct" else 4) + (" *" if m in flagged else "")
                                    for m in metrics])
         return header, rows
 
     def has_low_overlap(self, dataset: str) -> bool:
-        notes = self.bd.loc[(self.bd["sequence"] == MEAN) & (self.bd["dataset"] == dataset) & (self.bd["anchor"] == self.anchor), "notes"]
-        return any(isinstance(n, str) and "overlap below" in n for n in notes)
+        means = (self.bd["sequence"] == MEAN) & (self.bd["dataset"] == dataset) & (self.bd["anchor"] == self.anchor)
+        return bool(self.bd.loc[means, "low_overlap"].astype(bool).any())
 
     def bd_detail(self) -> tuple[list[str], list[list[str]]]:
         columns = ["dataset", "sequence", "codec", "anchor", "metric", "bd_rate_pct", "bd_quality", "overlap",
@@ -202,7 +206,8 @@ def fmt(value, digits: int = 3) -> str:
 
 
 def load_content(report_dir: Path, preset: str, anchor: str, method: str, fid: pd.DataFrame | None = None,
-                 analyses: list[Path] | None = None, not_planned: list[str] | None = None) -> ReportContent:
+                 analyses: list[Path] | None = None, not_planned: list[str] | None = None,
+                 backbone_checks: list[Path] | None = None) -> ReportContent:
     """Read rd.csv, bd.csv, plots/manifest.json, provenance.json and (if present) mlflow_runs.json; ``fid``: fid.csv rows;
     ``not_planned``: "metrics: reason" of the metrics no job computed."""
     rd = pd.read_csv(report_dir / "rd.csv")
@@ -213,26 +218,39 @@ def load_content(report_dir: Path, preset: str, anchor: str, method: str, fid: p
     runs = report_dir / "mlflow_runs.json"
     mlflow = json.loads(runs.read_text()) if runs.is_file() else None
     return ReportContent(preset, rd, bd, figures, provenance, mlflow, anchor, method, conventions(anchor, method), fid,
-                         load_denoising(report_dir, analyses or []), list(not_planned or []))
+                         load_analyses(report_dir, analyses or []), list(not_planned or []),
+                         backbone_ceilings=load_backbone_checks(backbone_checks or []))
 
 
-def load_denoising(report_dir: Path, records: list[Path]) -> list[dict]:
-    """The given analysis/<dataset>/<sequence>/<codec>/<rate>/analysis.json records (only those: an
-    analysis left from another configuration must not reach the report): title, figure (relative
-    to the report) and per-step-count table of each."""
-    analyses, root = [], report_dir.resolve()  # records may be relative to another folder than report_dir
-    for record in sorted(Path(r).resolve() for r in records):
-        folder = record.parent
-        dataset, sequence, codec, rate = folder.relative_to(root / "analysis").parts
-        table = pd.read_csv(folder / "per_step_count.csv")
-        header = list(table.columns)
-        analyses.append({"title": f"{dataset}/{sequence}, {codec} at {rate} ({json.loads(record.read_text())['header_steps']} steps coded)",
-                         "figure": (folder / "denoising.png").relative_to(root).as_posix(),
-                         "table": (header, [[fmt(v) for v in row] for row in table.itertuples(index=False)])})
-    return analyses
+BACKBONE_NOTE = ("Backbone ceilings: each backbone's VAE alone (encode to the posterior's mode, decode), on the first frames "
+                 "of each sequence: the best quality any codec on that backbone can reach, whatever its rate.")
 
 
-DENOISING_NOTE = ("Top row: quality of the predicted clean frames (x0 estimates) after each denoising step of the coded "
-                  "sampler; bottom row: the same bitstream decoded with each number of sampling steps. If layout and "
-                  "objects come before texture, PSNR and MS-SSIM settle in the first steps while LPIPS, DISTS and VMAF "
-                  "keep improving.")
+def load_backbone_checks(paths: list[Path]) -> tuple[list[str], list[list[str]]]:
+    """The rows of the given `vcbench backbone check --out` files, one per backbone and sequence."""
+    rows = []
+    for path in sorted(Path(p) for p in paths):
+        record = json.loads(path.read_text())
+        for sequence, row in sorted(record["sequences"].items()):
+            rows.append([path.stem, record["backbone_hash"][:12], sequence, str(row["frames"]), fmt(row["psnr_rgb"], 2),
+                         fmt(row["psnr_yuv"], 2), fmt(row["ms_ssim"], 4), fmt(row["vmaf"], 2)])
+    header = ["backbone", "hash", "sequence", "frames", "PSNR-RGB (dB)", "PSNR-YUV (dB)", "MS-SSIM", "VMAF"]
+    return (header, rows) if rows else ([], [])
+
+
+def load_analyses(report_dir: Path, records: list[Path]) -> list[dict]:
+    """The given analysis records (only those: one left from another configuration must not reach
+    the report), grouped into sections by kind in order of first appearance: heading, note, and per
+    record its title, figures (paths relative to the report), tables and findings."""
+    sections: dict[str, dict] = {}
+    root = report_dir.resolve()  # records may be relative to another folder than report_dir
+    for path in sorted(Path(r).resolve() for r in records):
+        record, folder = read_record(path), path.parent
+        section = sections.setdefault(record.kind, {"heading": record.section, "note": record.note, "items": []})
+        tables = []
+        for table in record.tables:
+            frame = pd.read_csv(folder / table.csv)
+            tables.append((table.caption, list(frame.columns), [[fmt(v) for v in row] for row in frame.itertuples(index=False)]))
+        section["items"].append({"title": record.title, "findings": record.findings, "tables": tables,
+                                 "figures": [os.path.relpath(folder / name, root) for name in record.figures]})
+    return list(sections.values())

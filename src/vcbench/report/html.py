@@ -6,7 +6,7 @@ import base64
 from html import escape
 from pathlib import Path
 
-from vcbench.report.content import DENOISING_NOTE, LOW_OVERLAP_NOTE, ReportContent
+from vcbench.report.content import BACKBONE_NOTE, LOW_OVERLAP_NOTE, ReportContent
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1200px;margin:1.5em auto;padding:0 1em;color:#222}
@@ -30,12 +30,17 @@ def _embedded_png(path: Path, alt: str) -> str:
     return f'<img src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode("ascii")}" alt="{escape(alt)}">'
 
 
-def _denoising_section(content: ReportContent, report_dir: Path) -> str:
-    parts = [f'<h2>DiV-INR denoising analysis</h2><p class="note">{escape(DENOISING_NOTE)}</p>']
-    for analysis in content.denoising:
-        parts.append(f'<h3>{escape(analysis["title"])}</h3><figure class="denoising">'
-                     f'{_embedded_png(report_dir / analysis["figure"], analysis["title"])}</figure>'
-                     + _table(*analysis["table"], css_class="denoising"))
+def _analysis_sections(content: ReportContent, report_dir: Path) -> str:
+    parts = []
+    for section in content.analyses:
+        parts.append(f'<h2>{escape(section["heading"])}</h2><p class="note">{escape(section["note"])}</p>')
+        for item in section["items"]:
+            parts.append(f'<h3>{escape(item["title"])}</h3>')
+            parts += [f'<figure class="analysis">{_embedded_png(report_dir / png, item["title"])}</figure>' for png in item["figures"]]
+            if item["findings"]:
+                parts.append('<ul class="findings">' + "".join(f"<li>{escape(f)}</li>" for f in item["findings"]) + "</ul>")
+            for caption, header, rows in item["tables"]:
+                parts.append(f"<p>{escape(caption)}</p>" + _table(header, rows, css_class="analysis"))
     return "".join(parts)
 
 
@@ -57,6 +62,9 @@ def render_html(content: ReportContent, report_dir: Path) -> str:
                  '<a href="provenance.json">provenance.json</a>.</p>')
     parts.append("<h2>Conventions</h2><ul>" + "".join(f"<li>{escape(c)}</li>" for c in content.conventions) + "</ul>")
     parts.append("<h3>Anchor settings (random access)</h3>" + _table(*content.anchor_settings, css_class="anchor-settings"))
+    if content.backbone_ceilings[1]:
+        parts.append(f'<h3>Backbone ceilings</h3><p class="note">{escape(BACKBONE_NOTE)}</p>'
+                     + _table(*content.backbone_ceilings, css_class="backbone-ceilings"))
     for dataset in content.datasets():
         parts.append(f"<h2>Dataset {escape(dataset)}</h2>")
         parts.append(f"<h3>BD-rate (%) against {escape(content.anchor)}, mean over sequences</h3>")
@@ -73,8 +81,7 @@ def render_html(content: ReportContent, report_dir: Path) -> str:
                 parts.append(f"<h3>{title}</h3>" + "".join(_figure(f, plots_dir) for f in chosen))
     if content.fid is not None:
         parts.append("<h2>FID and KID (pooled per dataset)</h2>" + _table(*content.fid_table(), css_class="fid"))
-    if content.denoising:
-        parts.append(_denoising_section(content, report_dir))
+    parts.append(_analysis_sections(content, report_dir))
     reasons = content.not_computed()
     if reasons:
         parts.append('<h2>Not computed</h2><ul class="not-computed">'

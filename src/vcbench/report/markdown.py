@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vcbench.report.content import DENOISING_NOTE, LOW_OVERLAP_NOTE, ReportContent
+from vcbench.report.content import BACKBONE_NOTE, LOW_OVERLAP_NOTE, ReportContent
 
 
 def _cell(text: str) -> str:
@@ -24,6 +24,8 @@ def render_markdown(content: ReportContent) -> str:
                  "Data: [rd.csv](rd.csv), [bd.csv](bd.csv), [provenance.json](provenance.json), [index.html](index.html).")
     parts.append("## Conventions\n\n" + "\n".join(f"- {c}" for c in content.conventions))
     parts.append("### Anchor settings (random access)\n\n" + _table(*content.anchor_settings))
+    if content.backbone_ceilings[1]:
+        parts.append(f"### Backbone ceilings\n\n{BACKBONE_NOTE}\n\n" + _table(*content.backbone_ceilings))
     for dataset in content.datasets():
         parts.append(f"## Dataset {dataset}")
         parts.append(f"### BD-rate (%) against {content.anchor}, mean over sequences\n\n"
@@ -37,10 +39,14 @@ def render_markdown(content: ReportContent) -> str:
             parts.append(f"![{figure['caption']}](plots/{figure['png']})\n\n*{figure['caption']}*{svg}")
     if content.fid is not None:
         parts.append("## FID and KID (pooled per dataset)\n\n" + _table(*content.fid_table()))
-    if content.denoising:
-        parts.append("## DiV-INR denoising analysis\n\n" + DENOISING_NOTE)
-        for analysis in content.denoising:
-            parts.append(f"### {analysis['title']}\n\n![{analysis['title']}]({analysis['figure']})\n\n" + _table(*analysis["table"]))
+    for section in content.analyses:
+        parts.append(f"## {section['heading']}\n\n{section['note']}")
+        for item in section["items"]:
+            parts.append(f"### {item['title']}")
+            parts += [f"![{item['title']}]({png})" for png in item["figures"]]
+            if item["findings"]:
+                parts.append("\n".join(f"- {finding}" for finding in item["findings"]))
+            parts += [f"{caption}\n\n" + _table(header, rows) for caption, header, rows in item["tables"]]
     reasons = content.not_computed()
     if reasons:
         parts.append("## Not computed\n\n" + "\n".join(f"- {r}" for r in reasons))

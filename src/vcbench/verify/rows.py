@@ -17,12 +17,11 @@ from typing import Any
 import pandas as pd
 
 from vcbench.codecs import codec_entry, create_codec
-from vcbench.commands.coding import default_record
-from vcbench.commands.scoring import rd_row
 from vcbench.io import sha256_file
 from vcbench.metrics import vmaf
 from vcbench.metrics.registry import FILE_METRICS, available_metrics, metric_class
 from vcbench.metrics.scoring import score_files
+from vcbench.results import RDRow, record_path
 from vcbench.verify.compare import EXACT, SIX_DECIMALS, Check, Tolerance, metric_tolerance, plain
 from vcbench.video import Y4MReader, read_y4m_header
 from vcbench.video.convert import match_format
@@ -30,7 +29,7 @@ from vcbench.video.convert import match_format
 # rd.csv columns that are labels or free text, not re-derivable values: the codec column holds the
 # config key (the record names the registry codec), and not_computed's reasons name local paths
 # (whether each metric has a value is checked column by column instead).
-NOT_COMPARED = ("codec", "not_computed")
+NOT_COMPARED = ("dataset", "sequence", "codec", "not_computed", "config_hash")
 # rd.csv columns taken from the records as they are: timings are compared, not re-measured.
 FROM_DECODE_RECORD = ("decode_seconds",)
 # rd.csv columns checked against the files themselves (a hash, the size, the header, the decode), not the records
@@ -69,7 +68,7 @@ def verify_row(row: dict[str, Any], metrics: list[str], metric_options: dict[str
     started = time.perf_counter()
     result = RowResult(row_label(row))
     bitstream = Path(str(row["bitstream"]))
-    encode_path, decode_path = default_record(bitstream, "encode"), default_record(bitstream, "decode")
+    encode_path, decode_path = record_path(bitstream, "encode"), record_path(bitstream, "decode")
     missing = [path for path in (bitstream, encode_path, decode_path) if not path.is_file()]
     for path in missing:
         result.fail(f"file {path}", "present", "missing", "resolved against the repository root; `dvc pull` or rerun the DAG")
@@ -81,7 +80,7 @@ def verify_row(row: dict[str, Any], metrics: list[str], metric_options: dict[str
         result.fail("records readable as JSON", "JSON", f"{encode_path} or {decode_path}: {err}")
         return result
 
-    summary_path = bitstream.with_name(f"{bitstream.name.rsplit('.', 1)[0]}.summary.json")
+    summary_path = record_path(bitstream, "summary")
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     # the code each job ran (a metric that changed since shows here as a mismatch of every row)
     result.info["recorded_commits"] = {kind: (record.get("provenance") or {}).get("commit")
@@ -148,7 +147,7 @@ def _decode_and_score(result: RowResult, row: dict[str, Any], encode: dict[str, 
     result.info.update(device_recorded=recorded, device_now=now)
     note = "" if same_device else f"decoded on {now}, the decode record says {recorded}: cross-device tolerance"
     means = scores.means()
-    expected = rd_row(encode, decode, means, scores.not_computed)
+    expected = RDRow.from_records(encode, decode, means, scores.not_computed).to_dict()
     for key, value in expected.items():
         if key in NOT_COMPARED or key in AGAINST_FILES or key not in row:
             continue

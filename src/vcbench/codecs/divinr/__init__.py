@@ -1,4 +1,4 @@
-"""DiV-INR (seeds 000/001): INR-conditioned latent diffusion with jointly optimised LoRA adapters.
+"""DiV-INR: INR-conditioned latent diffusion with jointly optimised LoRA adapters.
 
 ``DivInrCodec`` is imported on first use: the torch-free parts (``settings``, ``bitstream``) can be
 read without loading torch (the workflow reads the declared options every time it parses the DAG).

@@ -23,10 +23,11 @@ from typing import Any
 
 import pandas as pd
 
+from vcbench.analysis_record import AnalysisRecord, JobName, Table
 from vcbench.codecs.divinr import bitstream
 from vcbench.codecs.divinr.codec import DivInrCodec
 from vcbench.errors import ConfigError
-from vcbench.io import atomic_path, sha256_file, write_json_atomic, write_text_atomic
+from vcbench.io import atomic_path, sha256_file, write_text_atomic
 from vcbench.video import read_y4m_header
 from vcbench.video.convert import match_format
 
@@ -48,7 +49,7 @@ def analyse(bitstream_path: Path, source: Path, step_counts: list[int], score: S
             workdir: Path) -> DenoisingAnalysis:
     """Decode ``bitstream_path`` once with the header's steps (recording every step's x0), once with
     each other step count, in ``workdir``, and score every output."""
-    header_steps = int(bitstream.read(bitstream_path).header["steps"])
+    header_steps = int(bitstream.read(bitstream_path).header["sampling_steps"])
     source_format = read_y4m_header(source)
     not_computed: dict[str, str] = {}
 
@@ -82,13 +83,22 @@ def analyse(bitstream_path: Path, source: Path, step_counts: list[int], score: S
     return DenoisingAnalysis(per_step, pd.DataFrame(rows), header_steps, not_computed)
 
 
-def write_analysis(result: DenoisingAnalysis, out_dir: Path, provenance: dict[str, Any]) -> None:
-    """per_step.csv, per_step_count.csv, denoising.png and analysis.json (what was analysed, how)."""
+NOTE = ("Top row: quality of the predicted clean frames (x0 estimates) after each denoising step of the coded sampler; "
+        "bottom row: the same bitstream decoded with each number of sampling steps. If layout and objects come before "
+        "texture, PSNR and MS-SSIM settle in the first steps while LPIPS, DISTS and VMAF keep improving.")
+
+
+def write_analysis(result: DenoisingAnalysis, out_dir: Path, job: JobName, provenance: dict[str, Any]) -> None:
+    """per_step.csv, per_step_count.csv, denoising.png and the analysis record (what was analysed, how)."""
     write_text_atomic(out_dir / "per_step.csv", result.per_step.to_csv(index=False, float_format="%.6f"))
     write_text_atomic(out_dir / "per_step_count.csv", result.per_step_count.to_csv(index=False, float_format="%.6f"))
     plot_analysis(result, out_dir / "denoising.png")
-    write_json_atomic(out_dir / "analysis.json", {**provenance, "header_steps": result.header_steps,
-                                                  "not_computed": result.not_computed})
+    AnalysisRecord(
+        kind="denoising", section="DiV-INR denoising analysis", codec=job.codec, dataset=job.dataset, sequence=job.sequence,
+        title=f"{job.dataset}/{job.sequence}, {job.codec} at {job.rate} ({result.header_steps} steps coded)", note=NOTE,
+        figures=["denoising.png"], tables=[Table("Quality against the number of sampling steps", "per_step_count.csv")],
+        details={**provenance, "header_steps": result.header_steps, "not_computed": result.not_computed},
+    ).write(out_dir)
 
 
 def plot_analysis(result: DenoisingAnalysis, out: Path) -> None:
@@ -119,7 +129,7 @@ def plot_analysis(result: DenoisingAnalysis, out: Path) -> None:
 ANALYSIS_OPTIONS = ("x0_dir", "decode_steps")
 
 
-def run(bitstream_path: Path, source: Path, out_dir: Path, step_counts: list[int], score: Scorer,
+def run(bitstream_path: Path, source: Path, out_dir: Path, job: JobName, step_counts: list[int], score: Scorer,
         codec_options: dict[str, Any]) -> DenoisingAnalysis:
     """Analyse one bitstream into ``out_dir``; decoded videos live in a scratch folder beside it."""
     # checked before anything is written: the options, then the bitstream's header
@@ -131,7 +141,7 @@ def run(bitstream_path: Path, source: Path, out_dir: Path, step_counts: list[int
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".denoising-", dir=out_dir) as scratch:
         result = analyse(bitstream_path, source, step_counts, score, codec_options, Path(scratch))
-    write_analysis(result, out_dir, {"bitstream": str(bitstream_path), "bitstream_sha256": sha256_file(bitstream_path),
+    write_analysis(result, out_dir, job, {"bitstream": str(bitstream_path), "bitstream_sha256": sha256_file(bitstream_path),
                                      "source": str(source), "source_sha256": sha256_file(source),
                                      "step_counts": sorted(set(step_counts)), "codec_options": codec_options})
     return result

@@ -1,196 +1,80 @@
-"""The DiV-INR file format. All integers little endian:
+"""The DiV-INR file format: vcbench's container (:mod:`vcbench.codecs.container`: magic,
+version, codec id, the backbone's content hash, the declared header fields below, one section
+per GOP, CRC32). A GOP section is the per-tensor quantisation steps and the entropy-coded INR,
+context and LoRA weights (see :mod:`vcbench.codecs.divinr.gop`).
 
-    magic     4 bytes  b"VCBN"
-    version   u8       FORMAT_VERSION
-    codec id  u8 length + ASCII ("divinr")
-    backbone  32 bytes sha256 content hash of the backbone (see backbone.backbone_hash)
-    header    u16 length + zlib-compressed JSON (video format, frames, GOP, INR and LoRA shapes,
-              sampler, steps, seed, SVD time ids)
-    payload   u32 length + bytes (per GOP: per-tensor quantisation steps and the
-              entropy-coded INR, context and LoRA weights)
-    crc32     u32 over every byte before it
-
-Every field is checked on reading: a wrong magic, version or codec id, a damaged byte
-(CRC32), a truncated file, and a header field of the wrong type, out of range or at odds with
-the others or with the payload (even one edited with its CRC recomputed) raise a one-line
-BitstreamError naming the file and the field. What needs the backbone to check (padding, INR
+Every field is checked on reading against the same declarations the options use, so an edited
+header cannot make a decoder allocate gigabytes; what needs the backbone to check (padding, INR
 stages, sampler, SVD time ids) the decoder checks once it has loaded it.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import struct
-import zlib
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from vcbench.codecs.container import VIDEO_FIELDS, Container, Field, Format
 from vcbench.codecs.divinr.settings import KNOBS, OPTIONS, SAMPLER_NAMES
 from vcbench.errors import BitstreamError
-from vcbench.io import atomic_path
 from vcbench.options import Option
 
-MAGIC = b"VCBN"
-FORMAT_VERSION = 1
-CODEC_ID = "divinr"
-HEADER_KEYS = ("format", "frames", "gop", "padded", "inr", "lora_rank", "sampler", "steps", "seed", "time_ids")
-SITINGS = ("420jpeg", "420mpeg2", "420paldv")
 MAX_INR_STAGES = 3  # inr.upsampling_stages' default
+MAX_PADDING = 1024
 
 
-@dataclass
-class Container:
-    backbone_hash: str
-    header: dict  # as check_header accepts it
-    payload: bytes  # per GOP: u32 length + section
-
-    def sections(self) -> list[bytes]:
-        """The payload's GOP sections, in order (their lengths were checked on reading)."""
-        sections, offset = [], 0
-        while offset < len(self.payload):
-            (length,) = struct.unpack_from("<I", self.payload, offset)
-            sections.append(self.payload[offset + 4 : offset + 4 + length])
-            offset += 4 + length
-        return sections
+def _declared(name: str, kind: str, option: Option, doc: str) -> Field:
+    return Field(name, kind, doc, minimum=option.minimum, maximum=option.maximum)
 
 
-def check_header(header: Any, path: Path | str = "bitstream") -> dict:
-    """``header`` if every field has its type and range and agrees with the others, else a one-line BitstreamError."""
-
-    def bad(field: str, value: Any, why: str) -> BitstreamError:
-        return BitstreamError(f"{path}: DiV-INR header field {field}={value!r} {why}; the file is damaged or was not written "
-                              "by vcbench, re-encode it")
-
-    def integer(field: str, value: Any, low: float, high: float | None = None) -> int:
-        if type(value) is not int or value < low or (high is not None and value > high):
-            raise bad(field, value, f"is not an integer in [{low:g}, {'inf' if high is None else f'{high:g}'}]")
-        return value
-
-    def declared(field: str, value: Any, option: Option) -> int:
-        return integer(field, value, option.minimum, option.maximum)
-
-    if not isinstance(header, dict) or set(header) != set(HEADER_KEYS):
-        keys = sorted(header) if isinstance(header, dict) else type(header).__name__
-        raise BitstreamError(f"{path}: DiV-INR header has fields {keys}, expected {sorted(HEADER_KEYS)}; the file is damaged "
-                             "or was not written by vcbench, re-encode it")
-    fmt = header["format"]
-    if not isinstance(fmt, list) or len(fmt) != 7:
-        raise bad("format", fmt, "is not [width, height, bit_depth, fps_num, fps_den, full_range, chroma_siting]")
-    width, height, bit_depth, fps_num, fps_den, full_range, siting = fmt
-    for field, size in (("width", width), ("height", height)):
-        if integer(f"format.{field}", size, 2) % 2:
-            raise bad(f"format.{field}", size, "is odd (4:2:0 frames have even sizes)")
-    integer("format.bit_depth", bit_depth, 8, 16)
-    integer("format.fps_num", fps_num, 1)
-    integer("format.fps_den", fps_den, 1)
-    integer("format.full_range", full_range, 0, 1)
-    if siting not in SITINGS:
-        raise bad("format.chroma_siting", siting, f"is not one of {', '.join(SITINGS)}")
-    integer("frames", header["frames"], 1)
-    declared("gop", header["gop"], OPTIONS.options["gop"])
-    padded = header["padded"]
-    if not isinstance(padded, list) or len(padded) != 2:
-        raise bad("padded", padded, "is not [height, width]")
-    integer("padded.height", padded[0], height, height + 1024)
-    integer("padded.width", padded[1], width, width + 1024)
-    inr = header["inr"]
-    if not isinstance(inr, dict) or set(inr) != {"width", "stages"}:
-        raise bad("inr", inr, "is not {width, stages}")
-    declared("inr.width", inr["width"], KNOBS.options["inr_width"])
-    integer("inr.stages", inr["stages"], 0, MAX_INR_STAGES)
-    declared("lora_rank", header["lora_rank"], KNOBS.options["lora_rank"])
-    if header["sampler"] not in SAMPLER_NAMES:
-        raise bad("sampler", header["sampler"], f"is not one of {', '.join(SAMPLER_NAMES)}")
-    declared("steps", header["steps"], OPTIONS.options["steps"])
-    declared("seed", header["seed"], OPTIONS.options["seed"])
-    time_ids = header["time_ids"]
-    if time_ids is not None and not (isinstance(time_ids, list) and len(time_ids) == 3
-                                     and all(type(v) in (int, float) and math.isfinite(v) for v in time_ids)):
-        raise bad("time_ids", time_ids, "is neither null nor 3 finite numbers")
-    return header
+FIELDS = VIDEO_FIELDS + (
+    _declared("gop", "u16", OPTIONS.options["gop"], "frames per GOP"),
+    Field("padded_height", "u16", "coded height: the frame padded to what the backbone divides", minimum=2),
+    Field("padded_width", "u16", "coded width", minimum=2),
+    _declared("inr_width", "u16", KNOBS.options["inr_width"], "hidden width of the INR"),
+    Field("inr_stages", "u8", "upsampling stages of the INR", minimum=0, maximum=MAX_INR_STAGES),
+    _declared("lora_rank", "u8", KNOBS.options["lora_rank"], "rank of the LoRA adapters (0: none)"),
+    Field("sampler", "str", "the deterministic sampler", choices=SAMPLER_NAMES),
+    _declared("sampling_steps", "u16", OPTIONS.options["steps"], "sampling steps of the normative decode"),
+    _declared("seed", "u32", OPTIONS.options["seed"], "sampling and LoRA seed (GOP g uses seed + g)"),
+    Field("svd_time_ids", "u8", "1: an SVD-style denoiser's micro-conditioning follows; 0: none (image denoisers)", choices=(0, 1)),
+    Field("fps_id", "f32", "SVD micro-conditioning: frame rate - 1 (0 without)"),
+    Field("motion_bucket_id", "f32", "SVD micro-conditioning: motion bucket (0 without)"),
+    Field("noise_aug_strength", "f32", "SVD micro-conditioning: noise augmentation (0 without)"),
+)
 
 
-def pack(container: Container) -> bytes:
-    check_header(container.header, "the encoder's header")  # never write what the reader refuses
-    header = zlib.compress(json.dumps(container.header, separators=(",", ":"), sort_keys=True).encode(), 9)
-    codec = CODEC_ID.encode()
-    body = (
-        MAGIC
-        + struct.pack("<BB", FORMAT_VERSION, len(codec))
-        + codec
-        + bytes.fromhex(container.backbone_hash)
-        + struct.pack("<H", len(header))
-        + header
-        + struct.pack("<I", len(container.payload))
-        + container.payload
-    )
-    return body + struct.pack("<I", zlib.crc32(body))
+def _check(header: dict[str, Any], sections: Sequence[bytes], path: Path | str) -> None:
+    """Fields at odds with each other or with the sections."""
+    for size in ("height", "width"):
+        padded = header[f"padded_{size}"]
+        if not header[size] <= padded <= header[size] + MAX_PADDING:
+            raise BitstreamError(f"{path}: DiV-INR header field padded_{size}={padded} is not within {MAX_PADDING} of {size}="
+                                 f"{header[size]}; the file is damaged, re-encode it")
+    expected = math.ceil(header["frames"] / header["gop"])
+    if len(sections) != expected:
+        raise BitstreamError(f"{path}: DiV-INR file holds {len(sections)} GOP sections; the header's frames={header['frames']} and "
+                             f"gop={header['gop']} make {expected}; the file is damaged, re-encode it")
 
 
-def write(path: Path, container: Container) -> int:
-    data = pack(container)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    return len(data)
+FORMAT = Format("divinr", 2, FIELDS, _check)
 
 
-def unpack(data: bytes, path: Path | str = "bitstream") -> Container:
-    minimum = 4 + 2 + len(CODEC_ID) + 32 + 2 + 4 + 4
-    if len(data) < 4 or data[:4] != MAGIC:
-        raise BitstreamError(f"{path}: not a DiV-INR bitstream (bad magic number)")
-    if len(data) < minimum:
-        raise BitstreamError(f"{path}: truncated DiV-INR bitstream ({len(data)} bytes)")
-    (stored_crc,) = struct.unpack_from("<I", data, len(data) - 4)
-    if zlib.crc32(data[:-4]) != stored_crc:
-        raise BitstreamError(f"{path}: damaged or truncated DiV-INR bitstream (CRC32 mismatch); re-encode it")
-    version, codec_len = struct.unpack_from("<BB", data, 4)
-    if version != FORMAT_VERSION:
-        raise BitstreamError(f"{path}: DiV-INR format version {version}, this vcbench reads version {FORMAT_VERSION}")
-    offset = 6
-    codec = data[offset : offset + codec_len].decode("ascii", "replace")
-    if codec != CODEC_ID:
-        raise BitstreamError(f"{path}: codec id {codec!r}, expected {CODEC_ID!r}")
-    offset += codec_len
-    try:
-        backbone = data[offset : offset + 32].hex()
-        offset += 32
-        (header_len,) = struct.unpack_from("<H", data, offset)
-        offset += 2
-        header = json.loads(zlib.decompress(data[offset : offset + header_len]))
-        offset += header_len
-        (payload_len,) = struct.unpack_from("<I", data, offset)
-        offset += 4
-    except (struct.error, zlib.error, ValueError, RecursionError) as err:
-        raise BitstreamError(f"{path}: malformed DiV-INR header ({err})") from None
-    payload = data[offset : offset + payload_len]
-    if len(payload) != payload_len or offset + payload_len != len(data) - 4:
-        raise BitstreamError(f"{path}: DiV-INR payload length does not match the file (truncated?)")
-    container = Container(backbone, check_header(header, path), payload)
-    _check_sections(container, path)
-    return container
+def time_ids(header: dict[str, Any]) -> list[float] | None:
+    """The SVD micro-conditioning numbers of a header (None for image denoisers)."""
+    return [header["fps_id"], header["motion_bucket_id"], header["noise_aug_strength"]] if header["svd_time_ids"] else None
 
 
-def _check_sections(container: Container, path: Path | str) -> None:
-    """The payload is exactly one length-prefixed section per GOP that the header's frames and gop make."""
-    payload, offset, count = container.payload, 0, 0
-    while offset < len(payload):
-        if offset + 4 > len(payload):
-            raise BitstreamError(f"{path}: DiV-INR payload ends inside the length of GOP section {count}")
-        (length,) = struct.unpack_from("<I", payload, offset)
-        offset += 4 + length
-        count += 1
-    expected = math.ceil(container.header["frames"] / container.header["gop"])
-    if offset != len(payload) or count != expected:
-        raise BitstreamError(f"{path}: DiV-INR payload holds {count} GOP sections ending at byte {offset} of {len(payload)}; "
-                             f"the header's frames={container.header['frames']} and gop={container.header['gop']} make {expected}; "
-                             "the file is damaged, re-encode it")
+def time_id_fields(values: list[float] | None) -> dict[str, Any]:
+    """The header fields that carry ``values`` (see :func:`time_ids`)."""
+    fps, motion, noise = values or (0.0, 0.0, 0.0)
+    return {"svd_time_ids": int(values is not None), "fps_id": fps, "motion_bucket_id": motion, "noise_aug_strength": noise}
+
+
+def write(path: Path, backbone_hash: str, header: dict[str, Any], sections: list[bytes]) -> int:
+    return FORMAT.write(Path(path), Container(backbone_hash, header, sections))
 
 
 def read(path: Path) -> Container:
-    try:
-        data = Path(path).read_bytes()
-    except OSError as err:
-        raise BitstreamError(f"{path}: cannot read bitstream ({err.strerror})") from None
-    return unpack(data, path)
+    return FORMAT.read(Path(path))

@@ -6,67 +6,37 @@ are declared, with their defaults and ranges, in :mod:`vcbench.codecs.divinr.set
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import hashlib
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from vcbench.codecs.base import Codec, RatePoint
+from vcbench.codecs.container import video_fields, video_format
 from vcbench.codecs.divinr import bitstream, settings
-from vcbench.codecs.divinr.backbone import Backbone, find_backbone, load_backbone
+from vcbench.codecs.divinr.bitstream import FORMAT
 from vcbench.codecs.divinr.encoder import EncoderSettings, optimise_gop
 from vcbench.codecs.divinr.gop import GopModel
 from vcbench.codecs.divinr.inr import upsampling_stages
-from vcbench.codecs.divinr.lora import attach_lora
-from vcbench.codecs.divinr.sampler import SAMPLERS, noise_process, sample
+from vcbench.diffusion.backbone import Backbone, find_backbone, load_backbone
+from vcbench.diffusion.frames import pad_to_multiple, read_rgb, to_frames
+from vcbench.diffusion.lora import attach_lora
+from vcbench.diffusion.noise import SAMPLERS, noise_process, sample
 from vcbench.errors import BitstreamError, ConfigError
-from vcbench.video import VideoFormat, Y4MReader, Y4MWriter, read_y4m_header, rgb_to_yuv, yuv_to_rgb
+from vcbench.tools.device import choose_device, keep_freed_memory
+from vcbench.video import VideoFormat, Y4MWriter, read_y4m_header
 
 
-def _device(choice: str) -> torch.device:
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("divinr options: device=cuda, but torch sees no CUDA device here; use device=auto or device=cpu")
-    return torch.device(choice)
-
-
-def _keep_freed_memory() -> None:
-    """Let glibc keep freed buffers for reuse instead of handing them back to the kernel.
-
-    torch's CPU tensors come from malloc, which maps every buffer above a few MB (a batch of
-    activations) afresh, so each layer page-faults it in again: on the demo's 640x320 frames that was
-    a third of a CPU decode's time, in the kernel. The memory stays at its peak instead of shrinking
-    between layers; the bits do not change."""
-    try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
-    except (OSError, AttributeError, TypeError):
-        return  # not glibc (e.g. macOS): nothing to tune
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    mallopt(m_mmap_threshold, 1 << 30)
-    mallopt(m_trim_threshold, 1 << 30)
+def _load_backbone(folder: str | Path, device: torch.device) -> Backbone:
+    backbone = load_backbone(folder, device)
+    backbone.check_concatenated(backbone.latent_channels, "DiV-INR's INR latents")
+    return backbone
 
 
 def _pad_multiple(backbone: Backbone) -> int:
     return backbone.downscale * 2 ** (len(backbone.unet.config.block_out_channels) - 1)
-
-
-def _read_rgb(source: Path, frames: int | None) -> tuple[VideoFormat, torch.Tensor]:
-    with Y4MReader(source) as reader:
-        fmt = reader.format
-        rgb = [yuv_to_rgb(frame, fmt) for frame in reader.frames(limit=frames)]
-    return fmt, torch.from_numpy(np.stack(rgb)).permute(0, 3, 1, 2) * 2 - 1
-
-
-def _pad(rgb: torch.Tensor, multiple: int) -> torch.Tensor:
-    height, width = rgb.shape[-2:]
-    pad_h, pad_w = -height % multiple, -width % multiple
-    return torch.nn.functional.pad(rgb, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else rgb
 
 
 def _time_ids(backbone: Backbone, fps: float) -> list[float] | None:
@@ -83,9 +53,9 @@ class DivInrCodec(Codec):
 
     def __init__(self, **options: Any):
         super().__init__(**options)
-        self.device = _device(self.options["device"])
+        self.device = choose_device(self.options["device"], "divinr options")
         if self.device.type == "cpu":
-            _keep_freed_memory()
+            keep_freed_memory()
         if self.options["threads"]:
             torch.set_num_threads(self.options["threads"])
 
@@ -96,7 +66,7 @@ class DivInrCodec(Codec):
         import peft
 
         return {"torch": torch.__version__, "diffusers": diffusers.__version__, "peft": peft.__version__,
-                "constriction": importlib.metadata.version("constriction"), "format": str(bitstream.FORMAT_VERSION)}
+                "constriction": importlib.metadata.version("constriction"), "format": str(FORMAT.version)}
 
     def frames_in(self, bitstream_path: Path) -> int:
         return bitstream.read(Path(bitstream_path)).header["frames"]
@@ -114,14 +84,18 @@ class DivInrCodec(Codec):
                                            **{k: opts[k] for k in settings.ENCODER_OPTIONS})
         gop, steps, seed = opts["gop"], opts["steps"], opts["seed"]
         started = time.perf_counter()
-        backbone = load_backbone(opts["backbone"], self.device)
+        backbone = _load_backbone(opts["backbone"], self.device)
         if knobs["lora_rank"] > 0:
             attach_lora(backbone.unet, knobs["lora_rank"])
-        fmt, rgb = _read_rgb(Path(source), frames)
-        rgb = _pad(rgb, _pad_multiple(backbone))
+        fmt, rgb = read_rgb(Path(source), frames)
+        rgb = pad_to_multiple(rgb, _pad_multiple(backbone))
         latent_hw = (rgb.shape[-2] // backbone.downscale, rgb.shape[-1] // backbone.downscale)
         stages = upsampling_stages(*latent_hw)
-        time_ids = _time_ids(backbone, fmt.fps)
+        header = FORMAT.as_read({**video_fields(fmt, int(rgb.shape[0])), "gop": gop, "padded_height": rgb.shape[-2],
+                                 "padded_width": rgb.shape[-1], "inr_width": knobs["inr_width"], "inr_stages": stages,
+                                 "lora_rank": knobs["lora_rank"], "sampler": noise_process(backbone.scheduler_config).name,
+                                 "sampling_steps": steps, "seed": seed, **bitstream.time_id_fields(_time_ids(backbone, fmt.fps))})
+        time_ids = bitstream.time_ids(header)  # as the decoder reads them (float32)
         time_ids_tensor = torch.tensor([time_ids], device=self.device) if time_ids else None
         sections, reports = [], []
         for gop_index, first in enumerate(range(0, rgb.shape[0], gop)):
@@ -130,18 +104,11 @@ class DivInrCodec(Codec):
                                    seed + gop_index if knobs["lora_rank"] > 0 else None, init_seed=seed + gop_index)
             report = optimise_gop(backbone, model, latents, time_ids_tensor, encoder_settings, seed=seed + gop_index,
                                   pixels=latents.shape[0] * fmt.width * fmt.height, description=f"divinr {rate.label} GOP {gop_index}")
-            section = model.serialise(report["steps"])
-            sections.append(len(section).to_bytes(4, "little") + section)
+            section = model.serialise(report["quant_steps"])
+            sections.append(section)
             reports.append({"frames": latents.shape[0], "parameters": model.parameter_count(), "bytes": len(section),
                             "final": report["history"][-1] if report["history"] else {}})
-        header = {
-            "format": [fmt.width, fmt.height, fmt.bit_depth, fmt.fps_num, fmt.fps_den, int(fmt.full_range), fmt.chroma_siting],
-            "frames": int(rgb.shape[0]), "gop": gop, "padded": list(rgb.shape[-2:]),
-            "inr": {"width": knobs["inr_width"], "stages": stages},
-            "lora_rank": knobs["lora_rank"], "sampler": noise_process(backbone.scheduler_config).name, "steps": steps, "seed": seed,
-            "time_ids": time_ids,
-        }
-        size = bitstream.write(Path(bitstream_path), bitstream.Container(backbone.hash, header, b"".join(sections)))
+        size = bitstream.write(Path(bitstream_path), backbone.hash, header, sections)
         elapsed = time.perf_counter() - started
         return {"codec": self.name, "settings": {**knobs, **opts},
                 "backbone": str(backbone.folder), "backbone_hash": backbone.hash, "device": str(self.device), "bytes": size,
@@ -161,9 +128,7 @@ class DivInrCodec(Codec):
 
     @staticmethod
     def _to_frames(backbone: Backbone, latents: torch.Tensor, fmt: VideoFormat) -> list:
-        rgb = backbone.decode_latents(latents)[:, :, : fmt.height, : fmt.width]
-        images = ((rgb + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
-        return [rgb_to_yuv(np.ascontiguousarray(image), fmt) for image in images]
+        return to_frames(backbone.decode_latents(latents), fmt)
 
     @staticmethod
     def _write_x0(folder: Path, x0_frames: list[list], fmt: VideoFormat) -> None:
@@ -176,19 +141,19 @@ class DivInrCodec(Codec):
 
 def _check_header_fits(path: Path, header: dict, backbone: Backbone) -> None:
     """What the header says about the backbone agrees with the backbone (the reader checked the rest)."""
-    width, height = header["format"][:2]
     multiple = _pad_multiple(backbone)
-    padded = [-(-height // multiple) * multiple, -(-width // multiple) * multiple]
-    checks = {
-        "padded": (header["padded"], padded),
-        "inr.stages": (header["inr"]["stages"], upsampling_stages(padded[0] // backbone.downscale, padded[1] // backbone.downscale)),
-        "sampler": (header["sampler"], noise_process(backbone.scheduler_config).name),
+    padded_height, padded_width = -(-header["height"] // multiple) * multiple, -(-header["width"] // multiple) * multiple
+    needed = {
+        "padded_height": padded_height,
+        "padded_width": padded_width,
+        "inr_stages": upsampling_stages(padded_height // backbone.downscale, padded_width // backbone.downscale),
+        "sampler": noise_process(backbone.scheduler_config).name,
         # SVD-style denoisers take their three micro-conditioning numbers from the header; image ones take none
-        "time_ids": (header["time_ids"] is not None, backbone.kind == "video"),
+        "svd_time_ids": int(backbone.kind == "video"),
     }
-    for field, (found, needed) in checks.items():
-        if found != needed:
-            raise BitstreamError(f"{path}: DiV-INR header field {field} ({header[field.split('.')[0]]!r}) does not fit backbone "
+    for field, value in needed.items():
+        if header[field] != value:
+            raise BitstreamError(f"{path}: DiV-INR header field {field}={header[field]!r} does not fit backbone "
                                  f"{backbone.folder}; the file is damaged, re-encode it")
 
 
@@ -204,8 +169,8 @@ class Decoder:
     def __init__(self, codec: DivInrCodec, path: Path):
         self.codec, self.path = codec, path
         self.container = bitstream.read(path)  # every header field checked
-        self.folder = find_backbone(self.container.backbone_hash, [codec.options["backbone"]], codec.options["models_dir"], path)
-        self.backbone = load_backbone(self.folder, codec.device)
+        self.folder = find_backbone(self.container.model_hash, [codec.options["backbone"]], codec.options["models_dir"], path)
+        self.backbone = _load_backbone(self.folder, codec.device)
         _check_header_fits(path, self.container.header, self.backbone)
         if self.container.header["lora_rank"] > 0:
             attach_lora(self.backbone.unet, self.container.header["lora_rank"])
@@ -225,17 +190,17 @@ class Decoder:
     def decode(self, reconstruction: Path, steps: int | None = None, x0_dir: str | Path | None = None) -> dict[str, Any]:
         """Write the reconstruction (``steps``: the header's when None) and, with ``x0_dir``, every step's x0."""
         header, backbone, device = self.container.header, self.backbone, self.codec.device
-        fmt = VideoFormat(*header["format"][:5], bool(header["format"][5]), header["format"][6])
-        total, gop, padded = header["frames"], header["gop"], tuple(header["padded"])
-        inr_width, stages, rank = header["inr"]["width"], header["inr"]["stages"], header["lora_rank"]
-        steps, seed, time_ids = steps or header["steps"], header["seed"], header["time_ids"]
+        fmt = video_format(header)
+        total, gop, padded = header["frames"], header["gop"], (header["padded_height"], header["padded_width"])
+        inr_width, stages, rank = header["inr_width"], header["inr_stages"], header["lora_rank"]
+        steps, seed, time_ids = steps or header["sampling_steps"], header["seed"], bitstream.time_ids(header)
         process = SAMPLERS[header["sampler"]](backbone.scheduler_config)
         latent_hw = (padded[0] // backbone.downscale, padded[1] // backbone.downscale)
         time_ids_tensor = torch.tensor([time_ids], device=device) if time_ids else None
         x0_frames: list[list] = [[] for _ in range(steps)]
 
         with Y4MWriter(reconstruction, fmt) as writer:
-            for gop_index, (first, section) in enumerate(zip(range(0, total, gop), self.container.sections())):
+            for gop_index, (first, section) in enumerate(zip(range(0, total, gop), self.container.sections)):
                 count = min(gop, total - first)
                 model = GopModel.build(backbone, count, latent_hw, inr_width, stages, seed + gop_index if rank > 0 else None,
                                        init_seed=seed + gop_index)
@@ -255,5 +220,5 @@ class Decoder:
                     writer.write(frame)
         if x0_dir:
             DivInrCodec._write_x0(Path(x0_dir), x0_frames, fmt)
-        return {"codec": self.codec.name, "backbone": str(self.folder), "backbone_hash": self.container.backbone_hash,
+        return {"codec": self.codec.name, "backbone": str(self.folder), "backbone_hash": self.container.model_hash,
                 "device": str(device), "frames": total, "steps": steps, "seed": seed, "versions": self.codec.versions()}

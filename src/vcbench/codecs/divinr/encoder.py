@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from vcbench.codecs.divinr.backbone import Backbone
 from vcbench.codecs.divinr.gop import GopModel
-from vcbench.codecs.divinr.sampler import DdimTrailing, EulerEdm, noise_process
+from vcbench.diffusion.backbone import Backbone
+from vcbench.diffusion.noise import DdimTrailing, EulerEdm, noise_process
 from vcbench.entropy import laplace_bits
 
 
@@ -42,11 +42,11 @@ class EncoderSettings:
 
 
 @contextlib.contextmanager
-def quantised_weights(named: list[tuple[str, torch.nn.Parameter]], steps: list[float]) -> Iterator[None]:
+def quantised_weights(named: list[tuple[str, torch.nn.Parameter]], quant_steps: list[float]) -> Iterator[None]:
     """Forward/backward at the rounded weights; the optimiser then updates the saved originals."""
     originals = [p.detach().clone() for _, p in named]
     with torch.no_grad():
-        for (_, p), step in zip(named, steps):
+        for (_, p), step in zip(named, quant_steps):
             p.copy_(torch.round(p / step) * step)
     try:
         yield
@@ -56,8 +56,8 @@ def quantised_weights(named: list[tuple[str, torch.nn.Parameter]], steps: list[f
                 p.copy_(original)
 
 
-def estimated_bits(named: list[tuple[str, torch.nn.Parameter]], steps: list[float]) -> torch.Tensor:
-    return sum(laplace_bits(p / step) for (_, p), step in zip(named, steps))
+def estimated_bits(named: list[tuple[str, torch.nn.Parameter]], quant_steps: list[float]) -> torch.Tensor:
+    return sum(laplace_bits(p / step) for (_, p), step in zip(named, quant_steps))
 
 
 def _denoising_loss(backbone: Backbone, process: DdimTrailing | EulerEdm, model: GopModel, latents: torch.Tensor,
@@ -81,7 +81,7 @@ def _denoising_loss(backbone: Backbone, process: DdimTrailing | EulerEdm, model:
 
 def optimise_gop(backbone: Backbone, model: GopModel, latents: torch.Tensor, time_ids: torch.Tensor | None,
                  settings: EncoderSettings, seed: int, pixels: int, description: str) -> dict:
-    """Fit ``model`` to the GOP's true ``latents`` (F, C, h, w); return the per-tensor steps and statistics."""
+    """Fit ``model`` to the GOP's true ``latents`` (F, C, h, w); return the per-tensor quantisation steps and statistics."""
     process = noise_process(backbone.scheduler_config)
     named = model.named_tensors()
     groups = [{"params": list(model.inr.parameters()), "lr": settings.learning_rate}]
@@ -94,15 +94,15 @@ def optimise_gop(backbone: Backbone, model: GopModel, latents: torch.Tensor, tim
     lr_schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, max(settings.iterations, 1), eta_min=settings.learning_rate * 0.05)
     generator = torch.Generator().manual_seed(seed)
     index = torch.arange(latents.shape[0], device=latents.device)
-    steps = model.steps(settings.quant_step)
+    quant_steps = model.quant_steps(settings.quant_step)
     history = []
     progress = tqdm(range(settings.iterations), desc=description, unit="it", leave=False, mininterval=1.0)
     for iteration in progress:
         if iteration == qat_start:
-            steps = model.steps(settings.quant_step)  # frozen for the quantisation-aware phase
+            quant_steps = model.quant_steps(settings.quant_step)  # frozen for the quantisation-aware phase
         elif iteration < qat_start and iteration % 25 == 0:
-            steps = model.steps(settings.quant_step)  # the RMS (and so the step) follows the weights
-        quantised = quantised_weights(named, steps) if iteration >= qat_start else contextlib.nullcontext()
+            quant_steps = model.quant_steps(settings.quant_step)  # the RMS (and so the step) follows the weights
+        quantised = quantised_weights(named, quant_steps) if iteration >= qat_start else contextlib.nullcontext()
         optimiser.zero_grad(set_to_none=True)
         pick = index
         if backbone.kind == "image" and len(index) > settings.inr_frames:
@@ -113,7 +113,7 @@ def optimise_gop(backbone: Backbone, model: GopModel, latents: torch.Tensor, tim
             denoise_loss = torch.zeros((), device=latents.device)
             if settings.denoise_weight > 0:
                 denoise_loss = _denoising_loss(backbone, process, model, latents[pick], condition, time_ids, settings, generator)
-            bits = estimated_bits(named, steps)
+            bits = estimated_bits(named, quant_steps)
             loss = latent_loss + settings.denoise_weight * denoise_loss + settings.rate_weight * bits / pixels
             loss.backward()
         optimiser.step()
@@ -124,4 +124,4 @@ def optimise_gop(backbone: Backbone, model: GopModel, latents: torch.Tensor, tim
             history.append({"iteration": iteration, "loss": loss.item(), "latent_loss": latent_loss.item(),
                             "denoise_loss": denoise_loss.item(), "estimated_bits": bits.item()})
     progress.close()
-    return {"steps": steps, "history": history}
+    return {"quant_steps": quant_steps, "history": history}

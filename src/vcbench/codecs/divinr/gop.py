@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vcbench.codecs.divinr.backbone import CONTEXT_TOKENS, Backbone
 from vcbench.codecs.divinr.inr import FrameInr
-from vcbench.codecs.divinr.lora import reset_lora
+from vcbench.diffusion.backbone import CONTEXT_TOKENS, Backbone
+from vcbench.diffusion.lora import reset_lora
 from vcbench.entropy import decode_tensors, dequantize, encode_tensors, quantize
 from vcbench.errors import BitstreamError
 
@@ -50,26 +50,26 @@ class GopModel:
             counts[name.split(".")[0]] += tensor.numel()
         return counts
 
-    def steps(self, quant_step: float) -> list[float]:
+    def quant_steps(self, quant_step: float) -> list[float]:
         """Per-tensor step = quant_step x the tensor's RMS, rounded to float16 as the file carries it."""
-        steps = []
+        quant_steps = []
         for _, tensor in self.named_tensors():
             rms = float(tensor.detach().float().pow(2).mean().sqrt())
-            steps.append(float(np.float16(max(quant_step * rms, MIN_STEP))))
-        return steps
+            quant_steps.append(float(np.float16(max(quant_step * rms, MIN_STEP))))
+        return quant_steps
 
-    def serialise(self, steps: list[float]) -> bytes:
-        symbols = [quantize(t, s) for (_, t), s in zip(self.named_tensors(), steps)]
-        return struct.pack(f"<{len(steps)}e", *steps) + encode_tensors(symbols)
+    def serialise(self, quant_steps: list[float]) -> bytes:
+        symbols = [quantize(t, s) for (_, t), s in zip(self.named_tensors(), quant_steps)]
+        return struct.pack(f"<{len(quant_steps)}e", *quant_steps) + encode_tensors(symbols)
 
     def load(self, section: bytes) -> None:
         """Set every transmitted tensor from a serialised section (the decoder's side)."""
         named = self.named_tensors()
         try:
-            steps = struct.unpack_from(f"<{len(named)}e", section, 0)
+            quant_steps = struct.unpack_from(f"<{len(named)}e", section, 0)
         except struct.error:
             raise BitstreamError("GOP section is truncated (quantisation steps)") from None
-        if not all(np.isfinite(step) and step > 0 for step in steps):
+        if not all(np.isfinite(step) and step > 0 for step in quant_steps):
             raise BitstreamError("GOP section has a quantisation step that is not a positive number")
         try:
             symbols = decode_tensors(section[2 * len(named) :], [t.numel() for _, t in named])
@@ -78,8 +78,8 @@ class GopModel:
         # The entropy coder stores no sizes, so a section read with other shapes than it was coded
         # with would decode to garbage without complaint: the section must be exactly what the
         # decoded symbols encode to.
-        if struct.pack(f"<{len(steps)}e", *steps) + encode_tensors(symbols) != section:
+        if struct.pack(f"<{len(quant_steps)}e", *quant_steps) + encode_tensors(symbols) != section:
             raise BitstreamError("GOP section does not hold tensors of the shapes the header gives")
         with torch.no_grad():
-            for (_, tensor), step, values in zip(named, steps, symbols):
+            for (_, tensor), step, values in zip(named, quant_steps, symbols):
                 tensor.copy_(dequantize(values, step, tuple(tensor.shape)).to(tensor.device))

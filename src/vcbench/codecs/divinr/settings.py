@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from vcbench.options import Option, OptionSet
 
-#: the samplers a header may name (the keys of :data:`vcbench.codecs.divinr.sampler.SAMPLERS`)
+#: the samplers a header may name (the keys of :data:`vcbench.diffusion.noise.SAMPLERS`)
 SAMPLER_NAMES = ("ddim-trailing", "euler-edm")
 
 #: the options that tune the encoder's optimisation (fields of ``encoder.EncoderSettings``, with the knobs

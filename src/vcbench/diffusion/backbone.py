@@ -1,13 +1,13 @@
-"""Diffusion backbones for DiV-INR: a VAE, a denoiser and a scheduler loaded with diffusers'
+"""Diffusion backbones for the latent-diffusion codecs: a VAE, a denoiser and a scheduler loaded with diffusers'
 ``from_pretrained`` from a local folder (``vae/``, ``unet/``, ``scheduler/`` subfolders, the
 layout of every diffusers pipeline) or a hub id written ``hf://owner/name``, identified by a
 content hash that bitstreams record.
 
-Two kinds of denoiser are driven:
+Two kinds of denoiser are driven, both conditioned by channel concatenation:
 
-* image LDMs (``UNet2DModel``, ``UNet2DConditionModel``) whose input channels are twice the
-  latent channels: the INR latent is concatenated to the noisy latent, frame by frame;
-* image-to-video models of the SVD kind (``UNetSpatioTemporalConditionModel``): the INR latent
+* image LDMs (``UNet2DModel``, ``UNet2DConditionModel``): the condition (DiV-INR: the INR
+  latent) is concatenated to the noisy latent, frame by frame;
+* image-to-video models of the SVD kind (``UNetSpatioTemporalConditionModel``): the condition
   takes the slot of the encoded keyframe latent (channel concatenation, one per frame) and the
   whole GOP is denoised as one clip.
 
@@ -60,7 +60,7 @@ def _component_class(root: Path, subfolder: str, allowed) -> type:
     except (OSError, ValueError, KeyError) as err:
         raise ConfigError(f"{config_path}: cannot read the diffusers component class ({err})") from None
     if allowed is not None and class_name not in allowed:
-        raise ConfigError(f"{config_path}: {class_name} is not supported; DiV-INR drives {', '.join(allowed)}")
+        raise ConfigError(f"{config_path}: {class_name} is not supported; vcbench drives {', '.join(allowed)}")
     return getattr(diffusers, class_name)
 
 
@@ -80,7 +80,7 @@ def resolve_folder(name_or_path: str | Path) -> Path:
 
 @dataclass
 class Backbone:
-    """A loaded backbone and the few facts DiV-INR needs about it."""
+    """A loaded backbone and the few facts its codecs need about it."""
 
     folder: Path
     hash: str
@@ -133,17 +133,19 @@ class Backbone:
         return torch.cat(parts).clamp(-1, 1)
 
     # -- denoiser ------------------------------------------------------------------------------
-    def check_conditioning(self) -> None:
-        expected = 2 * self.latent_channels
+    def check_concatenated(self, condition_channels: int, what: str) -> None:
+        """A ConfigError unless the denoiser takes the noisy latent plus ``condition_channels``
+        concatenated channels (``what`` names them and their codec, for the message)."""
+        expected = self.latent_channels + condition_channels
         if int(self.unet.config.in_channels) != expected:
             raise ConfigError(
-                f"{self.folder}: the denoiser takes {self.unet.config.in_channels} input channels; DiV-INR concatenates the INR "
-                f"latent to the noisy latent and needs {expected}"
+                f"{self.folder}: the denoiser takes {self.unet.config.in_channels} input channels; {what} concatenated to the "
+                f"noisy latent need {expected}; pass a backbone trained for this conditioning"
             )
 
     def predict(self, noisy: torch.Tensor, timestep: torch.Tensor, condition: torch.Tensor,
                 context: torch.Tensor | None, time_ids: torch.Tensor | None) -> torch.Tensor:
-        """Denoiser output for frames ``noisy`` (F, C, h, w) given the INR latents ``condition``.
+        """Denoiser output for frames ``noisy`` (F, C, h, w) given the concatenated ``condition``.
 
         ``timestep`` is one value for all frames or one per frame (image kind only)."""
         sample = torch.cat([noisy, condition], dim=1)
@@ -166,9 +168,7 @@ def load_backbone(name_or_path: str | Path, device: torch.device | str = "cpu") 
     scheduler = _component_class(root, "scheduler", None).from_pretrained(root, subfolder="scheduler")
     for module in (vae, unet):
         module.to(device).eval().requires_grad_(False)
-    backbone = Backbone(root, backbone_hash(root), vae, unet, dict(scheduler.config), torch.device(device))
-    backbone.check_conditioning()
-    return backbone
+    return Backbone(root, backbone_hash(root), vae, unet, dict(scheduler.config), torch.device(device))
 
 
 def find_backbone(digest: str, candidates: list[str | Path], models_dir: str | Path | None, bitstream: Path) -> Path:

@@ -33,7 +33,7 @@ import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DModel
 from tqdm import tqdm
 
-from vcbench.codecs.divinr.backbone import backbone_hash
+from vcbench.diffusion.backbone import backbone_hash
 
 PRIOR_VERSION = "embedded-v1"
 
@@ -135,19 +135,22 @@ def _checkpoint_path(out: Path) -> Path:
     return out.with_name(f".{out.name}.checkpoint.pt")
 
 
-def train_prior(out: Path, settings: PriorSettings = PriorSettings()) -> dict:
-    """Train (or resume) the embedded backbone and save it to ``out``; return its model_index record."""
+def train_prior(out: Path, settings: PriorSettings = PriorSettings(), device: torch.device | None = None) -> dict:
+    """Train (or resume) the embedded backbone on ``device`` and save it to ``out``; return its model_index record.
+
+    Every random draw of the data is made on the CPU, so the batches are the same on any device."""
+    device = device or torch.device("cpu")
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     images, sources = training_images()
     crops = CropSampler(images, generator)
-    vae, unet = AutoencoderKL(**VAE_CONFIG), UNet2DModel(**UNET_CONFIG)
+    vae, unet = AutoencoderKL(**VAE_CONFIG).to(device), UNet2DModel(**UNET_CONFIG).to(device)
     scheduler = DDIMScheduler(**SCHEDULER_CONFIG)
     state = {"phase": "vae", "step": 0, "losses": {}, "seconds": 0.0}
     checkpoint = _checkpoint_path(out)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     if checkpoint.exists():
-        saved = torch.load(checkpoint, weights_only=False)
+        saved = torch.load(checkpoint, weights_only=False, map_location=device)
         if saved.get("settings") == asdict(settings) and saved.get("version") == PRIOR_VERSION:
             vae.load_state_dict(saved["vae"])
             unet.load_state_dict(saved["unet"])
@@ -164,19 +167,20 @@ def train_prior(out: Path, settings: PriorSettings = PriorSettings()) -> dict:
 
     started = time.perf_counter() - state["seconds"]
     if state["phase"] == "vae":
-        _train_vae(vae, crops, settings, state, save_checkpoint, started)
-        vae.register_to_config(scaling_factor=_scaling_factor(vae, crops, settings))
+        _train_vae(vae, crops, settings, state, save_checkpoint, started, device)
+        vae.register_to_config(scaling_factor=_scaling_factor(vae, crops, settings, device))
         state.update(phase="unet", step=0)
         save_checkpoint()
     if state["phase"] == "unet":
-        _train_unet(vae, unet, scheduler, crops, generator, settings, state, save_checkpoint, started)
+        _train_unet(vae, unet, scheduler, crops, generator, settings, state, save_checkpoint, started, device)
         state.update(phase="done")
         save_checkpoint()
     record = {
         "_class_name": "DivInrEmbeddedPipeline", "_diffusers_version": __import__("diffusers").__version__,
         "vae": ["diffusers", "AutoencoderKL"], "unet": ["diffusers", "UNet2DModel"], "scheduler": ["diffusers", "DDIMScheduler"],
         "vcbench": {"version": PRIOR_VERSION, "trained_on": sources, "images": len(images), "settings": asdict(settings),
-                    "losses": state["losses"], "training_seconds": round(time.perf_counter() - started, 1)},
+                    "losses": state["losses"], "training_seconds": round(time.perf_counter() - started, 1),
+                    "device": str(device), "threads": torch.get_num_threads()},
     }
     _save(out, vae, unet, scheduler, record)
     checkpoint.unlink(missing_ok=True)
@@ -195,14 +199,14 @@ def _step(optimiser, loss, step, state, name, shown, progress, save_checkpoint, 
         save_checkpoint()
 
 
-def _train_vae(vae, crops, settings, state, save_checkpoint, started) -> None:
+def _train_vae(vae, crops, settings, state, save_checkpoint, started, device) -> None:
     optimiser = torch.optim.Adam(vae.parameters(), lr=settings.learning_rate)
     vae.train()
     progress = tqdm(range(state["step"], settings.vae_steps), desc="prior: VAE", unit="it", mininterval=2.0)
     for step in progress:
         for group in optimiser.param_groups:  # linear decay to 10 %
             group["lr"] = settings.learning_rate * (1 - 0.9 * step / settings.vae_steps)
-        images = crops.batch(settings.batch, settings.vae_crop)
+        images = crops.batch(settings.batch, settings.vae_crop).to(device)
         posterior = vae.encode(images).latent_dist
         recon = vae.decode(posterior.sample()).sample
         l1 = (recon - images).abs().mean()
@@ -212,20 +216,21 @@ def _train_vae(vae, crops, settings, state, save_checkpoint, started) -> None:
 
 
 @torch.no_grad()
-def _scaling_factor(vae, crops, settings) -> float:
-    latents = vae.encode(crops.batch(2 * settings.batch, settings.vae_crop)).latent_dist.mode()
+def _scaling_factor(vae, crops, settings, device) -> float:
+    latents = vae.encode(crops.batch(2 * settings.batch, settings.vae_crop).to(device)).latent_dist.mode()
     return float(1.0 / latents.std())
 
 
 @torch.no_grad()
-def _latent_pool(vae, crops, settings) -> torch.Tensor:
+def _latent_pool(vae, crops, settings, device) -> torch.Tensor:
+    """Scaled latents of a pool of crops, kept on the CPU (the denoiser's batches are drawn there)."""
     scale = float(vae.config.scaling_factor)
     images = crops.batch(settings.latent_pool, settings.pool_crop)
-    return torch.cat([vae.encode(part).latent_dist.mode() for part in images.split(8)]) * scale
+    return torch.cat([vae.encode(part.to(device)).latent_dist.mode().cpu() for part in images.split(8)]) * scale
 
 
-def _train_unet(vae, unet, scheduler, crops, generator, settings, state, save_checkpoint, started) -> None:
-    pool = _latent_pool(vae, crops, settings)
+def _train_unet(vae, unet, scheduler, crops, generator, settings, state, save_checkpoint, started, device) -> None:
+    pool = _latent_pool(vae, crops, settings, device)
     optimiser = torch.optim.Adam(unet.parameters(), lr=settings.learning_rate)
     unet.train()
     progress = tqdm(range(state["step"], settings.unet_steps), desc="prior: denoiser", unit="it", mininterval=2.0)
@@ -237,9 +242,10 @@ def _train_unet(vae, unet, scheduler, crops, generator, settings, state, save_ch
         condition = degrade_like_inr(latents, generator)
         noise = torch.randn(latents.shape, generator=generator)
         timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (latents.shape[0],), generator=generator)
-        noisy = scheduler.add_noise(latents, noise, timesteps)
-        target = scheduler.get_velocity(latents, noise, timesteps)
-        loss = torch.nn.functional.mse_loss(unet(torch.cat([noisy, condition], 1), timesteps).sample, target)
+        noisy = scheduler.add_noise(latents, noise, timesteps).to(device)
+        target = scheduler.get_velocity(latents, noise, timesteps).to(device)
+        model_input = torch.cat([noisy, condition.to(device)], 1)
+        loss = torch.nn.functional.mse_loss(unet(model_input, timesteps.to(device)).sample, target)
         _step(optimiser, loss, step, state, "denoiser_mse", loss, progress, save_checkpoint, started)
     unet.eval()
 

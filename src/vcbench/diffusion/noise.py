@@ -1,6 +1,6 @@
-"""The noise processes DiV-INR drives, chosen from the backbone's own scheduler config, each with
+"""The noise processes the latent-diffusion codecs drive, chosen from the backbone's own scheduler config, each with
 the training example the encoder's denoising loss uses and the deterministic sampler the decoder
-runs (its name is written in the bitstream header):
+runs (its name is written in the bitstream header) and the loss each trains with:
 
 ddim-trailing  discrete-timestep models (DDPM/DDIM-trained image LDMs, the embedded prior):
                noise from the scheduler's alphas at a random timestep; DDIM with eta = 0 and
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import torch
 from diffusers import DDIMScheduler
 
-from vcbench.codecs.divinr.backbone import Backbone
+from vcbench.diffusion.backbone import Backbone
 
 if TYPE_CHECKING:
     from diffusers import EulerDiscreteScheduler

@@ -1,5 +1,5 @@
 """Tiny, untrained backbones of both kinds built from small configs and saved in the diffusers
-layout: what the tests and quick checks of the DiV-INR machinery run on (no weights needed)."""
+layout: what the tests and quick checks of the diffusion codecs run on (no weights needed)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,85 @@
+"""The diffusion decoder, with temporal diffusion information reuse (TDIR).
+
+Every frame is sampled with the backbone's deterministic sampler (DDIM, eta 0, trailing spacing:
+:class:`vcbench.diffusion.noise.DdimTrailing`) from the same seeded noise, conditioned on the
+frame's condition and prompted with q. The noise is drawn once per sequence (not per frame): fresh
+noise per frame makes invented texture flicker from frame to frame.
+
+TDIR (r > 0): a P-frame does not start from noise. It starts from the previous frame's sampling
+state after r of the ``steps`` steps (the input of step r) and runs only the last steps - r, so a
+P-frame costs steps - r denoiser evaluations instead of steps. Two modes (a header field):
+
+``reuse``    that state as it is;
+``aligned``  that state moved by the change of the decoded latent, scaled as the sampler scales
+             the clean latent at that step: x_r + sqrt(alpha_bar(t_r)) (decoded_t - decoded_{t-1}).
+             At step r the state is sqrt(alpha_bar) x0 + sqrt(1 - alpha_bar) noise; the shift moves
+             its clean part to the current frame (aligned to its motion, as the decoded latents
+             are) and keeps the noise part, and the remaining steps refine it.
+
+r = 0 is off: every frame runs every step. I-frames always run every step (nothing to reuse).
+``evaluations`` counts the denoiser calls.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from vcbench.codecs.diffvc.conditioning import DenoiserAdapter
+from vcbench.diffusion.backbone import Backbone
+from vcbench.diffusion.noise import DdimTrailing, noise_process
+from vcbench.errors import ConfigError
+
+SAMPLER = DdimTrailing.name
+
+
+def check_sampler(backbone: Backbone) -> None:
+    """DiffVC samples discrete-timestep (DDPM/DDIM-trained) backbones; a ConfigError for others."""
+    name = noise_process(backbone.scheduler_config).name
+    if name != SAMPLER:
+        raise ConfigError(f"{backbone.folder}: its scheduler samples with {name}; DiffVC decodes with {SAMPLER} (a DDPM/DDIM-trained "
+                          "image backbone such as the embedded one or Stable Diffusion 2.1)")
+
+
+class DiffusionDecoder:
+    """Samples the frames of one sequence in order, keeping what TDIR reuses."""
+
+    def __init__(self, backbone: Backbone, adapter: DenoiserAdapter, steps: int, seed: int, q: int, tdir_r: int, mode: str):
+        if not 0 <= tdir_r < steps:
+            raise ValueError(f"TDIR r={tdir_r} must be below the {steps} sampling steps")
+        check_sampler(backbone)
+        self.backbone, self.adapter, self.steps, self.seed, self.tdir_r, self.mode = backbone, adapter, steps, seed, tdir_r, mode
+        process = noise_process(backbone.scheduler_config)
+        self.process, self.scheduler = process, process.scheduler(steps)
+        self.q = torch.tensor([q], device=backbone.device)
+        self.evaluations = 0
+        self._noise: torch.Tensor | None = None
+        self._reused: tuple[torch.Tensor, torch.Tensor] | None = None  # (state at step r, that frame's decoded latent)
+
+    def _initial_noise(self, shape: torch.Size) -> torch.Tensor:
+        if self._noise is None or self._noise.shape != shape:
+            generator = torch.Generator().manual_seed(self.seed)
+            self._noise = torch.randn(shape, generator=generator).to(self.backbone.device) * self.scheduler.init_noise_sigma
+        return self._noise
+
+    def _signal_scale(self, step: int) -> float:
+        timestep = int(self.scheduler.timesteps[step])
+        return float(self.scheduler.alphas_cumprod[timestep].sqrt())
+
+    @torch.inference_mode()
+    def frame(self, decoded: torch.Tensor, context: torch.Tensor | None, intra: bool) -> torch.Tensor:
+        """The sampled latent (1, C, h, w) of the next frame from its decoded latent and temporal context."""
+        condition = self.adapter.condition(decoded, context)
+        first, state = 0, self._initial_noise(decoded.shape)
+        if self.tdir_r and not intra and self._reused is not None:
+            first, (state, previous) = self.tdir_r, self._reused
+            if self.mode == "aligned":
+                state = state + self._signal_scale(first) * (decoded - previous)
+        for step in range(first, self.steps):
+            if step == self.tdir_r:
+                self._reused = (state, decoded)
+            timestep = self.scheduler.timesteps[step]
+            model_input = self.scheduler.scale_model_input(state, timestep)
+            output = self.adapter.predict(self.backbone, model_input, timestep.reshape(1).to(state.device), condition, self.q)
+            self.evaluations += 1
+            state = self.process.step(self.scheduler, output, timestep, state).prev_sample
+        return state

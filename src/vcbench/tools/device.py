@@ -1,0 +1,41 @@
+"""Where torch work runs (the one rule every codec, metric and trainer follows), and how its CPU
+memory is kept."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+
+import torch
+
+from vcbench.errors import ConfigError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def choose_device(choice: str, owner: str) -> torch.device:
+    """``auto``: CUDA when torch sees a device, else the CPU; ``cuda`` where there is none is a
+    ConfigError naming ``owner`` (e.g. "divinr options")."""
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if choice not in DEVICE_CHOICES:
+        raise ConfigError(f"{owner}: device={choice!r}; use one of {', '.join(DEVICE_CHOICES)}")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"{owner}: device=cuda, but torch sees no CUDA device here; use device=auto or device=cpu")
+    return torch.device(choice)
+
+
+def keep_freed_memory() -> None:
+    """Let glibc keep freed buffers for reuse instead of handing them back to the kernel.
+
+    torch's CPU tensors come from malloc, which maps every buffer above a few MB (a batch of
+    activations) afresh, so each layer page-faults it in again: on the demo's 640x320 frames that was
+    a third of a CPU decode's time, in the kernel. The memory stays at its peak instead of shrinking
+    between layers; the bits do not change."""
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
+    except (OSError, AttributeError, TypeError):
+        return  # not glibc (e.g. macOS): nothing to tune
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 1 << 30)
+    mallopt(m_trim_threshold, 1 << 30)
