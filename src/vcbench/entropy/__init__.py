@@ -7,6 +7,7 @@ same cost that encoders put in their rate term.
 """
 
 from vcbench.entropy.laplace import TensorHeader, decode_tensors, encode_tensors, laplace_bits
-from vcbench.entropy.quantize import dequantize, quantize, quantize_ste
+from vcbench.entropy.quantize import dequantize, estimated_bits, quantised_weights, quantize, quantize_ste
 
-__all__ = ["TensorHeader", "decode_tensors", "encode_tensors", "laplace_bits", "dequantize", "quantize", "quantize_ste"]
+__all__ = ["TensorHeader", "decode_tensors", "encode_tensors", "laplace_bits", "dequantize", "quantize", "quantize_ste",
+           "quantised_weights", "estimated_bits"]

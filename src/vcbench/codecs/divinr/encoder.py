@@ -12,7 +12,6 @@ updates the full-precision copies (straight-through).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -21,7 +20,7 @@ from tqdm import tqdm
 from vcbench.codecs.divinr.gop import GopModel
 from vcbench.diffusion.backbone import Backbone
 from vcbench.diffusion.noise import DdimTrailing, EulerEdm, noise_process
-from vcbench.entropy import laplace_bits
+from vcbench.entropy.quantize import estimated_bits, quantised_weights
 
 
 @dataclass(frozen=True)
@@ -39,25 +38,6 @@ class EncoderSettings:
     crop: int
     rate_weight: float
     quant_step: float
-
-
-@contextlib.contextmanager
-def quantised_weights(named: list[tuple[str, torch.nn.Parameter]], quant_steps: list[float]) -> Iterator[None]:
-    """Forward/backward at the rounded weights; the optimiser then updates the saved originals."""
-    originals = [p.detach().clone() for _, p in named]
-    with torch.no_grad():
-        for (_, p), step in zip(named, quant_steps):
-            p.copy_(torch.round(p / step) * step)
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for (_, p), original in zip(named, originals):
-                p.copy_(original)
-
-
-def estimated_bits(named: list[tuple[str, torch.nn.Parameter]], quant_steps: list[float]) -> torch.Tensor:
-    return sum(laplace_bits(p / step) for (_, p), step in zip(named, quant_steps))
 
 
 def _denoising_loss(backbone: Backbone, process: DdimTrailing | EulerEdm, model: GopModel, latents: torch.Tensor,

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -46,7 +45,7 @@ from tqdm import tqdm
 from vcbench.codecs.givic.model import Denoiser
 from vcbench.codecs.givic.pyramid import Geometry, build_pyramid, tokenise
 from vcbench.codecs.givic.sampling import Sampler, alpha_sigma
-from vcbench.entropy import laplace_bits
+from vcbench.entropy.quantize import estimated_bits, quantised_weights
 
 LEVEL_POWER = -0.6  # a level of N tokens is drawn with probability ~ N ** LEVEL_POWER (module docstring)
 
@@ -67,26 +66,6 @@ class TrainSettings:
     steps: int
     context: int
     seed: int
-
-
-@contextlib.contextmanager
-def quantised_weights(model: Denoiser, steps: list[float]) -> Iterator[None]:
-    """Forward/backward at the rounded weights; the optimiser then updates the saved originals."""
-    named = model.named_tensors()
-    originals = [p.detach().clone() for _, p in named]
-    with torch.no_grad():
-        for (_, p), step in zip(named, steps):
-            p.copy_(torch.round(p / step) * step)
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for (_, p), original in zip(named, originals):
-                p.copy_(original)
-
-
-def estimated_bits(model: Denoiser, steps: list[float]) -> torch.Tensor:
-    return sum(laplace_bits(p / step) for (_, p), step in zip(model.named_tensors(), steps))
 
 
 class TokenTable:
@@ -154,7 +133,7 @@ def optimise_gop(model: Denoiser, sampler: Sampler, finest: torch.Tensor, settin
     for iteration in progress:
         if iteration == qat_start or (iteration < qat_start and iteration % 25 == 0):
             steps = model.steps(settings.quant_step)  # the RMS (and so the step) follows the weights; frozen for QAT
-        quantised = quantised_weights(model, steps) if iteration >= qat_start else contextlib.nullcontext()
+        quantised = quantised_weights(model.named_tensors(), steps) if iteration >= qat_start else contextlib.nullcontext()
         with quantised:
             if iteration % settings.refresh == 0 or iteration == qat_start:
                 table.refresh(sampler, pyramid, settings.seed)
@@ -169,7 +148,7 @@ def optimise_gop(model: Denoiser, sampler: Sampler, finest: torch.Tensor, settin
             carried = table.carried(model, rows, own, cond)
             estimate, _ = model(alpha * x0 + sigma * noise, cond, t, table.level[rows], table.positions[rows], carried)
             distortion = F.mse_loss(estimate, x0)
-            bits = estimated_bits(model, steps)
+            bits = estimated_bits(model.named_tensors(), steps)
             loss = distortion + settings.rate_weight * bits / pixels
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
