@@ -39,3 +39,14 @@ def keep_freed_memory() -> None:
     m_trim_threshold, m_mmap_threshold = -1, -3
     mallopt(m_mmap_threshold, 1 << 30)
     mallopt(m_trim_threshold, 1 << 30)
+
+
+def prepare_torch(device: str, threads: int, owner: str) -> torch.device:
+    """What a neural codec does before its work: choose its device (see :func:`choose_device`),
+    keep freed buffers on the CPU, and set torch's CPU threads (0: torch's default)."""
+    chosen = choose_device(device, owner)
+    if chosen.type == "cpu":
+        keep_freed_memory()
+    if threads:
+        torch.set_num_threads(threads)
+    return chosen

@@ -31,7 +31,7 @@ from vcbench.codecs.diffvc.store import DiffVcModel, find_model, frame_multiple,
 from vcbench.codecs.diffvc.tdir import SAMPLER, DiffusionDecoder, check_sampler
 from vcbench.diffusion.frames import pad_to_multiple, to_frames
 from vcbench.errors import BitstreamError, ConfigError
-from vcbench.tools.device import choose_device, keep_freed_memory
+from vcbench.tools.device import prepare_torch
 from vcbench.video import VideoFormat, Y4MReader, Y4MWriter, read_y4m_header, yuv_to_rgb
 
 CHUNK = 4  # frames per VAE encoder call
@@ -52,11 +52,7 @@ class DiffVcCodec(Codec):
 
     def __init__(self, **options: Any):
         super().__init__(**options)
-        self.device = choose_device(self.options["device"], "diffvc options")
-        if self.device.type == "cpu":
-            keep_freed_memory()  # the VAE decoder's large activations: a quarter of a CPU decode's time without it
-        if self.options["threads"]:
-            torch.set_num_threads(self.options["threads"])
+        self.device = prepare_torch(self.options["device"], self.options["threads"], "diffvc options")
 
     def versions(self) -> dict[str, str]:
         import importlib.metadata

@@ -25,7 +25,7 @@ from vcbench.diffusion.frames import pad_to_multiple, read_rgb, to_frames
 from vcbench.diffusion.lora import attach_lora
 from vcbench.diffusion.noise import SAMPLERS, noise_process, sample
 from vcbench.errors import BitstreamError, ConfigError
-from vcbench.tools.device import choose_device, keep_freed_memory
+from vcbench.tools.device import prepare_torch
 from vcbench.video import VideoFormat, Y4MWriter, read_y4m_header
 
 
@@ -53,11 +53,7 @@ class DivInrCodec(Codec):
 
     def __init__(self, **options: Any):
         super().__init__(**options)
-        self.device = choose_device(self.options["device"], "divinr options")
-        if self.device.type == "cpu":
-            keep_freed_memory()
-        if self.options["threads"]:
-            torch.set_num_threads(self.options["threads"])
+        self.device = prepare_torch(self.options["device"], self.options["threads"], "divinr options")
 
     def versions(self) -> dict[str, str]:
         import importlib.metadata

@@ -23,7 +23,7 @@ from vcbench.codecs.givic.model import Denoiser
 from vcbench.codecs.givic.pyramid import frames_to_tensor, geometry_for, tensor_to_frames
 from vcbench.codecs.givic.sampling import Sampler
 from vcbench.errors import BitstreamError, ConfigError
-from vcbench.tools.device import choose_device
+from vcbench.tools.device import prepare_torch
 from vcbench.video import VideoFormat, Y4MReader, Y4MWriter
 
 
@@ -47,9 +47,7 @@ class GivicCodec(Codec):
 
     def __init__(self, **options: Any):
         super().__init__(**options)
-        self.device = choose_device(self.options["device"], "givic options")
-        if self.options["threads"]:
-            torch.set_num_threads(self.options["threads"])
+        self.device = prepare_torch(self.options["device"], self.options["threads"], "givic options")
 
     def versions(self) -> dict[str, str]:
         return {"torch": torch.__version__, "constriction": importlib.metadata.version("constriction"),
