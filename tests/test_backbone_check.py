@@ -15,7 +15,7 @@ from vcbench_cli import vcbench
 
 def test_rgb_psnr_is_pooled_over_8_bit_rgb() -> None:
     reference = torch.zeros(2, 3, 4, 4)
-    off_by_one = reference + 2 / 255  # one 8-bit level everywhere... (0 -> 127.5 -> 128 vs 127.5 + 1 -> 129)
+    off_by_one = reference + 2 / 255  # one 8-bit level everywhere (x -> (x + 1) x 127.5, rounded)
     assert math.isclose(rgb_psnr(reference, off_by_one), 10 * math.log10(255**2), abs_tol=1e-9)
     assert rgb_psnr(reference, reference) == math.inf
 
