@@ -41,12 +41,12 @@ include: "workflow/rules/verify.smk"
 rule all:
     default_target: True
     input:
-        f"reports/{PRESET}/rd.csv",
-        f"reports/{PRESET}/index.html",
-        f"reports/{PRESET}/report.md",
-        f"reports/{PRESET}/provenance.json",
-        f"reports/{PRESET}/mlflow.json",
+        layout.fill(layout.RD, preset=PRESET),
+        layout.fill(layout.HTML, preset=PRESET),
+        layout.fill(layout.MARKDOWN, preset=PRESET),
+        layout.fill(layout.PROVENANCE, preset=PRESET),
+        layout.fill(layout.MLFLOW, preset=PRESET),
         # reconstructions are temporary: FID must be a target so they are featurised before deletion
         # (and no target without the Inception weights: its jobs would compute nothing)
-        [f"reports/{PRESET}/fid.csv"] if "fid" in PLAN.available_metrics else [],
+        [layout.fill(layout.FID, preset=PRESET)] if "fid" in PLAN.available_metrics else [],
         denoising_analyses(PRESET),

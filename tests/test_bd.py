@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vcbench.bd import BDWarning, bd, bd_table, lower_is_better
+from vcbench.bd import BDWarning, bd, lower_is_better
+from vcbench.report.bd_table import bd_table
 
 # The VCEG-M33 example (Bjontegaard 2001): rates and PSNR of anchor and test.
 ANCHOR = ([90.33, 181.03, 332.99, 547.79], [27.95, 31.17, 34.44, 38.11])

@@ -142,7 +142,7 @@ def test_a_full_disk_is_one_line_naming_the_file(tmp_path):
     rows = [{"dataset": "d", "sequence": "s", "codec": codec, "rate": f"r{i}", "bpp": rate, "psnr_yuv": 30 + 2 * i + shift}
             for codec, shift in (("x265", 0), ("test", 0.5)) for i, rate in enumerate([0.01, 0.02, 0.04, 0.08])]
     pd.DataFrame(rows).to_csv(report / "rd.csv", index=False)
-    args = ("bd-table", "--preset", "p", "--anchor", "x265", "--metrics", "psnr_yuv", "--skip-fid")
+    args = ("bd-table", "--rd", "reports/p/rd.csv", "--out", "reports/p/bd.csv", "--anchor", "x265", "--metrics", "psnr_yuv")
     result = vcbench(*args, cwd=tmp_path, max_file_bytes=100)
     assert result.returncode == 2, result.stderr
     assert one_line(result) == f"vcbench: error: {Path('reports/p/bd.csv')}: cannot write (File too large)"

@@ -135,8 +135,8 @@ def test_the_dag_plans_no_job_for_a_metric_without_weights(tmp_path, verified_as
     assert not {"fid", "fid_features", "fid_source_features"} & set(counts) and counts["score"] == 24
     assert all(" --metrics psnr,ms_ssim,vmaf " in c for c in commands_of(commands, "score") + commands_of(commands, "denoising-analysis"))
     (report,) = commands_of(commands, "report")
-    assert "--skip-fid" in report and report.count("--not-computed") == 3 and "'fid, kid: missing fid-inception-2015-12-05;" in report
-    assert "--skip-fid" in commands_of(commands, "bd-table")[0]
+    assert "--fid" not in report and report.count("--not-computed") == 3 and "'fid, kid: missing fid-inception-2015-12-05;" in report
+    assert "--fid" not in commands_of(commands, "bd-table")[0]
 
     counts, commands = planned(workdir, {"VCBENCH_ASSETS_DIR": str(home), "VCBENCH_ASSET_REGISTRY": str(registry)})
     assert {rule: counts.get(rule) for rule in ("fid_source_features", "fid_features", "fid", "score")} == {

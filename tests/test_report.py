@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from vcbench import layout
 from vcbench.errors import VcbenchError
 from vcbench.video import VideoFormat, Y4MReader, Y4MWriter, rgb_to_yuv, yuv_to_rgb
 
@@ -113,12 +114,42 @@ def build_results_tree(root: Path, preset: str = PRESET) -> Path:
 METRICS = "psnr_yuv,psnr_y,ms_ssim,vmaf,vmaf_neg,lpips,dists,fid"
 
 
+def report_file(name: str, preset: str = PRESET) -> str:
+    """A file of reports/<preset>/ as the rules name it (``name``: a `vcbench.layout` template's name, e.g. "RD")."""
+    return layout.fill(getattr(layout, name), preset=preset)
+
+
+def bd_table_args(preset: str = PRESET, *extra: str) -> tuple[str, ...]:
+    return ("bd-table", "--rd", report_file("RD", preset), "--out", report_file("BD", preset), "--anchor", "x265", *extra)
+
+
+def report_args(preset: str = PRESET, *extra: str) -> tuple[str, ...]:
+    files = {"--rd": "RD", "--bd": "BD", "--plots": "PLOTS", "--provenance": "PROVENANCE", "--html": "HTML", "--md": "MARKDOWN"}
+    return ("report", "--preset", preset, *[arg for flag, name in files.items() for arg in (flag, report_file(name, preset))],
+            "--anchor", "x265", *extra)
+
+
+def plots_file_args(preset: str = PRESET) -> list[str]:
+    """--frames/--preview KEY FILE of every job of the tree and --source of every sequence, as the plots rule passes them."""
+    args = []
+    for sequence in SEQUENCES:
+        args += ["--source", f"demo/{sequence}", layout.fill(layout.SEQUENCE, dataset="demo", sequence=sequence)]
+        for codec, (_, ladder, _) in CODECS.items():
+            for rate, _ in ladder:
+                job = {"preset": preset, "dataset": "demo", "sequence": sequence, "codec": codec, "rate": rate}
+                key = f"demo/{sequence}/{codec}/{rate}"
+                args += ["--frames", key, layout.fill(layout.FRAMES, **job), "--preview", key, layout.fill(layout.PREVIEW, **job)]
+    return args
+
+
 def build_report(root: Path, preset: str = PRESET) -> Path:
     """The report rules in DAG order through the command line (MLflow steps aside: see test_tracking)."""
-    vcbench("bd-table", "--preset", preset, "--anchor", "x265", "--method", "pchip", "--metrics", METRICS, cwd=root)
-    vcbench("plots", "--preset", preset, "--metrics", METRICS, "--preview-bpp", "0.02", cwd=root)
-    vcbench("provenance", "--preset", preset, cwd=root)
-    vcbench("report", "--preset", preset, "--anchor", "x265", "--method", "pchip", cwd=root)
+    vcbench(*bd_table_args(preset, "--method", "pchip", "--metrics", METRICS), cwd=root)
+    vcbench("plots", "--rd", report_file("RD", preset), "--out", report_file("PLOTS", preset), *plots_file_args(preset),
+            "--metrics", METRICS, "--preview-bpp", "0.02", cwd=root)
+    vcbench("provenance", "--preset", preset, "--rd", report_file("RD", preset), "--bd", report_file("BD", preset),
+            "--out", report_file("PROVENANCE", preset), cwd=root)
+    vcbench(*report_args(preset, "--method", "pchip"), cwd=root)
     return root / "reports" / preset
 
 
@@ -131,8 +162,8 @@ def report_dir(tmp_path_factory) -> Path:
 
 def test_bd_csv_adds_rows_against_each_further_anchor(tmp_path: Path):
     build_results_tree(tmp_path)
-    result = vcbench("bd-table", "--preset", PRESET, "--anchor", "x265", "--also-against", "svtav1", "--also-against", "vvenc",
-                     "--metrics", "psnr_yuv", cwd=tmp_path)
+    result = vcbench(*bd_table_args(PRESET, "--also-against", "svtav1", "--also-against", "vvenc", "--metrics", "psnr_yuv"),
+                     cwd=tmp_path)
     assert "no BD against vvenc: rd.csv has no RD points of it" in result.stderr
     bd = pd.read_csv(tmp_path / "reports" / PRESET / "bd.csv").set_index(["anchor", "codec", "sequence"])
     assert bd.loc[("x265", "svtav1", "mean"), "bd_quality"] == pytest.approx(0.8, abs=1e-6)
@@ -151,6 +182,25 @@ def test_bd_csv_has_sequences_and_dataset_means(report_dir: Path):
     assert psnr.loc["mean", "bd_rate_pct"] == pytest.approx(psnr.loc[["bunny", "bikes"], "bd_rate_pct"].mean())
     lpips = bd[(bd["metric"] == "lpips") & (bd["sequence"] == "mean")].iloc[0]
     assert lpips["direction"] == "lower" and lpips["bd_quality"] > 0 and lpips["bd_rate_pct"] < 0
+
+
+def test_plots_fail_on_a_missing_declared_file_with_one_line_naming_it(report_dir: Path, tmp_path: Path):
+    import shutil
+
+    root = tmp_path / "repo"
+    shutil.copytree(report_dir.parents[1], root)
+    missing = layout.fill(layout.FRAMES, preset=PRESET, dataset="demo", sequence="bikes", codec="x265", rate="qp47")
+    (root / missing).unlink()
+    args = [sys.executable, "-m", "vcbench.cli", "plots", "--rd", report_file("RD"), "--out", "plots", "--metrics", METRICS]
+    result = subprocess.run([*args, *plots_file_args()], cwd=root, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2 and result.stderr.strip() == (
+        f"vcbench: error: {missing}: no such file (--frames demo/bikes/x265/qp47); build it first (rule score: snakemake {missing})")
+    # a point of rd.csv whose file the command was not given at all: the same, naming the option to pass
+    given = plots_file_args()
+    at = given.index("demo/bikes/svtav1/qp58")
+    result = subprocess.run([*args, *given[:at - 1], *given[at + 2:]], cwd=root, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2 and result.stderr.strip().startswith(
+        "vcbench: error: no --frames file given for demo/bikes/svtav1/qp58 (a point of rd.csv); pass --frames demo/bikes/svtav1/qp58 FILE")
 
 
 def test_plots_are_written_as_png_and_svg(report_dir: Path):
@@ -196,10 +246,11 @@ def test_dirty_warning_is_on_the_first_line_only_when_dirty(report_dir: Path):
     from vcbench.report.markdown import render_markdown
 
     assert "recorded no commit" in (report_dir / "index.html").read_text().splitlines()[0]
-    content = load_content(report_dir, PRESET, "x265", "pchip")
+    content = load_content(PRESET, report_dir / "rd.csv", report_dir / "bd.csv", report_dir / "plots" / "manifest.json",
+                           report_dir / "provenance.json", None, report_dir, "x265", "pchip")
     content.provenance["warning"] = ""  # as for a clean checkout
     assert render_markdown(content).splitlines()[0] == f"# vcbench report: preset {PRESET}"
-    html = render_html(content, report_dir)
+    html = render_html(content, report_dir, report_dir / "plots")
     assert html.splitlines()[0] == "<!DOCTYPE html>" and 'id="dirty-warning"' not in html
 
 
@@ -286,8 +337,9 @@ def test_fid_gives_pooled_bd_rows_and_a_fid_table(report_copy: Path):
     # svtav1 is better at equal rate: lower FID at its (lower) rates than x265 at its own.
     warning = "only 12 patches (< 2048, the Inception feature dimension): FID is biased and not reliable at this count"
     _write_fid_csv(report_copy, lambda codec, i: (150.0 - 40 * i) - (15.0 if codec == "svtav1" else 0.0), warning=warning)
-    vcbench("bd-table", "--preset", PRESET, "--anchor", "x265", "--metrics", METRICS, cwd=root)
-    vcbench("report", "--preset", PRESET, "--anchor", "x265", cwd=root)
+    fid = ("--fid", report_file("FID"))
+    vcbench(*bd_table_args(PRESET, "--metrics", METRICS, *fid), cwd=root)
+    vcbench(*report_args(PRESET, *fid), cwd=root)
     bd = pd.read_csv(report_copy / "bd.csv")
     pooled = bd[bd["metric"].isin(["fid", "kid"])].set_index("metric")
     assert set(pooled.index) == {"fid", "kid"} and set(pooled["sequence"]) == {"mean"}
@@ -305,8 +357,9 @@ def test_missing_fid_weights_give_no_bd_rows_and_the_report_names_the_fix(report
     root = report_copy.parent.parent
     reason = missing_reason(load_registry()["fid-inception-2015-12-05"], cache_dir=tmp_path / "empty-cache")
     _write_fid_csv(report_copy, lambda codec, i: "", not_computed=f"fid, kid: {reason}")
-    vcbench("bd-table", "--preset", PRESET, "--anchor", "x265", "--metrics", METRICS, cwd=root)
-    vcbench("report", "--preset", PRESET, "--anchor", "x265", cwd=root)
+    fid = ("--fid", report_file("FID"))
+    vcbench(*bd_table_args(PRESET, "--metrics", METRICS, *fid), cwd=root)
+    vcbench(*report_args(PRESET, *fid), cwd=root)
     assert not pd.read_csv(report_copy / "bd.csv")["metric"].isin(["fid", "kid"]).any()
     text = (report_copy / "report.md").read_text()
     notes = text.split("## Not computed\n\n")[1].split("\n\n")[0].splitlines()
@@ -321,7 +374,7 @@ def test_missing_fid_weights_give_no_bd_rows_and_the_report_names_the_fix(report
 
 def test_metrics_left_out_of_the_plan_are_reported_with_the_fix(report_copy: Path, tmp_path: Path, monkeypatch):
     """As the DAG runs the report without any weights: the score jobs were not given LPIPS/DISTS (rd.csv has
-    no such columns), no FID job ran (--skip-fid), and the plan's reasons reach the report."""
+    no such columns), no FID job ran (no --fid), and the plan's reasons reach the report."""
     import shlex
     from html import escape
 
@@ -337,8 +390,8 @@ def test_metrics_left_out_of_the_plan_are_reported_with_the_fix(report_copy: Pat
     root = report_copy.parent.parent
     rd = pd.read_csv(report_copy / "rd.csv").drop(columns=["lpips", "dists"]).assign(not_computed="")
     rd.to_csv(report_copy / "rd.csv", index=False)
-    vcbench("bd-table", "--preset", PRESET, "--anchor", "x265", "--metrics", METRICS, "--skip-fid", cwd=root)
-    vcbench("report", "--preset", PRESET, "--anchor", "x265", "--skip-fid", *shlex.split(not_computed_args(plan)), cwd=root)
+    vcbench(*bd_table_args(PRESET, "--metrics", METRICS), cwd=root)
+    vcbench(*report_args(PRESET, *shlex.split(not_computed_args(plan))), cwd=root)
     assert set(pd.read_csv(report_copy / "bd.csv")["metric"]) == {"psnr_yuv", "psnr_y", "ms_ssim", "vmaf", "vmaf_neg"}
     text = (report_copy / "report.md").read_text()
     notes = text.split("## Not computed\n\n")[1].split("\n\n")[0].splitlines()

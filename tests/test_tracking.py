@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 import vcbench as vcbench_package
 from servers import MlflowServer
-from test_report import SEQUENCES, build_report, build_results_tree, vcbench
+from test_report import SEQUENCES, bd_table_args, build_report, build_results_tree, report_args, report_file, vcbench
 from vcbench.errors import VcbenchError
 from vcbench.io import sha256_file
 from vcbench.tracking import job
@@ -38,6 +38,14 @@ def _runs(client: MlflowClient, experiment: str) -> list:
     return client.search_runs([experiment_id], max_results=1000)
 
 
+# The MLflow rules' commands, with the files the rules pass.
+TRACK_RUNS = ("track", "--stage", "runs", "--preset", "smoke", "--rd", report_file("RD"), "--bd", report_file("BD"),
+              "--out", report_file("MLFLOW_RUNS"), "--experiment", "vcbench-test")
+TRACK_ARTIFACTS = ("track", "--stage", "artifacts", "--runs", report_file("MLFLOW_RUNS"),
+                   *[arg for name in ("RD", "BD", "PROVENANCE", "HTML", "MARKDOWN") for arg in ("--artifact", report_file(name))],
+                   "--artifact-dir", report_file("PLOTS"), "--out", report_file("MLFLOW"))
+
+
 @pytest.mark.slow
 def test_runs_are_logged_read_back_and_not_duplicated(mlflow_server: MlflowServer, tmp_path: Path):
     root = tmp_path / "repo"
@@ -46,9 +54,9 @@ def test_runs_are_logged_read_back_and_not_duplicated(mlflow_server: MlflowServe
     mlflow_server = mlflow_server.wait_ready()
     env = {"MLFLOW_TRACKING_URI": mlflow_server}
     # The remaining rules in DAG order: runs, the report with their links, then the artifacts.
-    vcbench("track", "--preset", "smoke", "--stage", "runs", "--experiment", "vcbench-test", cwd=root, env=env)
-    vcbench("report", "--preset", "smoke", "--anchor", "x265", "--method", "pchip", cwd=root)
-    vcbench("track", "--preset", "smoke", "--stage", "artifacts", cwd=root, env=env)
+    vcbench(*TRACK_RUNS, cwd=root, env=env)
+    vcbench(*report_args("smoke", "--method", "pchip", "--runs", report_file("MLFLOW_RUNS")), cwd=root)
+    vcbench(*TRACK_ARTIFACTS, cwd=root, env=env)
 
     client = MlflowClient(tracking_uri=mlflow_server)
     runs = _runs(client, "vcbench-test")
@@ -85,15 +93,15 @@ def test_runs_are_logged_read_back_and_not_duplicated(mlflow_server: MlflowServe
 
     # Aggregating again: same inputs, same runs.
     before = json.loads((report_dir / "mlflow.json").read_text())
-    vcbench("track", "--preset", "smoke", "--stage", "runs", "--experiment", "vcbench-test", cwd=root, env=env)
-    vcbench("track", "--preset", "smoke", "--stage", "artifacts", cwd=root, env=env)
+    vcbench(*TRACK_RUNS, cwd=root, env=env)
+    vcbench(*TRACK_ARTIFACTS, cwd=root, env=env)
     after = json.loads((report_dir / "mlflow.json").read_text())
     assert len(_runs(client, "vcbench-test")) == len(runs)
     assert after["parent_run_id"] == before["parent_run_id"] and after["children"] == before["children"]
 
     # Another BD method on the same RD points updates the parent's BD metrics, still without new runs.
-    vcbench("bd-table", "--preset", "smoke", "--anchor", "x265", "--method", "akima", "--metrics", "psnr_yuv", cwd=root)
-    vcbench("track", "--preset", "smoke", "--stage", "runs", "--experiment", "vcbench-test", cwd=root, env=env)
+    vcbench(*bd_table_args("smoke", "--method", "akima", "--metrics", "psnr_yuv"), cwd=root)
+    vcbench(*TRACK_RUNS, cwd=root, env=env)
     assert len(_runs(client, "vcbench-test")) == len(runs)
     bd = pd.read_csv(report_dir / "bd.csv")
     akima = bd[(bd["sequence"] == "mean") & (bd["metric"] == "psnr_yuv")].iloc[0]

@@ -55,7 +55,7 @@ def results_set(tmp_path_factory) -> Path:
             Path(f"{stem}.rec.y4m").unlink()  # temporary in the DAG too
             summaries.append(f"{stem}.summary.json")
         ok("aggregate", *summaries, "--out", "reports/t/rd.csv", "--config-hash", "test")
-        ok("bd-table", "--preset", "t", "--anchor", "x265", "--metrics", BD_METRICS, "--skip-fid")
+        ok("bd-table", "--rd", "reports/t/rd.csv", "--out", "reports/t/bd.csv", "--anchor", "x265", "--metrics", BD_METRICS)
     return root
 
 

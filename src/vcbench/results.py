@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vcbench import layout
+
 # the metric columns that lead, in this order; any further metric columns follow them sorted
 USUAL_METRICS = ("psnr_y", "psnr_u", "psnr_v", "psnr_yuv", "ms_ssim", "vmaf", "vmaf_neg")
 LEADING = ("dataset", "sequence", "codec", "rate", "frames", "width", "height", "bit_depth", "bytes", "bpp")
@@ -24,7 +26,7 @@ FROM_ENCODE_RECORD = ("codec", "rate", "frames", "width", "height", "bit_depth",
 
 def record_path(bitstream: Path, kind: str) -> Path:
     """Where a bitstream's ``kind`` record (encode, decode, summary) lives: ``<stem>.<kind>.json`` beside it."""
-    return bitstream.with_name(f"{bitstream.name.rsplit('.', 1)[0]}.{kind}.json")
+    return layout.record_of(bitstream, f"{kind}.json")
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,14 @@ import json
 import os
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vcbench import layout
 from vcbench.assets import is_present, load_registry, missing_reason
 from vcbench.codecs import codec_entry
 from vcbench.codecs.registry import declared_options
@@ -41,20 +42,25 @@ class Job:
     extension: str
 
     @property
-    def stem(self) -> str:
-        return f"results/{self.preset}/{self.dataset}/{self.sequence}/{self.codec}/{self.rate}"
+    def key(self) -> str:
+        """dataset/sequence/codec/rate: the job's RD point, as provenance, MLflow and the report commands name it."""
+        return f"{self.dataset}/{self.sequence}/{self.codec}/{self.rate}"
+
+    def path(self, template: str) -> str:
+        """``template`` (a `vcbench.layout` one) filled in with this job's fields."""
+        return layout.fill(template, **asdict(self))
 
     @property
     def bitstream(self) -> str:
-        return f"{self.stem}.{self.extension}"
+        return self.path(layout.BITSTREAM)
 
     @property
     def summary(self) -> str:
-        return f"{self.stem}.summary.json"
+        return self.path(layout.SUMMARY)
 
     @property
     def analysis_dir(self) -> str:
-        return f"reports/{self.preset}/analysis/{self.dataset}/{self.sequence}/{self.codec}/{self.rate}"
+        return self.path(layout.ANALYSIS_DIR)
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -63,7 +69,7 @@ def config_hash(config: dict[str, Any]) -> str:
 
 
 def sequence_path(dataset: str, sequence: str) -> str:
-    return f"data/{dataset}/{sequence}.y4m"
+    return layout.fill(layout.SEQUENCE, dataset=dataset, sequence=sequence)
 
 
 def source_version(dataset: str, sequence: str) -> str:
@@ -72,6 +78,11 @@ def source_version(dataset: str, sequence: str) -> str:
     `dvc pull` (new mtimes, same content) does not. Before the sequence is prepared there is no
     record yet; Snakemake evaluates params again when the job is about to run, and records that."""
     return recorded_sha256(Path(sequence_path(dataset, sequence))) or "no record"
+
+
+def keyed_args(flag: str, files: Mapping[str, str]) -> str:
+    """{"demo/bikes": "data/demo/bikes.y4m"} -> "--source demo/bikes data/demo/bikes.y4m": KEY FILE arguments, quoted for the shell."""
+    return " ".join(f"{flag} {shlex.quote(key)} {shlex.quote(path)}" for key, path in files.items())
 
 
 def cli_pairs(flag: str, mapping: Mapping[str, Any]) -> str:
@@ -205,7 +216,15 @@ class Plan:
 
     def sources(self) -> list[str]:
         """The preset's sequence files."""
-        return [sequence_path(dataset, sequence) for dataset, sequence in self.all_sequences()]
+        return list(self.source_files().values())
+
+    def source_files(self) -> dict[str, str]:
+        """dataset/sequence -> file of every sequence the preset codes."""
+        return {f"{dataset}/{sequence}": sequence_path(dataset, sequence) for dataset, sequence in self.all_sequences()}
+
+    def job_files(self, template: str) -> dict[str, str]:
+        """Job key (dataset/sequence/codec/rate) -> ``template`` (a `vcbench.layout` one) filled in, for every job."""
+        return {job.key: job.path(template) for job in self.jobs}
 
     @cached_property
     def jobs(self) -> list[Job]:
@@ -273,9 +292,10 @@ class Plan:
         entry = self.codec_entry(codec)
         return declared_options(entry["codec"])[0].parse(entry.get("options") or {}, f"config codecs.{codec}.options")[name]
 
-    def ladder_paths(self, dataset: str, sequence: str, codec: str, suffix: str) -> list[str]:
-        """``<stem><suffix>`` of every rate point of ``codec`` on one sequence, in ladder order."""
-        return [f"results/{self.preset}/{dataset}/{sequence}/{codec}/{point['label']}{suffix}" for point in self.ladder(codec)]
+    def ladder_paths(self, dataset: str, sequence: str, codec: str, template: str) -> list[str]:
+        """``template`` (a `vcbench.layout` one of a job) at every rate point of ``codec`` on one sequence, in ladder order."""
+        return [layout.fill(template, preset=self.preset, dataset=dataset, sequence=sequence, codec=codec, rate=point["label"],
+                            extension=self.extension(codec)) for point in self.ladder(codec)]
 
     @cached_property
     def diffvc_analyses(self) -> list[str]:
@@ -285,9 +305,8 @@ class Plan:
         records = []
         for job in self.jobs:
             if self.codec_entry(job.codec)["codec"] == "diffvc" and job.rate == self.ladder(job.codec)[0]["label"]:
-                ladder = f"reports/{self.preset}/analysis/{job.dataset}/{job.sequence}/{job.codec}/ladder"
-                records += [f"{job.analysis_dir}/tdir/analysis.json", f"{ladder}/qpp/analysis.json",
-                            f"{ladder}/error-propagation/analysis.json"]
+                records += [f"{job.path(folder)}/{layout.ANALYSIS_RECORD}"
+                            for folder in (layout.TDIR_ANALYSIS, layout.QPP_ANALYSIS, layout.PROPAGATION_ANALYSIS)]
         return records
 
     def givic_setting(self, name: str) -> Any:
@@ -306,12 +325,12 @@ class Plan:
         """The context-length analysis' point records of one sequence: the ladder's first ``givic_context_rates``
         points at every length of ``givic_contexts``; the codec's own context length measures the ladder's
         bitstreams (``reference_<rate>.json``), every other codes its own (``L<context>_<rate>.json``)."""
-        folder = f"results/{self.preset}/{dataset}/{sequence}/{codec}/context"
+        where = {"preset": self.preset, "dataset": dataset, "sequence": sequence, "codec": codec}
         rates = [point["label"] for point in self.ladder(codec)[: self.givic_setting("givic_context_rates")]]
         reference = self.codec_option(codec, "context")
         others = [context for context in self.givic_setting("givic_contexts") if context != reference]
-        return [f"{folder}/reference_{rate}.json" for rate in rates] + [f"{folder}/L{context}_{rate}.json" for context in others
-                                                                         for rate in rates]
+        return ([layout.fill(layout.CONTEXT_REFERENCE, **where, rate=rate) for rate in rates]
+                + [layout.fill(layout.CONTEXT_POINT, **where, context=context, rate=rate) for context in others for rate in rates])
 
     @cached_property
     def givic_analyses(self) -> list[str]:
@@ -321,7 +340,7 @@ class Plan:
         records = []
         for job in self.givic_analysis_jobs:
             if self.givic_setting("givic_steps"):
-                records.append(f"{job.analysis_dir}/sampling_steps/analysis.json")
+                records.append(f"{job.path(layout.SAMPLING_STEPS_ANALYSIS)}/{layout.ANALYSIS_RECORD}")
             if self.givic_setting("givic_contexts") and self.givic_setting("givic_context_rates") >= 2:
-                records.append(f"reports/{self.preset}/analysis/{job.dataset}/{job.sequence}/{job.codec}/ladder/context_length/analysis.json")
+                records.append(f"{job.path(layout.CONTEXT_ANALYSIS)}/{layout.ANALYSIS_RECORD}")
         return records

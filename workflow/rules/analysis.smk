@@ -9,10 +9,10 @@ rule denoising_analysis:
         source=source_of,
         requires=codec_requires,
     output:
-        per_step="reports/{preset}/analysis/{dataset}/{sequence}/{codec}/{rate}/per_step.csv",
-        per_step_count="reports/{preset}/analysis/{dataset}/{sequence}/{codec}/{rate}/per_step_count.csv",
-        figure="reports/{preset}/analysis/{dataset}/{sequence}/{codec}/{rate}/denoising.png",
-        record="reports/{preset}/analysis/{dataset}/{sequence}/{codec}/{rate}/analysis.json",
+        per_step=f"{layout.DENOISING_ANALYSIS}/per_step.csv",
+        per_step_count=f"{layout.DENOISING_ANALYSIS}/per_step_count.csv",
+        figure=f"{layout.DENOISING_ANALYSIS}/denoising.png",
+        record=f"{layout.DENOISING_ANALYSIS}/{layout.ANALYSIS_RECORD}",
     params:
         out_dir=lambda wc, output: os.path.dirname(output.record),
         metrics=",".join(FRAME_METRICS),
@@ -24,7 +24,7 @@ rule denoising_analysis:
     conda:
         TORCH_ENV
     log:
-        "logs/{preset}/analysis/{dataset}/{sequence}/{codec}/{rate}.log",
+        layout.partial(layout.JOB_LOG, stage="analysis"),
     shell:
         "vcbench denoising-analysis {input.bitstream} {input.source} --out-dir {params.out_dir} --steps {params.steps}"
         " --job {wildcards.dataset}/{wildcards.sequence}/{wildcards.codec}/{wildcards.rate}"

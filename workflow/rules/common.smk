@@ -6,10 +6,12 @@
 import shlex
 from functools import cache
 
+from vcbench import layout
 from vcbench.workflow import (
     Plan,
     cli_pairs,
     config_hash,
+    keyed_args,
     local_gpu_slots,
     metric_option_args,
     not_computed_args,
@@ -46,12 +48,9 @@ def plan(preset):
 PLAN = plan(PRESET)
 
 
-def job_stem(wc):
-    return f"results/{wc.preset}/{wc.dataset}/{wc.sequence}/{wc.codec}/{wc.rate}"
-
-
 def bitstream_of(wc):
-    return f"{job_stem(wc)}.{plan(wc.preset).extension(wc.codec)}"
+    return layout.fill(layout.BITSTREAM, preset=wc.preset, dataset=wc.dataset, sequence=wc.sequence, codec=wc.codec, rate=wc.rate,
+                       extension=plan(wc.preset).extension(wc.codec))
 
 
 def source_of(wc):
@@ -106,7 +105,7 @@ METRIC_OPTIONS = metric_option_args(config, FRAME_METRICS)
 
 def denoising_analyses(preset):
     """The analysis records of a preset (none when the analysis is off or no DiV-INR codec runs)."""
-    return [f"{job.analysis_dir}/analysis.json" for job in plan(preset).denoising_analysis_jobs]
+    return [f"{job.path(layout.DENOISING_ANALYSIS)}/{layout.ANALYSIS_RECORD}" for job in plan(preset).denoising_analysis_jobs]
 
 
 def assets_cache_arg():
@@ -117,17 +116,25 @@ def assets_cache_arg():
 
 def fid_inputs(wc):
     jobs = plan(wc.preset).jobs
-    sources = sorted({f"results/{wc.preset}/{job.dataset}/{job.sequence}/source.inception.npz" for job in jobs})
-    return sources + [f"{job.stem}.inception.npz" for job in jobs]
+    sources = sorted({job.path(layout.SOURCE_INCEPTION) for job in jobs})
+    return sources + [job.path(layout.INCEPTION) for job in jobs]
 
 
 def fid_table_input(wc):
     """fid.csv (pooled FID/KID) only when fid is a configured metric with its weights present; otherwise nothing to wait for."""
-    return [f"reports/{wc.preset}/fid.csv"] if "fid" in plan(wc.preset).available_metrics else []
+    return [layout.fill(layout.FID, preset=wc.preset)] if "fid" in plan(wc.preset).available_metrics else []
 
 
 def fid_table_arg(wc, input):
-    return f"--fid {input.fid}" if input.fid else "--skip-fid"
+    return f"--fid {input.fid}" if input.fid else ""
+
+
+def plots_file_args(wc):
+    """--frames/--preview KEY FILE of every job and --source KEY FILE of every sequence: the plots rule's inputs."""
+    preset_plan = plan(wc.preset)
+    return " ".join([keyed_args("--frames", preset_plan.job_files(layout.FRAMES)),
+                     keyed_args("--preview", preset_plan.job_files(layout.PREVIEW)),
+                     keyed_args("--source", preset_plan.source_files())])
 
 
 # The report's settings (config `report`, `tracking`), each a params value of the jobs it shapes.

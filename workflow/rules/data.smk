@@ -3,13 +3,13 @@
 
 rule prepare_sequence:
     output:
-        y4m="data/{dataset}/{sequence}.y4m",
-        record="data/{dataset}/{sequence}.json",
+        y4m=layout.SEQUENCE,
+        record=layout.SEQUENCE_RECORD,
     # every job of a sequence waits for it: before anything else
     priority: 100
     conda:
         FFMPEG_ENV
     log:
-        "logs/data/{dataset}/{sequence}.log",
+        layout.DATA_LOG,
     shell:
         "vcbench data prepare --dataset {wildcards.dataset} --sequence {wildcards.sequence} --out {output.y4m} > {log} 2>&1"

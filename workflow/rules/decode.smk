@@ -5,12 +5,12 @@ rule decode:
     input:
         bitstream=bitstream_of,
         # the decode must give the frames the encode record says were coded (a truncated stream fails)
-        encode_record="results/{preset}/{dataset}/{sequence}/{codec}/{rate}.encode.json",
+        encode_record=layout.ENCODE_RECORD,
         like=source_of,
         requires=codec_requires,
     output:
-        reconstruction=temp("results/{preset}/{dataset}/{sequence}/{codec}/{rate}.rec.y4m"),
-        record="results/{preset}/{dataset}/{sequence}/{codec}/{rate}.decode.json",
+        reconstruction=temp(layout.RECONSTRUCTION),
+        record=layout.DECODE_RECORD,
     params:
         codec=codec_name,
         options=codec_options,
@@ -19,9 +19,9 @@ rule decode:
     conda:
         codec_env
     log:
-        "logs/{preset}/decode/{dataset}/{sequence}/{codec}/{rate}.log",
+        layout.partial(layout.JOB_LOG, stage="decode"),
     benchmark:
-        "results/{preset}/timings/decode/{dataset}/{sequence}/{codec}/{rate}.tsv"
+        layout.DECODE_TIMING
     shell:
         "vcbench decode {input.bitstream} {output.reconstruction} --codec {params.codec} {params.options}"
         " --like {input.like} --encode-record {input.encode_record} --record {output.record} > {log} 2>&1"

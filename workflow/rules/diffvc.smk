@@ -12,10 +12,11 @@ diffvc_analyses = lambda preset: plan(preset).diffvc_analyses
 rule train_diffvc:
     input:
         # ancient(): a fresh clone gives the committed backbone a checkout-order mtime, which must not
-        # retrain the committed model (the model records the backbone's content hash; the codec checks it)
-        backbone=ancient("models/embedded/model_index.json"),
+        # retrain the committed model (the model records the backbone's content hash; the codec checks it).
+        # DiffVC's backbone is the first embedded one (AutoencoderKL; config/config.yaml's diffvc entry says why).
+        backbone=ancient(layout.fill(layout.MODEL_INDEX, model="embedded-kl")),
     output:
-        "models/diffvc/model_index.json",
+        layout.fill(layout.MODEL_INDEX, model="diffvc"),
     params:
         backbone=lambda wc, input: os.path.dirname(input.backbone),
         out=lambda wc, output: os.path.dirname(output[0]),
@@ -26,7 +27,7 @@ rule train_diffvc:
     conda:
         TORCH_ENV
     log:
-        "logs/models/diffvc/train_diffvc.log",
+        layout.fill(layout.MODEL_LOG, model="diffvc", step="train_diffvc"),
     shell:
         "vcbench train-diffvc --backbone {params.backbone} --out {params.out} --threads {threads} 2> {log}"
 
@@ -37,9 +38,9 @@ rule diffvc_tdir:
         source=source_of,
         requires=codec_requires,
     output:
-        table="reports/{preset}/analysis/{dataset}/{sequence}/{codec}/{rate}/tdir/tdir.csv",
-        figure="reports/{preset}/analysis/{dataset}/{sequence}/{codec}/{rate}/tdir/tdir.png",
-        record="reports/{preset}/analysis/{dataset}/{sequence}/{codec}/{rate}/tdir/analysis.json",
+        table=f"{layout.TDIR_ANALYSIS}/tdir.csv",
+        figure=f"{layout.TDIR_ANALYSIS}/tdir.png",
+        record=f"{layout.TDIR_ANALYSIS}/{layout.ANALYSIS_RECORD}",
     params:
         out_dir=lambda wc, output: os.path.dirname(output.record),
         metrics=",".join(FRAME_METRICS),
@@ -50,7 +51,7 @@ rule diffvc_tdir:
     conda:
         TORCH_ENV
     log:
-        "logs/{preset}/analysis/{dataset}/{sequence}/{codec}/{rate}/tdir.log",
+        layout.partial(layout.ANALYSIS_LOG, analysis="{rate}/tdir"),
     shell:
         "vcbench diffvc-tdir {input.bitstream} {input.source} --out-dir {params.out_dir} --metrics {params.metrics}"
         " {params.metric_options} {params.options} --codec {wildcards.codec} --dataset {wildcards.dataset}"
@@ -61,12 +62,12 @@ rule diffvc_qpp:
     input:
         source=source_of,
         requires=codec_requires,
-        records=lambda wc: plan(wc.preset).ladder_paths(wc.dataset, wc.sequence, wc.codec, ".encode.json"),
-        summaries=lambda wc: plan(wc.preset).ladder_paths(wc.dataset, wc.sequence, wc.codec, ".summary.json"),
+        records=lambda wc: plan(wc.preset).ladder_paths(wc.dataset, wc.sequence, wc.codec, layout.ENCODE_RECORD),
+        summaries=lambda wc: plan(wc.preset).ladder_paths(wc.dataset, wc.sequence, wc.codec, layout.SUMMARY),
     output:
-        table="reports/{preset}/analysis/{dataset}/{sequence}/{codec}/ladder/qpp/qpp.csv",
-        figure="reports/{preset}/analysis/{dataset}/{sequence}/{codec}/ladder/qpp/qpp.png",
-        record="reports/{preset}/analysis/{dataset}/{sequence}/{codec}/ladder/qpp/analysis.json",
+        table=f"{layout.QPP_ANALYSIS}/qpp.csv",
+        figure=f"{layout.QPP_ANALYSIS}/qpp.png",
+        record=f"{layout.QPP_ANALYSIS}/{layout.ANALYSIS_RECORD}",
     params:
         out_dir=lambda wc, output: os.path.dirname(output.record),
         points=lambda wc, input: " ".join(f"--point {e} {s}" for e, s in zip(input.records, input.summaries)),
@@ -76,7 +77,7 @@ rule diffvc_qpp:
     conda:
         TORCH_ENV
     log:
-        "logs/{preset}/analysis/{dataset}/{sequence}/{codec}/ladder/qpp.log",
+        layout.partial(layout.ANALYSIS_LOG, analysis="ladder/qpp"),
     shell:
         "vcbench diffvc-qpp {input.source} --out-dir {params.out_dir} {params.points} {params.options}"
         " --codec {wildcards.codec} --dataset {wildcards.dataset} --sequence {wildcards.sequence} > {log} 2>&1"
@@ -84,11 +85,11 @@ rule diffvc_qpp:
 
 rule diffvc_propagation:
     input:
-        frames=lambda wc: plan(wc.preset).ladder_paths(wc.dataset, wc.sequence, wc.codec, ".frames.csv"),
+        frames=lambda wc: plan(wc.preset).ladder_paths(wc.dataset, wc.sequence, wc.codec, layout.FRAMES),
     output:
-        table="reports/{preset}/analysis/{dataset}/{sequence}/{codec}/ladder/error-propagation/propagation.csv",
-        figure="reports/{preset}/analysis/{dataset}/{sequence}/{codec}/ladder/error-propagation/propagation.png",
-        record="reports/{preset}/analysis/{dataset}/{sequence}/{codec}/ladder/error-propagation/analysis.json",
+        table=f"{layout.PROPAGATION_ANALYSIS}/propagation.csv",
+        figure=f"{layout.PROPAGATION_ANALYSIS}/propagation.png",
+        record=f"{layout.PROPAGATION_ANALYSIS}/{layout.ANALYSIS_RECORD}",
     params:
         out_dir=lambda wc, output: os.path.dirname(output.record),
         points=lambda wc, input: " ".join(f"--point {p['label']} {f}" for p, f in zip(plan(wc.preset).ladder(wc.codec), input.frames)),
@@ -96,7 +97,7 @@ rule diffvc_propagation:
     conda:
         TORCH_ENV
     log:
-        "logs/{preset}/analysis/{dataset}/{sequence}/{codec}/ladder/error-propagation.log",
+        layout.partial(layout.ANALYSIS_LOG, analysis="ladder/error-propagation"),
     shell:
         "vcbench diffvc-propagation --out-dir {params.out_dir} {params.points} --intra-period {params.intra_period}"
         " --codec {wildcards.codec} --dataset {wildcards.dataset} --sequence {wildcards.sequence} > {log} 2>&1"

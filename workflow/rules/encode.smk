@@ -15,8 +15,8 @@ for _codec_key in config["codecs"]:
             sequence=source_of,
             requires=codec_requires,
         output:
-            bitstream=f"results/{{preset}}/{{dataset}}/{{sequence}}/{{codec}}/{{rate}}.{PLAN.extension(_codec_key)}",
-            record="results/{preset}/{dataset}/{sequence}/{codec}/{rate}.encode.json",
+            bitstream=layout.partial(layout.BITSTREAM, extension=PLAN.extension(_codec_key)),
+            record=layout.ENCODE_RECORD,
         params:
             codec=codec_name,
             frames=frames_of,
@@ -30,9 +30,9 @@ for _codec_key in config["codecs"]:
         conda:
             TORCH_ENV if PLAN.uses_gpu(_codec_key) else FFMPEG_ENV
         log:
-            "logs/{preset}/encode/{dataset}/{sequence}/{codec}/{rate}.log",
+            layout.partial(layout.JOB_LOG, stage="encode"),
         benchmark:
-            "results/{preset}/timings/encode/{dataset}/{sequence}/{codec}/{rate}.tsv"
+            layout.ENCODE_TIMING
         shell:
             "vcbench encode {input.sequence} {output.bitstream} --codec {params.codec} --rate-label {wildcards.rate}"
             " {params.knobs} {params.options} --frames {params.frames} --record {output.record} > {log} 2>&1"

@@ -14,13 +14,13 @@ localrules:
 
 rule fetch_assets:
     output:
-        "results/assets.json",
+        layout.ASSETS_MANIFEST,
     params:
         cache=assets_cache_arg(),
     conda:
         TORCH_ENV
     log:
-        "logs/assets/fetch.log",
+        layout.ASSETS_LOG,
     shell:
         "vcbench assets fetch {params.cache} --manifest {output} > {log} 2>&1"
 
@@ -29,7 +29,7 @@ rule fid_source_features:
     input:
         source_of,
     output:
-        "results/{preset}/{dataset}/{sequence}/source.inception.npz",
+        layout.SOURCE_INCEPTION,
     params:
         frames=frames_of,
         cache=assets_cache_arg(),
@@ -37,7 +37,7 @@ rule fid_source_features:
     conda:
         TORCH_ENV
     log:
-        "logs/{preset}/fid/{dataset}/{sequence}/source.log",
+        layout.SOURCE_FEATURES_LOG,
     shell:
         "vcbench fid-features {input} {output} --frames {params.frames}"
         " --dataset {wildcards.dataset} --sequence {wildcards.sequence} {params.cache} > {log} 2>&1"
@@ -45,16 +45,16 @@ rule fid_source_features:
 
 rule fid_features:
     input:
-        "results/{preset}/{dataset}/{sequence}/{codec}/{rate}.rec.y4m",
+        layout.RECONSTRUCTION,
     output:
-        "results/{preset}/{dataset}/{sequence}/{codec}/{rate}.inception.npz",
+        layout.INCEPTION,
     params:
         frames=frames_of,
         cache=assets_cache_arg(),
     conda:
         TORCH_ENV
     log:
-        "logs/{preset}/fid/{dataset}/{sequence}/{codec}/{rate}.log",
+        layout.partial(layout.JOB_LOG, stage="fid"),
     shell:
         "vcbench fid-features {input} {output} --frames {params.frames}"
         " --dataset {wildcards.dataset} --sequence {wildcards.sequence}"
@@ -65,10 +65,10 @@ rule fid:
     input:
         fid_inputs,
     output:
-        "reports/{preset}/fid.csv",
+        layout.FID,
     conda:
         TORCH_ENV
     log:
-        "logs/{preset}/fid.log",
+        layout.partial(layout.PRESET_LOG, step="fid"),
     shell:
         "vcbench fid {output} {input} > {log} 2>&1"

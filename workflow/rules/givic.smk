@@ -15,9 +15,9 @@ rule givic_steps:
         bitstream=bitstream_of,
         source=source_of,
     output:
-        table="reports/{preset}/analysis/{dataset}/{sequence}/{codec}/{rate}/sampling_steps/steps.csv",
-        figure="reports/{preset}/analysis/{dataset}/{sequence}/{codec}/{rate}/sampling_steps/steps.png",
-        record="reports/{preset}/analysis/{dataset}/{sequence}/{codec}/{rate}/sampling_steps/analysis.json",
+        table=f"{layout.SAMPLING_STEPS_ANALYSIS}/steps.csv",
+        figure=f"{layout.SAMPLING_STEPS_ANALYSIS}/steps.png",
+        record=f"{layout.SAMPLING_STEPS_ANALYSIS}/{layout.ANALYSIS_RECORD}",
     params:
         out_dir=lambda wc, output: os.path.dirname(output.record),
         steps=lambda wc: ",".join(str(n) for n in plan(wc.preset).givic_setting("givic_steps")),
@@ -29,7 +29,7 @@ rule givic_steps:
     conda:
         TORCH_ENV
     log:
-        "logs/{preset}/analysis/{dataset}/{sequence}/{codec}/{rate}/sampling_steps.log",
+        layout.partial(layout.ANALYSIS_LOG, analysis="{rate}/sampling_steps"),
     shell:
         "vcbench givic-analysis steps {input.bitstream} {input.source} --out-dir {params.out_dir} --steps {params.steps}"
         " --metrics {params.metrics} {params.metric_options} {params.options} --codec {wildcards.codec}"
@@ -41,7 +41,7 @@ rule givic_context_reference:
         bitstream=bitstream_of,
         source=source_of,
     output:
-        "results/{preset}/{dataset}/{sequence}/{codec}/context/reference_{rate}.json",
+        layout.CONTEXT_REFERENCE,
     params:
         context=lambda wc: plan(wc.preset).codec_option(wc.codec, "context"),
         knobs=rate_knobs,
@@ -54,7 +54,7 @@ rule givic_context_reference:
     conda:
         TORCH_ENV
     log:
-        "logs/{preset}/analysis/{dataset}/{sequence}/{codec}/context/reference_{rate}.log",
+        layout.partial(layout.ANALYSIS_LOG, analysis="context/reference_{rate}"),
     shell:
         "vcbench givic-analysis context-point {input.source} --out {output} --bitstream {input.bitstream} --context {params.context}"
         " --rate-label {wildcards.rate} {params.knobs} --frames {params.frames} --metrics {params.metrics} {params.metric_options}"
@@ -67,8 +67,8 @@ rule givic_context_point:
     input:
         source=source_of,
     output:
-        record="results/{preset}/{dataset}/{sequence}/{codec}/context/L{context}_{rate}.json",
-        bitstream="results/{preset}/{dataset}/{sequence}/{codec}/context/L{context}_{rate}.givic",
+        record=layout.CONTEXT_POINT,
+        bitstream=layout.CONTEXT_BITSTREAM,
     params:
         knobs=rate_knobs,
         frames=frames_of,
@@ -82,7 +82,7 @@ rule givic_context_point:
     conda:
         TORCH_ENV
     log:
-        "logs/{preset}/analysis/{dataset}/{sequence}/{codec}/context/L{context}_{rate}.log",
+        layout.partial(layout.ANALYSIS_LOG, analysis="context/L{context}_{rate}"),
     shell:
         "vcbench givic-analysis context-point {input.source} --out {output.record} --context {wildcards.context}"
         " --rate-label {wildcards.rate} {params.knobs} --frames {params.frames} --metrics {params.metrics} {params.metric_options}"
@@ -93,10 +93,10 @@ rule givic_context:
     input:
         points=lambda wc: plan(wc.preset).givic_context_points(wc.dataset, wc.sequence, wc.codec),
     output:
-        table="reports/{preset}/analysis/{dataset}/{sequence}/{codec}/ladder/context_length/context.csv",
-        points="reports/{preset}/analysis/{dataset}/{sequence}/{codec}/ladder/context_length/context_points.csv",
-        figure="reports/{preset}/analysis/{dataset}/{sequence}/{codec}/ladder/context_length/context.png",
-        record="reports/{preset}/analysis/{dataset}/{sequence}/{codec}/ladder/context_length/analysis.json",
+        table=f"{layout.CONTEXT_ANALYSIS}/context.csv",
+        points=f"{layout.CONTEXT_ANALYSIS}/context_points.csv",
+        figure=f"{layout.CONTEXT_ANALYSIS}/context.png",
+        record=f"{layout.CONTEXT_ANALYSIS}/{layout.ANALYSIS_RECORD}",
     params:
         out_dir=lambda wc, output: os.path.dirname(output.record),
         reference=lambda wc: plan(wc.preset).codec_option(wc.codec, "context"),
@@ -104,7 +104,7 @@ rule givic_context:
     conda:
         TORCH_ENV
     log:
-        "logs/{preset}/analysis/{dataset}/{sequence}/{codec}/ladder/context_length.log",
+        layout.partial(layout.ANALYSIS_LOG, analysis="ladder/context_length"),
     shell:
         "vcbench givic-analysis context {input.points} --out-dir {params.out_dir} --reference {params.reference}"
         " --codec {wildcards.codec} --dataset {wildcards.dataset} --sequence {wildcards.sequence} > {log} 2>&1"

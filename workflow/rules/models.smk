@@ -1,24 +1,24 @@
 # Models: the embedded backbone, trained on material disjoint from the test sequences
 # (model_index.json is written last, as its marker). models/embedded is committed (see
 # models/README.md): a fresh clone plans no training; `--forcerun train_prior` retrains it. The
-# smoke preset's quick prior is trained. Knobs come from config `models.<prior>` (vae_steps, unet_steps, seed).
+# smoke preset's quick prior is trained. Knobs come from config `models.<model>` (vae_steps, unet_steps, seed).
 from vcbench.commands.backbone import CHECK_FRAMES
 
 
 
 rule train_prior:
-    # The prior's training knobs come from config `models.<prior>`; they are params, so changing
+    # The prior's training knobs come from config `models.<model>`; they are params, so changing
     # them retrains (Snakemake's params rerun trigger).
     wildcard_constraints:
-        prior="|".join(config.get("models", {})) or "embedded",
+        model="|".join(config.get("models", {})) or "embedded",
     output:
-        "models/{prior}/model_index.json",
+        layout.MODEL_INDEX,
     # every neural job waits for the prior: start it before anything else
     priority: 50
     params:
-        vae_steps=lambda wc: config["models"][wc.prior]["vae_steps"],
-        unet_steps=lambda wc: config["models"][wc.prior]["unet_steps"],
-        seed=lambda wc: config["models"][wc.prior].get("seed", 0),
+        vae_steps=lambda wc: config["models"][wc.model]["vae_steps"],
+        unet_steps=lambda wc: config["models"][wc.model]["unet_steps"],
+        seed=lambda wc: config["models"][wc.model].get("seed", 0),
     resources:
         gpu=1,
     # on a GPU node the GPU trains it (--device auto); without one, every core
@@ -26,19 +26,19 @@ rule train_prior:
     conda:
         TORCH_ENV
     log:
-        "logs/models/{prior}/train_prior.log",
+        layout.partial(layout.MODEL_LOG, step="train_prior"),
     shell:
-        "vcbench train-prior --out models/{wildcards.prior} --vae-steps {params.vae_steps} --unet-steps {params.unet_steps}"
+        "vcbench train-prior --out models/{wildcards.model} --vae-steps {params.vae_steps} --unet-steps {params.unet_steps}"
         " --seed {params.seed} --threads {threads} 2> {log}"
 
 
 rule backbone_check:
     # A backbone's ceiling (its VAE's round trip) on the preset's sequences, for the report.
     input:
-        model=lambda wc: f"{plan(wc.preset).backbones[wc.backbone]}/model_index.json",  # a retrained backbone: check again
+        model=lambda wc: f"{plan(wc.preset).backbones[wc.backbone]}/{layout.MODEL_MARKER}",  # a retrained backbone: check again
         sources=lambda wc: [ancient(path) for path in plan(wc.preset).sources()],
     output:
-        "reports/{preset}/backbones/{backbone}.json",
+        layout.BACKBONE_CHECK,
     params:
         folder=lambda wc: plan(wc.preset).backbones[wc.backbone],
         # a new version of a sequence checks again (the sources are ancient(), see common.smk)
@@ -49,7 +49,7 @@ rule backbone_check:
     conda:
         TORCH_ENV
     log:
-        "logs/{preset}/backbones/{backbone}.log",
+        layout.BACKBONE_LOG,
     shell:
         "vcbench backbone check --backbone {params.folder} --frames {params.frames} --out {output} --quiet {input.sources}"
         " > {log} 2>&1"

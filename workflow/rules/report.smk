@@ -1,14 +1,16 @@
 # Aggregate stage: rd.csv -> bd.csv, plots, provenance, MLflow runs, index.html + report.md, MLflow artifacts.
 # Only these jobs talk to MLflow (parallel jobs only write files). All are light: they run locally.
 # The report's settings (anchor, BD method and metrics, tracking) are params: changing one reruns what it shapes.
+# Each command is given every file it reads (--rd, --bd, --frames, ...) from its rule's inputs: what a rule declares is
+# what it reads, so a missing file stops the DAG instead of leaving a gap in the report.
 
 
 rule bd_table:
     input:
-        rd="reports/{preset}/rd.csv",
+        rd=layout.RD,
         fid=fid_table_input,
     output:
-        "reports/{preset}/bd.csv",
+        layout.BD,
     localrule: True
     params:
         anchor=REPORT["anchor"],
@@ -19,75 +21,83 @@ rule bd_table:
     conda:
         TORCH_ENV
     log:
-        "logs/{preset}/report/bd_table.log",
+        layout.partial(layout.REPORT_LOG, step="bd_table"),
     shell:
-        "vcbench bd-table --preset {wildcards.preset} --anchor {params.anchor} {params.also_against} --method {params.method}"
-        " --metrics {params.metrics} {params.fid} > {log} 2>&1"
+        "vcbench bd-table --rd {input.rd} {params.fid} --out {output} --anchor {params.anchor} {params.also_against}"
+        " --method {params.method} --metrics {params.metrics} > {log} 2>&1"
 
 
 rule plots:
     input:
-        rd="reports/{preset}/rd.csv",
+        rd=layout.RD,
+        # every job's per-frame scores and preview and every sequence (the figures show the rate points rd.csv puts nearest
+        # the preview bpp); the same files, by key, in params.files
+        frames=lambda wc: list(plan(wc.preset).job_files(layout.FRAMES).values()),
+        previews=lambda wc: list(plan(wc.preset).job_files(layout.PREVIEW).values()),
+        sources=lambda wc: [ancient(path) for path in plan(wc.preset).sources()],
     output:
-        directory("reports/{preset}/plots"),
+        directory(layout.PLOTS),
     params:
+        files=plots_file_args,
         metrics=BD_METRICS,
         preview_bpp=REPORT["preview_rate_bpp"],
     localrule: True
     conda:
         TORCH_ENV
     log:
-        "logs/{preset}/report/plots.log",
+        layout.partial(layout.REPORT_LOG, step="plots"),
     shell:
-        "vcbench plots --preset {wildcards.preset} --metrics {params.metrics} --preview-bpp {params.preview_bpp} > {log} 2>&1"
+        "vcbench plots --rd {input.rd} --out {output} {params.files} --metrics {params.metrics} --preview-bpp {params.preview_bpp}"
+        " > {log} 2>&1"
 
 
 rule provenance:
     input:
-        rd="reports/{preset}/rd.csv",
-        bd="reports/{preset}/bd.csv",
+        rd=layout.RD,
+        bd=layout.BD,
     output:
-        "reports/{preset}/provenance.json",
+        layout.PROVENANCE,
     localrule: True
     conda:
         TORCH_ENV
     log:
-        "logs/{preset}/report/provenance.log",
+        layout.partial(layout.REPORT_LOG, step="provenance"),
     shell:
-        "vcbench provenance --preset {wildcards.preset} > {log} 2>&1"
+        "vcbench provenance --preset {wildcards.preset} --rd {input.rd} --bd {input.bd} --out {output} > {log} 2>&1"
 
 
 rule mlflow_runs:
     input:
-        rd="reports/{preset}/rd.csv",
-        bd="reports/{preset}/bd.csv",
+        rd=layout.RD,
+        bd=layout.BD,
     output:
-        "reports/{preset}/mlflow_runs.json",
+        layout.MLFLOW_RUNS,
     localrule: True
     params:
         tracking=TRACKING_ARGS,
     conda:
         TORCH_ENV
     log:
-        "logs/{preset}/report/mlflow_runs.log",
+        layout.partial(layout.REPORT_LOG, step="mlflow_runs"),
     shell:
-        "vcbench track --preset {wildcards.preset} --stage runs {params.tracking} > {log} 2>&1"
+        "vcbench track --stage runs --preset {wildcards.preset} --rd {input.rd} --bd {input.bd} --out {output} {params.tracking}"
+        " > {log} 2>&1"
 
 
 rule report:
     input:
-        rd="reports/{preset}/rd.csv",
-        bd="reports/{preset}/bd.csv",
-        plots="reports/{preset}/plots",
-        provenance="reports/{preset}/provenance.json",
-        runs="reports/{preset}/mlflow_runs.json",
+        rd=layout.RD,
+        bd=layout.BD,
+        plots=layout.PLOTS,
+        provenance=layout.PROVENANCE,
+        runs=layout.MLFLOW_RUNS,
         fid=fid_table_input,
         # every codec's analysis records (DiV-INR: analysis.smk; DiffVC, GIViC: their rule files)
         analyses=lambda wc: denoising_analyses(wc.preset) + diffvc_analyses(wc.preset) + givic_analyses(wc.preset),
-        backbone_checks=lambda wc: [f"reports/{wc.preset}/backbones/{name}.json" for name in plan(wc.preset).backbones],
+        backbone_checks=lambda wc: [layout.fill(layout.BACKBONE_CHECK, preset=wc.preset, backbone=name) for name in plan(wc.preset).backbones],
     output:
-        html="reports/{preset}/index.html",
-        md="reports/{preset}/report.md",
+        html=layout.HTML,
+        md=layout.MARKDOWN,
     params:
         anchor=REPORT["anchor"],
         method=REPORT["bd_method"],
@@ -100,25 +110,30 @@ rule report:
     conda:
         TORCH_ENV
     log:
-        "logs/{preset}/report/report.log",
+        layout.partial(layout.REPORT_LOG, step="report"),
     shell:
-        "vcbench report --preset {wildcards.preset} --anchor {params.anchor} --method {params.method} {params.fid}"
-        " {params.not_computed} {params.analyses} {params.backbone_checks} > {log} 2>&1"
+        "vcbench report --preset {wildcards.preset} --rd {input.rd} --bd {input.bd} --plots {input.plots}"
+        " --provenance {input.provenance} --runs {input.runs} {params.fid} --html {output.html} --md {output.md}"
+        " --anchor {params.anchor} --method {params.method} {params.not_computed} {params.analyses} {params.backbone_checks}"
+        " > {log} 2>&1"
 
 
 rule mlflow:
     input:
-        runs="reports/{preset}/mlflow_runs.json",
-        html="reports/{preset}/index.html",
-        md="reports/{preset}/report.md",
-        provenance="reports/{preset}/provenance.json",
-        plots="reports/{preset}/plots",
+        runs=layout.MLFLOW_RUNS,
+        rd=layout.RD,
+        bd=layout.BD,
+        html=layout.HTML,
+        md=layout.MARKDOWN,
+        provenance=layout.PROVENANCE,
+        plots=layout.PLOTS,
     output:
-        "reports/{preset}/mlflow.json",
+        layout.MLFLOW,
     localrule: True
     conda:
         TORCH_ENV
     log:
-        "logs/{preset}/report/mlflow.log",
+        layout.partial(layout.REPORT_LOG, step="mlflow"),
     shell:
-        "vcbench track --preset {wildcards.preset} --stage artifacts > {log} 2>&1"
+        "vcbench track --stage artifacts --runs {input.runs} --artifact {input.rd} --artifact {input.bd} --artifact {input.provenance}"
+        " --artifact {input.html} --artifact {input.md} --artifact-dir {input.plots} --out {output} > {log} 2>&1"

@@ -7,13 +7,13 @@ rule score:
         "score"
     input:
         reference=source_of,
-        reconstruction="results/{preset}/{dataset}/{sequence}/{codec}/{rate}.rec.y4m",
-        encode_record="results/{preset}/{dataset}/{sequence}/{codec}/{rate}.encode.json",
-        decode_record="results/{preset}/{dataset}/{sequence}/{codec}/{rate}.decode.json",
+        reconstruction=layout.RECONSTRUCTION,
+        encode_record=layout.ENCODE_RECORD,
+        decode_record=layout.DECODE_RECORD,
     output:
-        frames="results/{preset}/{dataset}/{sequence}/{codec}/{rate}.frames.csv",
-        summary="results/{preset}/{dataset}/{sequence}/{codec}/{rate}.summary.json",
-        preview="results/{preset}/{dataset}/{sequence}/{codec}/{rate}.preview.png",
+        frames=layout.FRAMES,
+        summary=layout.SUMMARY,
+        preview=layout.PREVIEW,
     params:
         metrics=",".join(FRAME_METRICS),  # those whose weights are present: the report says why of the others
         metric_options=METRIC_OPTIONS,
@@ -21,7 +21,7 @@ rule score:
     conda:
         TORCH_ENV  # MS-SSIM and the learned metrics
     log:
-        "logs/{preset}/score/{dataset}/{sequence}/{codec}/{rate}.log",
+        layout.partial(layout.JOB_LOG, stage="score"),
     shell:
         "vcbench score {input.reference} {input.reconstruction} --metrics {params.metrics} --frames {params.frames}"
         " {params.metric_options} --encode-record {input.encode_record} --decode-record {input.decode_record}"
@@ -33,12 +33,12 @@ rule aggregate:
     input:
         lambda wc: [job.summary for job in plan(wc.preset).jobs],
     output:
-        "reports/{preset}/rd.csv",
+        layout.RD,
     params:
         config_hash=CONFIG_HASH,
     conda:
         FFMPEG_ENV
     log:
-        "logs/{preset}/aggregate.log",
+        layout.partial(layout.PRESET_LOG, step="aggregate"),
     shell:
         "vcbench aggregate {input} --out {output} --config-hash {params.config_hash} > {log} 2>&1"

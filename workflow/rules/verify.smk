@@ -7,18 +7,19 @@
 
 rule verify:
     input:
-        f"reports/{PRESET}/verify.json",
+        layout.fill(layout.VERIFY, preset=PRESET),
     localrule: True
 
 
 rule verify_report:
     input:
-        rd="reports/{preset}/rd.csv",
-        bd="reports/{preset}/bd.csv",
+        rd=layout.RD,
+        bd=layout.BD,
         fid=fid_table_input,
     output:
-        "reports/{preset}/verify.json",
+        layout.VERIFY,
     params:
+        report_dir=lambda wc: layout.fill(layout.REPORT_DIR, preset=wc.preset),
         metric_options=METRIC_OPTIONS,
     resources:
         # decoding a neural codec on the device its decode record names gives identical numbers
@@ -26,6 +27,6 @@ rule verify_report:
     conda:
         TORCH_ENV
     log:
-        "logs/{preset}/verify.log",
+        layout.partial(layout.PRESET_LOG, step="verify"),
     shell:
-        "vcbench verify reports/{wildcards.preset} --out {output} {params.metric_options} > {log} 2>&1"
+        "vcbench verify {params.report_dir} --out {output} {params.metric_options} > {log} 2>&1"

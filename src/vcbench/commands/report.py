@@ -11,37 +11,29 @@ import click
 from vcbench.errors import ConfigError, VcbenchError
 
 _METHOD = click.Choice(["pchip", "cubic", "akima"])
-_ROOT = click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
-                     help="Repository root holding results/, data/ and reports/.")
-_FID = click.option("--fid", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                    help="Pooled FID/KID table (default: reports/<preset>/fid.csv when it exists).")
-_SKIP_FID = click.option("--skip-fid", is_flag=True,
-                         help="Ignore any fid.csv (FID not among the configured metrics, or not planned: no Inception weights).")
-_PRESET = click.option("--preset", required=True, help="Preset whose reports/<preset>/ to work on.")
+_FILE = click.Path(dir_okay=False, path_type=Path)
+_DIR = click.Path(file_okay=False, path_type=Path)
+_ROOT = click.option("--root", type=_DIR, default=Path("."), show_default=True,
+                     help="Repository root the bitstream paths of rd.csv are relative to (their encode and decode records).")
+_RD = click.option("--rd", "rd_path", required=True, type=_FILE, help="rd.csv (rule aggregate).")
+_BD = click.option("--bd", "bd_path", required=True, type=_FILE, help="bd.csv (rule bd_table).")
+_FID = click.option("--fid", type=_FILE, default=None,
+                    help="Pooled FID/KID table (rule fid); leave it out where FID is not planned (no Inception weights).")
+_PRESET = click.option("--preset", required=True, help="Preset name, as the report and MLflow show it.")
+_JOB_FILE = dict(nargs=2, multiple=True, type=(str, _FILE), metavar="KEY FILE")
 
 
-def _report_dir(root: Path, preset: str) -> Path:
-    return root / "reports" / preset
+def _require(path: Path, rule: str) -> Path:
+    """``path``, a file a command was given; missing, one line naming it and the rule that writes it."""
+    if not path.is_file():
+        raise VcbenchError(f"{path}: no such file; build it first (rule {rule}: snakemake {path})")
+    return path
 
 
 def _read_rd(path: Path):
     import pandas as pd
 
-    if not path.is_file():
-        raise VcbenchError(f"{path}: no such file; run the aggregate step first (snakemake {path})")
-    return pd.read_csv(path)
-
-
-def _fid_path(report_dir: Path, fid: Path | None, skip: bool) -> Path | None:
-    """fid.csv to use: the one given, else reports/<preset>/fid.csv when it exists; none with --skip-fid."""
-    if skip:
-        return None
-    if fid is not None:
-        if not fid.is_file():
-            raise VcbenchError(f"{fid}: no such file; run the FID step first (snakemake {fid})")
-        return fid
-    default = report_dir / "fid.csv"
-    return default if default.is_file() else None
+    return pd.read_csv(_require(path, "aggregate"))
 
 
 def _read_fid(path: Path | None):
@@ -49,6 +41,7 @@ def _read_fid(path: Path | None):
 
     if path is None:
         return None
+    _require(path, "fid")
     frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"rate": str, "codec": str, "dataset": str})
     missing = {"dataset", "codec", "rate", "sequences", "fid", "kid"} - set(frame.columns)
     if missing:
@@ -138,32 +131,30 @@ def bd(anchor_csv: Path, test_csv: Path, metric: str, method: str, lower: bool |
 
 
 @click.command()
-@_PRESET
-@_ROOT
+@_RD
+@_FID
+@click.option("--out", required=True, type=_FILE, help="bd.csv to write.")
 @click.option("--anchor", required=True, help="Anchor codec name (as in rd.csv's codec column).")
 @click.option("--also-against", multiple=True,
               help="Another anchor codec (repeatable); skipped with a warning if rd.csv has no points of it.")
 @click.option("--method", type=_METHOD, default="pchip", show_default=True)
 @click.option("--metrics", required=True, help="Comma-separated metrics; those absent from rd.csv are skipped.")
-@_FID
-@_SKIP_FID
-def bd_table(preset: str, root: Path, anchor: str, also_against: tuple[str, ...], method: str, metrics: str, fid: Path | None,
-             skip_fid: bool) -> None:
-    """reports/<preset>/rd.csv (+ fid.csv) -> reports/<preset>/bd.csv (per sequence, then the dataset mean).
+def bd_table(rd_path: Path, fid: Path | None, out: Path, anchor: str, also_against: tuple[str, ...], method: str, metrics: str) -> None:
+    """rd.csv (+ fid.csv) -> bd.csv (per sequence, then the dataset mean).
 
     FID/KID are pooled per dataset: their BD rows (sequence `mean`) use the dataset's mean bpp per rate point.
     """
     import pandas as pd
 
-    from vcbench.bd import MIN_OVERLAP, bd_table as build
+    from vcbench.bd import MIN_OVERLAP
     from vcbench.io import atomic_path
+    from vcbench.report.bd_table import bd_table as build
 
-    report_dir = _report_dir(root, preset)
-    rd = _read_rd(report_dir / "rd.csv")
+    rd = _read_rd(rd_path)
     if anchor not in set(rd["codec"]):
-        raise ConfigError(f"{report_dir / 'rd.csv'}: anchor codec {anchor!r} has no RD points "
+        raise ConfigError(f"{rd_path}: anchor codec {anchor!r} has no RD points "
                           f"(codecs: {', '.join(sorted(set(rd['codec'])))}); set report.anchor in config/config.yaml")
-    fid_rows = _read_fid(_fid_path(report_dir, fid, skip_fid))
+    fid_rows = _read_fid(fid)
     anchors = [anchor]
     for other in dict.fromkeys(also_against):
         if other in set(rd["codec"]) and other != anchor:
@@ -175,109 +166,136 @@ def bd_table(preset: str, root: Path, anchor: str, also_against: tuple[str, ...]
     flagged = int(table["low_overlap"].sum())
     if flagged:
         click.echo(f"vcbench: warning: {flagged} BD row(s) have curve overlap below {MIN_OVERLAP:.0%} (the low_overlap column)", err=True)
-    with atomic_path(report_dir / "bd.csv", suffix=".csv") as tmp:
+    with atomic_path(out, suffix=".csv") as tmp:
         table.to_csv(tmp, index=False)
-    click.echo(f"wrote {report_dir / 'bd.csv'} ({len(table)} rows)")
+    click.echo(f"wrote {out} ({len(table)} rows)")
 
 
 @click.command()
-@_PRESET
-@_ROOT
+@_RD
+@click.option("--out", "out_dir", required=True, type=_DIR, help="Folder to write the figures and manifest.json into.")
+@click.option("--frames", "frames_csv", **_JOB_FILE,
+              help="A job's key (dataset/sequence/codec/rate) and its frames.csv (repeatable; the rule passes every job's).")
+@click.option("--preview", "previews", **_JOB_FILE,
+              help="A job's preview.png, by its key as for --frames (repeatable).")
+@click.option("--source", "sources", **_JOB_FILE,
+              help="A sequence's file, by its key dataset/sequence (repeatable; the crops show its original frame).")
 @click.option("--metrics", required=True, help="Comma-separated metrics to plot; those absent from rd.csv are skipped.")
 @click.option("--preview-bpp", type=float, default=0.02, show_default=True,
               help="Target bpp of the per-frame plots and visual crops (each codec's nearest rate point).")
-def plots(preset: str, root: Path, metrics: str, preview_bpp: float) -> None:
-    """RD plots, per-frame plots and visual crops into reports/<preset>/plots/ (+ manifest.json)."""
+def plots(rd_path: Path, out_dir: Path, frames_csv: tuple[tuple[str, Path], ...], previews: tuple[tuple[str, Path], ...],
+          sources: tuple[tuple[str, Path], ...], metrics: str, preview_bpp: float) -> None:
+    """RD plots, per-frame plots and visual crops into OUT (+ manifest.json)."""
     from vcbench.io import write_json_atomic
     from vcbench.report.crops import crop_figures
-    from vcbench.report.plots import frame_plots, rd_plots
+    from vcbench.report.plots import JobFiles, frame_plots, rd_plots
 
-    report_dir = _report_dir(root, preset)
-    rd = _read_rd(report_dir / "rd.csv")
-    out_dir = report_dir / "plots"
+    rd = _read_rd(rd_path)
     out_dir.mkdir(parents=True, exist_ok=True)
     figures = rd_plots(rd, [m.strip() for m in metrics.split(",") if m.strip()], out_dir)
-    figures += frame_plots(root, rd, preview_bpp, out_dir)
-    figures += crop_figures(root, rd, preview_bpp, out_dir)
+    figures += frame_plots(rd, preview_bpp, out_dir, JobFiles("--frames", "score", dict(frames_csv)))
+    figures += crop_figures(rd, preview_bpp, out_dir, JobFiles("--preview", "score", dict(previews)),
+                            JobFiles("--source", "prepare_sequence", dict(sources)))
     write_json_atomic(out_dir / "manifest.json", {"preview_bpp": preview_bpp, "figures": figures})
     click.echo(f"wrote {len(figures)} figures to {out_dir}")
 
 
 @click.command()
 @_PRESET
+@_RD
+@_BD
+@click.option("--out", required=True, type=_FILE, help="provenance.json to write.")
 @_ROOT
-def provenance(preset: str, root: Path) -> None:
-    """reports/<preset>/provenance.json: commit, data version, config hash, tool versions and bitstream sha256 per number."""
+def provenance(preset: str, rd_path: Path, bd_path: Path, out: Path, root: Path) -> None:
+    """provenance.json: commit, data version, config hash, tool versions and bitstream sha256 per number."""
     from vcbench.io import write_json_atomic
     from vcbench.tracking.provenance import build_provenance
 
-    report_dir = _report_dir(root, preset)
-    _read_rd(report_dir / "rd.csv")
-    record = build_provenance(root.resolve(), preset, report_dir / "rd.csv", report_dir / "bd.csv")
-    write_json_atomic(report_dir / "provenance.json", record)
+    record = build_provenance(root.resolve(), preset, _require(rd_path, "aggregate"), _require(bd_path, "bd_table"))
+    write_json_atomic(out, record)
     if record["warning"]:
         click.echo(f"vcbench: {record['warning']}", err=True)
-    click.echo(f"wrote {report_dir / 'provenance.json'} ({len(record['rd_points'])} RD points, {len(record['bd_values'])} BD values)")
+    click.echo(f"wrote {out} ({len(record['rd_points'])} RD points, {len(record['bd_values'])} BD values)")
 
 
 @click.command()
 @_PRESET
-@_ROOT
+@_RD
+@_BD
+@click.option("--plots", "plots_dir", required=True, type=_DIR, help="The plots folder (rule plots).")
+@click.option("--provenance", "provenance_path", required=True, type=_FILE, help="provenance.json (rule provenance).")
+@click.option("--runs", "runs_path", type=_FILE, default=None, help="mlflow_runs.json (rule mlflow_runs); without it, no run links.")
+@_FID
+@click.option("--html", "html_path", required=True, type=_FILE, help="index.html to write.")
+@click.option("--md", "md_path", required=True, type=_FILE, help="report.md to write (beside index.html: it links the same files).")
 @click.option("--anchor", required=True, help="Anchor codec (stated in the report).")
 @click.option("--method", type=_METHOD, default="pchip", show_default=True)
-@_FID
-@_SKIP_FID
 @click.option("--analysis", "analyses", multiple=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="An analysis record (analysis.json) to show (repeatable; the DAG passes those of the preset).")
 @click.option("--backbone-check", "backbone_checks", multiple=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="A `vcbench backbone check --out` file to show among the conventions (repeatable; the DAG passes the preset's).")
 @click.option("--not-computed", "not_planned", multiple=True, metavar="'METRICS: REASON'",
               help="A metric no job computed, and why (repeatable; the DAG passes those whose weights are absent).")
-def report(preset: str, root: Path, anchor: str, method: str, fid: Path | None, skip_fid: bool, analyses: tuple[Path, ...],
-           backbone_checks: tuple[Path, ...], not_planned: tuple[str, ...]) -> None:
-    """reports/<preset>/index.html (self-contained) and report.md from bd.csv, plots, provenance and MLflow runs."""
+def report(preset: str, rd_path: Path, bd_path: Path, plots_dir: Path, provenance_path: Path, runs_path: Path | None, fid: Path | None,
+           html_path: Path, md_path: Path, anchor: str, method: str, analyses: tuple[Path, ...], backbone_checks: tuple[Path, ...],
+           not_planned: tuple[str, ...]) -> None:
+    """index.html (self-contained) and report.md from rd.csv, bd.csv, the plots, provenance and MLflow runs."""
     from vcbench.io import write_text_atomic
     from vcbench.report.content import load_content
     from vcbench.report.html import render_html
     from vcbench.report.markdown import render_markdown
 
-    report_dir = _report_dir(root, preset)
-    for needed in ("rd.csv", "bd.csv", "provenance.json"):
-        if not (report_dir / needed).is_file():
-            raise VcbenchError(f"{report_dir / needed}: missing; build it first (snakemake {report_dir / needed})")
-    content = load_content(report_dir, preset, anchor, method, _read_fid(_fid_path(report_dir, fid, skip_fid)), list(analyses),
-                           list(not_planned), list(backbone_checks))
-    write_text_atomic(report_dir / "index.html", render_html(content, report_dir))
-    write_text_atomic(report_dir / "report.md", render_markdown(content))
-    click.echo(f"wrote {report_dir / 'index.html'} and {report_dir / 'report.md'}")
+    manifest = plots_dir / "manifest.json"
+    for path, rule in ((rd_path, "aggregate"), (bd_path, "bd_table"), (manifest, "plots"), (provenance_path, "provenance")):
+        _require(path, rule)
+    if runs_path is not None:
+        _require(runs_path, "mlflow_runs")
+    content = load_content(preset, rd_path, bd_path, manifest, provenance_path, runs_path, html_path.parent, anchor, method,
+                           _read_fid(fid), list(analyses), list(not_planned), list(backbone_checks))
+    write_text_atomic(html_path, render_html(content, html_path.parent, plots_dir))
+    write_text_atomic(md_path, render_markdown(content))
+    click.echo(f"wrote {html_path} and {md_path}")
 
 
 @click.command()
-@_PRESET
-@_ROOT
 @click.option("--stage", type=click.Choice(["runs", "artifacts"]), required=True,
-              help="runs: parent + child runs -> mlflow_runs.json; artifacts: attach outputs -> mlflow.json.")
+              help="runs: parent + child runs from rd.csv and bd.csv; artifacts: attach the report's files to the parent run.")
+@click.option("--out", required=True, type=_FILE, help="runs: mlflow_runs.json to write; artifacts: mlflow.json to write.")
+@click.option("--preset", default=None, help="runs: the preset's name, as MLflow shows it.")
+@click.option("--rd", "rd_path", type=_FILE, default=None, help="runs: rd.csv (rule aggregate).")
+@click.option("--bd", "bd_path", type=_FILE, default=None, help="runs: bd.csv (rule bd_table).")
+@click.option("--runs", "runs_path", type=_FILE, default=None, help="artifacts: mlflow_runs.json (--stage runs).")
+@click.option("--artifact", "artifacts", multiple=True, type=_FILE, help="artifacts: a file to attach (repeatable).")
+@click.option("--artifact-dir", "artifact_dirs", multiple=True, type=_DIR, help="artifacts: a folder to attach (repeatable).")
 @click.option("--experiment", default="vcbench", show_default=True)
 @click.option("--tracking-uri", default=None, help="Default: $MLFLOW_TRACKING_URI, else sqlite:///<root>/mlflow.db.")
-def track(preset: str, root: Path, stage: str, experiment: str, tracking_uri: str | None) -> None:
+@_ROOT
+def track(stage: str, out: Path, preset: str | None, rd_path: Path | None, bd_path: Path | None, runs_path: Path | None,
+          artifacts: tuple[Path, ...], artifact_dirs: tuple[Path, ...], experiment: str, tracking_uri: str | None, root: Path) -> None:
     """Log an aggregated preset to MLflow (idempotent: running it again adds no runs)."""
     from vcbench.io import write_json_atomic
     from vcbench.tracking.mlflow_runs import log_artifacts, log_runs, resolve_tracking_uri
 
     root = root.resolve()
-    report_dir = _report_dir(root, preset)
     if stage == "runs":
-        _read_rd(report_dir / "rd.csv")
+        if preset is None or rd_path is None or bd_path is None:
+            raise VcbenchError("vcbench track --stage runs needs --preset, --rd and --bd (the preset's name, rd.csv and bd.csv)")
+        _require(rd_path, "aggregate")
+        _require(bd_path, "bd_table")
         uri = resolve_tracking_uri(root, tracking_uri)
-        record = log_runs(root, preset, report_dir / "rd.csv", report_dir / "bd.csv", experiment, uri)
-        write_json_atomic(report_dir / "mlflow_runs.json", record)
+        record = log_runs(root, preset, rd_path, bd_path, experiment, uri)
+        write_json_atomic(out, record)
         click.echo(f"MLflow parent run {record['parent_run_id']} with {len(record['children'])} child runs at {uri}")
         return
-    runs_file = report_dir / "mlflow_runs.json"
-    if not runs_file.is_file():
-        raise VcbenchError(f"{runs_file}: missing; run `vcbench track --preset {preset} --stage runs` first")
-    record = json.loads(runs_file.read_text())
-    files = [report_dir / n for n in ("rd.csv", "bd.csv", "provenance.json", "index.html", "report.md")]
-    record["artifacts"] = log_artifacts(record, files, [report_dir / "plots"])
-    write_json_atomic(report_dir / "mlflow.json", record)
+    if runs_path is None:
+        raise VcbenchError("vcbench track --stage artifacts needs --runs (the mlflow_runs.json of `vcbench track --stage runs`)")
+    _require(runs_path, "mlflow_runs")
+    for path in artifacts:
+        _require(path, "report")
+    for folder in artifact_dirs:
+        if not folder.is_dir():
+            raise VcbenchError(f"{folder}: no such folder; build it first (snakemake {folder})")
+    record = json.loads(runs_path.read_text())
+    record["artifacts"] = log_artifacts(record, list(artifacts), list(artifact_dirs))
+    write_json_atomic(out, record)
     click.echo(f"logged {len(record['artifacts'])} artifacts to run {record['parent_run_id']}")

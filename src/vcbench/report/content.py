@@ -12,8 +12,9 @@ from pathlib import Path
 import pandas as pd
 
 from vcbench.analysis_record import read_record
-from vcbench.bd import LOWER_IS_BETTER, MEAN
+from vcbench.bd import LOWER_IS_BETTER
 from vcbench.codecs.ffmpeg import anchor_settings_table
+from vcbench.report.bd_table import MEAN
 
 
 def conventions(anchor: str, method: str) -> list[str]:
@@ -205,18 +206,18 @@ def fmt(value, digits: int = 3) -> str:
     return "" if pd.isna(value) else str(value)
 
 
-def load_content(report_dir: Path, preset: str, anchor: str, method: str, fid: pd.DataFrame | None = None,
+def load_content(preset: str, rd_path: Path, bd_path: Path, manifest: Path, provenance_path: Path, runs_path: Path | None,
+                 report_dir: Path, anchor: str, method: str, fid: pd.DataFrame | None = None,
                  analyses: list[Path] | None = None, not_planned: list[str] | None = None,
                  backbone_checks: list[Path] | None = None) -> ReportContent:
-    """Read rd.csv, bd.csv, plots/manifest.json, provenance.json and (if present) mlflow_runs.json; ``fid``: fid.csv rows;
+    """Read rd.csv, bd.csv, the plots' manifest.json, provenance.json and mlflow_runs.json (None: no runs recorded);
+    ``report_dir``: where the report is written (analysis figures are relative to it); ``fid``: fid.csv rows;
     ``not_planned``: "metrics: reason" of the metrics no job computed."""
-    rd = pd.read_csv(report_dir / "rd.csv")
-    bd = pd.read_csv(report_dir / "bd.csv", keep_default_na=False, na_values=[""])
-    manifest = report_dir / "plots" / "manifest.json"
-    figures = json.loads(manifest.read_text())["figures"] if manifest.is_file() else []
-    provenance = json.loads((report_dir / "provenance.json").read_text())
-    runs = report_dir / "mlflow_runs.json"
-    mlflow = json.loads(runs.read_text()) if runs.is_file() else None
+    rd = pd.read_csv(rd_path)
+    bd = pd.read_csv(bd_path, keep_default_na=False, na_values=[""])
+    figures = json.loads(manifest.read_text())["figures"]
+    provenance = json.loads(provenance_path.read_text())
+    mlflow = json.loads(runs_path.read_text()) if runs_path is not None else None
     return ReportContent(preset, rd, bd, figures, provenance, mlflow, anchor, method, conventions(anchor, method), fid,
                          load_analyses(report_dir, analyses or []), list(not_planned or []),
                          backbone_ceilings=load_backbone_checks(backbone_checks or []))

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from vcbench.report.figures import plt, save
-from vcbench.report.plots import nearest_rate_points
+from vcbench.report.plots import JobFiles, nearest_rate_points
 from vcbench.video import Y4MReader, yuv_to_rgb
 
 CROP = (160, 240)  # height, width in pixels of the source
@@ -38,19 +38,16 @@ def busiest_window(rgb: np.ndarray, height: int, width: int) -> tuple[int, int]:
     return corner
 
 
-def crop_figures(root: Path, rd: pd.DataFrame, target_bpp: float, out_dir: Path, quality: str = "psnr_yuv") -> list[dict]:
-    """Per sequence: the original middle frame and each codec's preview at its rate point nearest ``target_bpp``."""
+def crop_figures(rd: pd.DataFrame, target_bpp: float, out_dir: Path, previews: JobFiles, sources: JobFiles,
+                 quality: str = "psnr_yuv") -> list[dict]:
+    """Per sequence: the original middle frame (``sources``: every sequence's file) and each codec's preview
+    (``previews``: every job's preview.png) at its rate point nearest ``target_bpp``."""
     entries = []
     chosen = nearest_rate_points(rd, target_bpp)
     for (dataset, sequence), points in chosen.groupby(["dataset", "sequence"], sort=True):
-        source = root / "data" / dataset / f"{sequence}.y4m"
-        panels = []
-        for _, point in points.sort_values("codec").iterrows():
-            preview = root / Path(point["bitstream"]).with_suffix(".preview.png")
-            if preview.is_file():
-                panels.append((point, matplotlib.image.imread(preview)[..., :3]))
-        if not panels or not source.is_file():
-            continue
+        source = sources.of(dataset, sequence)
+        panels = [(point, matplotlib.image.imread(previews.of(dataset, sequence, point["codec"], point["rate"]))[..., :3])
+                  for _, point in points.sort_values("codec").iterrows()]
         middle = int(panels[0][0]["frames"]) // 2
         original = original_frame(source, middle)
         height, width = min(CROP[0], original.shape[0]), min(CROP[1], original.shape[1])

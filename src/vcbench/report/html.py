@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 from html import escape
 from pathlib import Path
 
@@ -44,14 +45,15 @@ def _analysis_sections(content: ReportContent, report_dir: Path) -> str:
     return "".join(parts)
 
 
-def _figure(entry: dict, plots_dir: Path) -> str:
-    svg = f' <a href="plots/{escape(entry["svg"])}">SVG</a>' if entry.get("svg") else ""
+def _figure(entry: dict, plots_dir: Path, plots_link: str) -> str:
+    svg = f' <a href="{escape(plots_link)}/{escape(entry["svg"])}">SVG</a>' if entry.get("svg") else ""
     return (f'<figure class="{escape(entry["kind"])}">{_embedded_png(plots_dir / entry["png"], entry["caption"])}'
             f"<figcaption>{escape(entry['caption'])}{svg}</figcaption></figure>")
 
 
-def render_html(content: ReportContent, report_dir: Path) -> str:
-    plots_dir = report_dir / "plots"
+def render_html(content: ReportContent, report_dir: Path, plots_dir: Path) -> str:
+    """index.html, to be written into ``report_dir``: its figures embedded, links to the SVGs in ``plots_dir`` relative to it."""
+    plots_link = Path(os.path.relpath(plots_dir, report_dir)).as_posix()
     parts = []
     if content.warning:
         parts.append(f'<p class="warning" id="dirty-warning">{escape(content.warning)}</p>')
@@ -78,7 +80,7 @@ def render_html(content: ReportContent, report_dir: Path) -> str:
                             ("frames", "Per-frame quality"), ("crops", "Visual comparison")):
             chosen = [f for f in figures if f["kind"] == kind]
             if chosen:
-                parts.append(f"<h3>{title}</h3>" + "".join(_figure(f, plots_dir) for f in chosen))
+                parts.append(f"<h3>{title}</h3>" + "".join(_figure(f, plots_dir, plots_link) for f in chosen))
     if content.fid is not None:
         parts.append("<h2>FID and KID (pooled per dataset)</h2>" + _table(*content.fid_table(), css_class="fid"))
     parts.append(_analysis_sections(content, report_dir))

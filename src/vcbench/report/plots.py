@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pandas as pd
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from vcbench.bd import lower_is_better
+from vcbench.errors import VcbenchError
 from vcbench.report.figures import LOW_BPP, metric_label, plt, save
 
 _MARKERS = "osD^v<>px*"
@@ -102,22 +104,38 @@ def nearest_rate_points(rd: pd.DataFrame, target_bpp: float) -> pd.DataFrame:
     return valid.loc[index].drop(columns="_distance").reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class JobFiles:
+    """The files of one kind a command was given (its ``option`` KEY FILE pairs, written by rule ``rule``), by key:
+    dataset/sequence/codec/rate for a job's, dataset/sequence for a sequence's."""
+
+    option: str
+    rule: str
+    files: dict[str, Path]
+
+    def of(self, *key_parts: object) -> Path:
+        """The file of the key ``key_parts`` joined by "/"; one not given, or given but absent, is one line naming the fix."""
+        key = "/".join(str(part) for part in key_parts)
+        if key not in self.files:
+            raise VcbenchError(f"no {self.option} file given for {key} (a point of rd.csv); pass {self.option} {key} FILE "
+                               "(the DAG passes every job's)")
+        path = self.files[key]
+        if not path.is_file():
+            raise VcbenchError(f"{path}: no such file ({self.option} {key}); build it first (rule {self.rule}: snakemake {path})")
+        return path
+
+
 _FRAME_METRICS = ("psnr_yuv", "psnr_y", "ms_ssim", "vmaf", "vmaf_neg", "lpips", "dists")
 
 
-def frame_plots(root: Path, rd: pd.DataFrame, target_bpp: float, out_dir: Path) -> list[dict]:
-    """Per sequence: per-frame quality of each codec at its rate point nearest ``target_bpp``."""
+def frame_plots(rd: pd.DataFrame, target_bpp: float, out_dir: Path, frames_csv: JobFiles) -> list[dict]:
+    """Per sequence: per-frame quality of each codec at its rate point nearest ``target_bpp`` (``frames_csv``: every job's frames.csv)."""
     entries = []
     chosen = nearest_rate_points(rd, target_bpp)
     styles = _codec_styles(sorted(rd["codec"].unique()))
     for (dataset, sequence), points in chosen.groupby(["dataset", "sequence"], sort=True):
-        series = {}
-        for _, point in points.iterrows():
-            path = root / Path(point["bitstream"]).with_suffix(".frames.csv")
-            if path.is_file():
-                series[(point["codec"], point["rate"], point["bpp"])] = pd.read_csv(path)
-        if not series:
-            continue
+        series = {(point["codec"], point["rate"], point["bpp"]):
+                  pd.read_csv(frames_csv.of(dataset, sequence, point["codec"], point["rate"])) for _, point in points.iterrows()}
         columns = [m for m in _FRAME_METRICS if any(m in f.columns and f[m].notna().any() for f in series.values())]
         if not columns:
             continue

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import vcbench
+from vcbench import layout
 from vcbench.errors import VcbenchError
 from vcbench.io import sha256_file
 
@@ -78,7 +79,7 @@ def code_state() -> GitState:
 
 def recorded_sha256(source: Path) -> str | None:
     """The sha256 of ``source`` that its dataset record (``<source>.json``) states; None without a record."""
-    record = Path(source).with_suffix(".json")
+    record = layout.sequence_record(source)
     if not record.is_file():
         return None
     try:
@@ -98,7 +99,7 @@ def source_sha256(source: Path) -> tuple[str, dict[str, Any]]:
     sha = recorded_sha256(source)
     if sha is None:
         return sha256_file(source), {"source_sha256_from": "hashed"}
-    return sha, {"source_sha256_from": "record", "source_record": str(Path(source).with_suffix(".json"))}
+    return sha, {"source_sha256_from": "record", "source_record": str(layout.sequence_record(source))}
 
 
 def job_provenance(source: Path | None) -> dict[str, Any]:

@@ -196,8 +196,6 @@ def log_runs(root: Path, preset: str, rd_path: Path, bd_path: Path, experiment: 
 
 def _bd_metrics(bd_path: Path) -> dict:
     """Dataset-mean BD values as parent-run metrics, e.g. ``bd_rate_pct/demo/svtav1_vs_x265/psnr_yuv``."""
-    if not bd_path.is_file():
-        return {}
     bd = pd.read_csv(bd_path)
     metrics = {}
     for _, row in bd[bd["sequence"] == "mean"].iterrows():
@@ -213,9 +211,8 @@ def log_artifacts(record: dict, files: Iterable[Path], directories: Iterable[Pat
     run_id = record["parent_run_id"]
     logged = []
     for path in files:
-        if path.is_file():
-            client.log_artifact(run_id, str(path))
-            logged.append(path.name)
+        client.log_artifact(run_id, str(path))
+        logged.append(path.name)
     for directory in directories:
         # File by file: hidden bookkeeping files (Snakemake's directory timestamps) stay out.
         for path in sorted(p for p in directory.glob("*") if p.is_file() and not p.name.startswith(".")):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from vcbench import layout
 from vcbench.io import sha256_file
 from vcbench.tracking.job import GitState, code_state, git_state
 
@@ -58,7 +59,7 @@ def sidecar(root: Path, bitstream: str, kind: str) -> dict:
     """The ``<rate>.<kind>.json`` record written beside a bitstream ({} if missing)."""
     if not isinstance(bitstream, str) or not bitstream:
         return {}
-    path = root / Path(bitstream).with_suffix(f".{kind}.json")
+    path = root / layout.record_of(bitstream, f"{kind}.json")
     if not path.is_file():
         return {}
     return json.loads(path.read_text())
@@ -142,7 +143,7 @@ def build_provenance(root: Path, preset: str, rd_path: Path, bd_path: Path | Non
         })
     commit_of = {p["id"]: p["commit"] for p in points}
     bd_values = []
-    if bd_path is not None and bd_path.is_file():
+    if bd_path is not None:
         bd = pd.read_csv(bd_path)
         by_sequence = {k: g for k, g in rd.groupby(["dataset", "sequence"])}
         by_dataset = {k: g for k, g in rd.groupby("dataset")}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vcbench.bd import BD_COLUMNS, POOLED_METRICS, bd_table
+from vcbench.report.bd_table import BD_COLUMNS, POOLED_METRICS, bd_table
 from vcbench.verify.compare import Check
 
 KEY = ["dataset", "sequence", "codec", "anchor", "metric"]

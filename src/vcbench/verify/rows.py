@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from vcbench import layout
 from vcbench.codecs import codec_entry, create_codec
 from vcbench.io import sha256_file
 from vcbench.metrics import vmaf
@@ -114,7 +115,7 @@ def _check_source(result: RowResult, row: dict[str, Any], encode: dict[str, Any]
     digest = sha256_file(source)
     result.compare("source sha256 (rd.csv)", row.get("source_sha256"), digest)
     result.compare("source sha256 (encode record)", (encode.get("provenance") or {}).get("source_sha256"), digest)
-    data_record = source.with_suffix(".json")
+    data_record = layout.sequence_record(source)
     if data_record.is_file():
         result.compare(f"source sha256 ({data_record})", json.loads(data_record.read_text()).get("sha256"), digest)
     else:
@@ -162,7 +163,7 @@ def _decode_and_score(result: RowResult, row: dict[str, Any], encode: dict[str, 
 
 def _check_frames_csv(result: RowResult, bitstream: Path, per_frame: pd.DataFrame, same_device: bool) -> None:
     """frames.csv (the per-frame plots' numbers) against the fresh per-frame scores, at its 6 decimals."""
-    path = bitstream.with_name(f"{bitstream.name.rsplit('.', 1)[0]}.frames.csv")
+    path = layout.record_of(bitstream, "frames.csv")
     if not path.is_file():
         result.fail(f"file {path}", "present", "missing", "written by the score job")
         return
