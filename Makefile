@@ -16,14 +16,15 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet -c requirements.lock -e '.[test]'
 	touch $@
 
-# Debian packages the tests use: headless Chromium (report rendering), a one-node Slurm.
+# Debian packages the tests use: headless Chromium (report rendering), a one-node Slurm, and the
+# photo packages the embedded models train on (the smoke preset trains its quick backbone).
 system-deps:
 	bash scripts/install-system-deps.sh
 
 demo: setup
 	snakemake --cores all
 
-smoke: setup
+smoke: setup system-deps
 	snakemake --cores all --config preset=smoke
 
 # ruff (the rules in pyproject.toml's [tool.ruff]), then the workflow's lint for the default preset

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Debian packages that the test suite drives for real: Chromium renders the HTML report;
-# Slurm (with munge) runs the smoke preset through `--profile slurm`. Installs only what is missing.
+# Slurm (with munge) runs the smoke preset through `--profile slurm`; four packages of desktop
+# backgrounds are training photos of the embedded models (vcbench.diffusion.material). Installs only what is missing.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v sbatch >/dev/null || need+=(slurmctld slurmd slurm-client munge)
+for package in mate-backgrounds lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 ukui-wallpapers; do
+    dpkg -s "$package" >/dev/null 2>&1 || need+=("$package")
+done
 if ((${#need[@]})); then
     if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; else SUDO=; fi
     $SUDO apt-get update -qq

@@ -109,11 +109,14 @@ def test_missing_folder_names_the_fix(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_embedded_prior_trains_saves_and_serves(tmp_path: Path) -> None:
-    settings = PriorSettings(vae_steps=2, unet_steps=2, batch=2, latent_pool=4, pool_crop=64)
+    settings = PriorSettings(vae_steps=2, vae_batch=2, vae_crop=64, pca_crops=8, unet_steps=2, batch=2, latent_pool=4, pool_crop=64)
     record = train_prior(tmp_path / "embedded", settings)
     info = record["vcbench"]
     assert any("carphone" in source for source in info["trained_on"])
+    assert any(source.startswith("debian:mate-backgrounds") for source in info["trained_on"])
+    assert all("sha256:" in source for source in info["trained_on"])
     assert not any("bigbuckbunny" in source or "bikes" in source for source in info["trained_on"])
+    assert info["colour"]["saturation"] > 0.3  # colour photos only: the first VAE's grey material made it desaturate
     saved = json.loads((tmp_path / "embedded" / "model_index.json").read_text())
     assert saved["vcbench"]["backbone_hash"] == backbone_hash(tmp_path / "embedded")
     backbone = load_backbone(tmp_path / "embedded")

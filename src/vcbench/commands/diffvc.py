@@ -14,7 +14,7 @@ from vcbench.commands.scoring import DEFAULT_METRICS
 
 
 @click.command()
-@click.option("--backbone", type=click.Path(path_type=Path), default=Path("models/embedded"), show_default=True,
+@click.option("--backbone", type=click.Path(path_type=Path), default=Path("models/embedded-kl"), show_default=True,
               help="diffusers folder of the backbone (frozen; the model records its content hash)")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("models/diffvc"), show_default=True,
               help="model folder to write (intra/, inter/, adapter/, model_index.json)")

