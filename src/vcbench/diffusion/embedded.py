@@ -11,7 +11,8 @@ Everything is small because the demo's models train in minutes on two CPU cores.
 
 Training material: vcbench.diffusion.material (colour photos and video frames, disjoint from the test
 sequences), as random rescaled crops with flips. The VAE comes first: its linear maps are set to
-the principal components of training patches, then the whole autoencoder trains on L1 + MSE. The
+the principal components of training patches, then the whole autoencoder trains on L1 + MSE, its
+decoder seeing half of each batch's latents with noise (so a sampler's last error decodes smooth). The
 denoiser trains next, on the latents of a pool of crops, with a conditioning latent degraded as an
 INR's output is (blurred at a random scale, plus noise). Training resumes from a checkpoint beside
 the output folder; the finished folder appears atomically with model_index.json (which also
