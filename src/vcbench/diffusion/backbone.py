@@ -120,7 +120,7 @@ class Backbone:
 
     @torch.no_grad()
     def encode_frames(self, rgb: torch.Tensor, chunk: int = 4) -> torch.Tensor:
-        """Latents (the distribution's mode, scaled as the denoiser expects) of RGB in [-1, 1]."""
+        """Latents (a KL autoencoder's mode, or a deterministic latent; scaled as the denoiser expects) of RGB in [-1, 1]."""
         scale, shift = self._scale_shift()
         out = [_latent(self.vae.encode(part.to(self.device))) for part in rgb.split(chunk)]
         return (torch.cat(out) - shift) * scale
