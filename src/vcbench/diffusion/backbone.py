@@ -27,11 +27,14 @@ import diffusers
 import torch
 
 from vcbench.errors import BitstreamError, ConfigError
+from vcbench.lazy import resolve
 
 # subfolders whose every file decides what a bitstream decodes to (the content hash covers them)
 HASHED_SUBFOLDERS = ("vae", "unet", "scheduler")
 _DENOISERS = {"UNet2DModel": "image", "UNet2DConditionModel": "image", "UNetSpatioTemporalConditionModel": "video"}
 _VAES = ("AutoencoderKL", "AutoencoderKLTemporalDecoder", "PatchAutoencoder")
+# components vcbench defines itself (diffusers ModelMixins, loaded the same way), by class name
+_OWN_CLASSES = {"PatchAutoencoder": "vcbench.diffusion.patch_vae:PatchAutoencoder"}
 CONTEXT_TOKENS = 1  # learned cross-attention tokens per GOP, when the denoiser has cross-attention
 
 
@@ -61,10 +64,8 @@ def _component_class(root: Path, subfolder: str, allowed) -> type:
         raise ConfigError(f"{config_path}: cannot read the diffusers component class ({err})") from None
     if allowed is not None and class_name not in allowed:
         raise ConfigError(f"{config_path}: {class_name} is not supported; vcbench drives {', '.join(allowed)}")
-    if class_name == "PatchAutoencoder":  # the embedded backbone's own autoencoder, a diffusers ModelMixin
-        from vcbench.diffusion.patch_vae import PatchAutoencoder
-
-        return PatchAutoencoder
+    if class_name in _OWN_CLASSES:
+        return resolve(_OWN_CLASSES[class_name])
     return getattr(diffusers, class_name)
 
 
