@@ -10,6 +10,14 @@ import pytest
 from vcbench.video import Frame, VideoFormat, Y4MWriter
 
 REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def shipped_config() -> dict:
+    """config/config.yaml as the workflow sees it: checked, with the schema's defaults filled in."""
+    from vcbench.config_check import load_config
+
+    return load_config(REPO / "config" / "config.yaml", SCHEMA)
 
 
 def moving_scene(fmt: VideoFormat, frames: int, seed: int = 0) -> list[Frame]:

@@ -331,12 +331,10 @@ def test_the_qpp_and_propagation_analyses_write_their_records(workdir: Path, mod
 
 
 def test_the_plan_lists_three_analyses_per_sequence_of_each_diffvc_codec() -> None:
-    import yaml
-
-    from conftest import REPO
+    from conftest import shipped_config
     from vcbench.workflow import Plan
 
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config = shipped_config()
     plan = Plan(config, "demo")
     records = plan.diffvc_analyses
     assert len(records) == 3 * len(plan.sequences("demo"))

@@ -9,7 +9,7 @@ import shlex
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import shipped_config
 from dag import run_snakemake, workflow_copy
 from vcbench.assets import AssetError, is_present, load_registry, missing_reason, require
 from vcbench.assets.registry import DEFAULT_REGISTRY
@@ -22,7 +22,7 @@ ENV_VARS = ("VCBENCH_ASSETS_DIR", "TORCH_HOME", "VCBENCH_ASSET_REGISTRY", "XDG_C
 
 @pytest.fixture
 def config():
-    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    return shipped_config()
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Report stage on a synthetic but realistic results tree: bd.csv, plots, provenance, index.html, report.md.
 
-The tree has what the pipeline writes (rd.csv, bitstreams, encode sidecars, per-frame CSVs,
+The tree has what the pipeline writes (rd.csv, bitstreams, encode and decode records, score summaries, per-frame CSVs,
 preview PNGs, a small Y4M source) with RD curves shaped like real low-rate codecs. The HTML
 is rendered in a real headless chromium, which must load every embedded image.
 """
@@ -88,6 +88,8 @@ def build_results_tree(root: Path, preset: str = PRESET) -> Path:
                           "bytes": n_bytes, "bitstream_sha256": sha, "source": str(source.relative_to(root)),
                           "source_sha256": source_sha, "frames": FRAMES}
                 (folder / f"{rate}.encode.json").write_text(json.dumps(encode))
+                decode = {"bitstream_sha256": sha, "frames": FRAMES, "decode_seconds": 0.1 + rng.random() / 10}
+                (folder / f"{rate}.decode.json").write_text(json.dumps(decode))
                 per_frame = psnr_yuv + rng.normal(0, 0.4, FRAMES)
                 pd.DataFrame({"frame": range(FRAMES), "psnr_y": per_frame - 0.7, "psnr_u": per_frame + 3,
                               "psnr_v": per_frame + 3.5, "psnr_yuv": per_frame,
@@ -101,10 +103,11 @@ def build_results_tree(root: Path, preset: str = PRESET) -> Path:
                     "psnr_y": psnr_yuv - 0.7, "psnr_u": psnr_yuv + 3, "psnr_v": psnr_yuv + 3.5, "psnr_yuv": psnr_yuv,
                     "ms_ssim": quality, "vmaf": 100 * quality, "vmaf_neg": 100 * quality - 2,
                     "lpips": 0.6 * (1 - quality), "dists": 0.4 * (1 - quality),
-                    "encode_seconds": encode["encode_seconds"], "decode_seconds": 0.1 + rng.random() / 10,
+                    "encode_seconds": encode["encode_seconds"], "decode_seconds": decode["decode_seconds"],
                     "bitstream": str(bitstream.relative_to(root)), "bitstream_sha256": sha, "source_sha256": source_sha,
                     "codec_version": f"{codec} 4.1", "config_hash": "c0ffee1234567890", "not_computed": "fid: dataset-level",
                 })
+                (folder / f"{rate}.summary.json").write_text(json.dumps(rows[-1]))
     rd_path = root / "reports" / preset / "rd.csv"
     rd_path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(rd_path, index=False)
@@ -129,6 +132,23 @@ def report_args(preset: str = PRESET, *extra: str) -> tuple[str, ...]:
             "--anchor", "x265", *extra)
 
 
+def job_keys(preset: str = PRESET) -> dict[str, dict[str, str]]:
+    """Job key (dataset/sequence/codec/rate) -> the job's fields, for every job of the tree."""
+    return {f"demo/{sequence}/{codec}/{rate}": {"preset": preset, "dataset": "demo", "sequence": sequence, "codec": codec,
+                                                "rate": rate, "extension": extension}
+            for sequence in SEQUENCES for codec, (extension, ladder, _) in CODECS.items() for rate, _ in ladder}
+
+
+# The records provenance reads, by the option that passes them (the rule's JOB_RECORDS).
+RECORD_OPTIONS = {"--encode-record": layout.ENCODE_RECORD, "--decode-record": layout.DECODE_RECORD, "--summary": layout.SUMMARY}
+
+
+def record_args(preset: str = PRESET, options: tuple[str, ...] = tuple(RECORD_OPTIONS)) -> list[str]:
+    """OPTION KEY FILE of every job of the tree, for each of ``options``, as the provenance and mlflow_runs rules pass them."""
+    return [arg for option in options for key, job in job_keys(preset).items()
+            for arg in (option, key, layout.fill(RECORD_OPTIONS[option], **job))]
+
+
 def plots_file_args(preset: str = PRESET) -> list[str]:
     """--frames/--preview KEY FILE of every job of the tree and --source of every sequence, as the plots rule passes them."""
     args = []
@@ -148,7 +168,7 @@ def build_report(root: Path, preset: str = PRESET) -> Path:
     vcbench("plots", "--rd", report_file("RD", preset), "--out", report_file("PLOTS", preset), *plots_file_args(preset),
             "--metrics", METRICS, "--preview-bpp", "0.02", cwd=root)
     vcbench("provenance", "--preset", preset, "--rd", report_file("RD", preset), "--bd", report_file("BD", preset),
-            "--out", report_file("PROVENANCE", preset), cwd=root)
+            *record_args(preset), "--out", report_file("PROVENANCE", preset), cwd=root)
     vcbench(*report_args(preset, "--method", "pchip"), cwd=root)
     return root / "reports" / preset
 
@@ -236,20 +256,38 @@ def test_report_md_states_conventions_and_dirty_tree(report_dir: Path):
     text = (report_dir / "report.md").read_text()
     assert text.splitlines()[0].startswith("**WARNING: ") and "recorded no commit" in text.splitlines()[0]
     assert "anchor minus test" in text and "BD-rate (%) against x265" in text
-    for link in [line.split("](")[1].split(")")[0] for line in text.splitlines() if line.startswith("![")]:
-        assert (report_dir / link).is_file()
+    assert markdown_links(text) and all((report_dir / link).is_file() for link in markdown_links(text))
+
+
+def markdown_links(text: str) -> list[str]:
+    """Every link and image target of a markdown text but web addresses."""
+    import re
+
+    return [target for target in re.findall(r"\]\(([^)\s]+)\)", text) if not target.startswith(("http://", "https://"))]
+
+
+def test_report_md_links_resolve_from_wherever_it_is_written(report_copy: Path):
+    root = report_copy.parent.parent
+    vcbench(*report_args(PRESET, "--method", "pchip", "--md", "published/report.md"), cwd=root)
+    markdown = root / "published" / "report.md"
+    links = markdown_links(markdown.read_text())
+    assert "../reports/smoke/rd.csv" in links and any(link.startswith("../reports/smoke/plots/") for link in links)
+    assert [link for link in links if not (markdown.parent / link).is_file()] == []
 
 
 def test_dirty_warning_is_on_the_first_line_only_when_dirty(report_dir: Path):
     from vcbench.report.content import load_content
     from vcbench.report.html import render_html
-    from vcbench.report.markdown import render_markdown
+    from vcbench.report.markdown import MarkdownLinks, render_markdown
 
     assert "recorded no commit" in (report_dir / "index.html").read_text().splitlines()[0]
     content = load_content(PRESET, report_dir / "rd.csv", report_dir / "bd.csv", report_dir / "plots" / "manifest.json",
                            report_dir / "provenance.json", None, report_dir, "x265", "pchip")
     content.provenance["warning"] = ""  # as for a clean checkout
-    assert render_markdown(content).splitlines()[0] == f"# vcbench report: preset {PRESET}"
+    links = MarkdownLinks.from_files(report_dir / "report.md", rd=report_dir / "rd.csv", bd=report_dir / "bd.csv",
+                                     provenance=report_dir / "provenance.json", html=report_dir / "index.html",
+                                     plots=report_dir / "plots", analyses=report_dir)
+    assert render_markdown(content, links).splitlines()[0] == f"# vcbench report: preset {PRESET}"
     html = render_html(content, report_dir, report_dir / "plots")
     assert html.splitlines()[0] == "<!DOCTYPE html>" and 'id="dirty-warning"' not in html
 
@@ -378,13 +416,12 @@ def test_metrics_left_out_of_the_plan_are_reported_with_the_fix(report_copy: Pat
     import shlex
     from html import escape
 
-    import yaml
-
+    from conftest import shipped_config
     from vcbench.workflow import Plan, not_computed_args
 
     for var in ("VCBENCH_ASSETS_DIR", "TORCH_HOME", "VCBENCH_ASSET_REGISTRY"):
         monkeypatch.delenv(var, raising=False)
-    config = yaml.safe_load((Path(__file__).parents[1] / "config" / "config.yaml").read_text())
+    config = shipped_config()
     config["assets"] = {"cache_dir": str(tmp_path / "empty-cache")}
     plan = Plan(config, PRESET)
     root = report_copy.parent.parent

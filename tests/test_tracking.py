@@ -14,9 +14,22 @@ from mlflow.tracking import MlflowClient
 
 import vcbench as vcbench_package
 from servers import MlflowServer
-from test_report import SEQUENCES, bd_table_args, build_report, build_results_tree, report_args, report_file, vcbench
+from test_report import (
+    RECORD_OPTIONS,
+    SEQUENCES,
+    bd_table_args,
+    build_report,
+    build_results_tree,
+    job_keys,
+    record_args,
+    report_args,
+    report_file,
+    vcbench,
+)
+from vcbench import layout
 from vcbench.errors import VcbenchError
 from vcbench.io import sha256_file
+from vcbench.job_files import JobFiles
 from vcbench.tracking import job
 from vcbench.tracking.mlflow_runs import rd_fingerprint, resolve_tracking_uri
 from vcbench.tracking.provenance import build_provenance, data_version, git_state, numbers_warning
@@ -40,7 +53,7 @@ def _runs(client: MlflowClient, experiment: str) -> list:
 
 # The MLflow rules' commands, with the files the rules pass.
 TRACK_RUNS = ("track", "--stage", "runs", "--preset", "smoke", "--rd", report_file("RD"), "--bd", report_file("BD"),
-              "--out", report_file("MLFLOW_RUNS"), "--experiment", "vcbench-test")
+              *record_args(options=("--encode-record",)), "--out", report_file("MLFLOW_RUNS"), "--experiment", "vcbench-test")
 TRACK_ARTIFACTS = ("track", "--stage", "artifacts", "--runs", report_file("MLFLOW_RUNS"),
                    *[arg for name in ("RD", "BD", "PROVENANCE", "HTML", "MARKDOWN") for arg in ("--artifact", report_file(name))],
                    "--artifact-dir", report_file("PLOTS"), "--out", report_file("MLFLOW"))
@@ -251,13 +264,20 @@ def _with_provenance(root: Path, commit_of) -> None:
             path.write_text(json.dumps(data))
 
 
+def declared_records(root: Path) -> dict[str, JobFiles]:
+    """Every job's records of the synthetic tree, as the provenance rule passes them."""
+    options = {"encode": "--encode-record", "decode": "--decode-record", "score": "--summary"}
+    return {name: JobFiles(option, name, {key: root / layout.fill(RECORD_OPTIONS[option], **fields) for key, fields in job_keys().items()})
+            for name, option in options.items()}
+
+
 def test_provenance_names_the_commit_of_every_number_and_flags_several(tmp_path: Path):
     root = tmp_path / "repo"
     build_results_tree(root)
     old, new = "a" * 40, "b" * 40
     _with_provenance(root, lambda job_name, row: new if row["sequence"] == "bikes" and job_name == "score" else old)
     rd = root / "reports" / "smoke" / "rd.csv"
-    record = build_provenance(root, "smoke", rd, None)
+    record = build_provenance(root, "smoke", rd, None, declared_records(root))
     points = {p["id"]: p for p in record["rd_points"]}
     assert points["demo/bunny/x265/qp47"]["commit"] == old and points["demo/bunny/x265/qp47"]["dirty"] is False
     bikes = points["demo/bikes/x265/qp47"]
@@ -266,9 +286,24 @@ def test_provenance_names_the_commit_of_every_number_and_flags_several(tmp_path:
     assert record["warning"].startswith("WARNING: the RD points come from 2 commits (aaaaaaaaaaaa: 12 points, bbbbbbbbbbbb: 6 points)")
 
     _with_provenance(root, lambda job_name, row: old)
-    same = build_provenance(root, "smoke", rd, None)
+    same = build_provenance(root, "smoke", rd, None, declared_records(root))
     assert same["commits"] == {old: 12} and not same["mixed_commits"]
     assert "commits (" not in same["warning"]  # what is left is the report's own tree (this checkout's state)
+
+
+def test_provenance_reads_only_the_records_it_is_given_and_names_a_missing_one(tmp_path: Path):
+    root = tmp_path / "repo"
+    build_results_tree(root)
+    rd = root / "reports" / "smoke" / "rd.csv"
+    records = declared_records(root)
+    left_out = dict(records["decode"].files)
+    del left_out["demo/bikes/svtav1/qp58"]
+    with pytest.raises(VcbenchError, match=r"^no --decode-record file given for demo/bikes/svtav1/qp58 \(a point of rd.csv\)"):
+        build_provenance(root, "smoke", rd, None, {**records, "decode": JobFiles("--decode-record", "decode", left_out)})
+    gone = records["score"].files["demo/bunny/x265/qp43"]
+    gone.unlink()
+    with pytest.raises(VcbenchError, match=rf"^{gone}: no such file \(--summary demo/bunny/x265/qp43\); build it first \(rule score"):
+        build_provenance(root, "smoke", rd, None, records)
 
 
 def test_a_clean_single_commit_report_has_no_warning_and_a_dirty_one_does():

@@ -8,18 +8,16 @@ import sys
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, SCHEMA, shipped_config
 from dag import workflow_copy
 from vcbench.config_check import check_config
 from vcbench.errors import ConfigError
-from vcbench.workflow import Plan, config_hash, local_gpu_slots, metric_option_args, source_version, spread
-
-SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+from vcbench.workflow import Plan, config_hash, local_gpu_slots, source_version, spread
 
 
 @pytest.fixture
 def config():
-    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    return shipped_config()
 
 
 def test_smoke_preset_is_tiny(config):
@@ -146,15 +144,33 @@ def test_the_shipped_config_passes_for_every_preset(config, preset):
     check_config({**config, "preset": preset}, SCHEMA)
 
 
-def test_metric_options_reach_the_score_jobs_as_cli_pairs(config):
-    config["metric_options"] = {"psnr": {"peak": "jvet"}, "lpips": {"net": "vgg"}}
-    check_config(config, SCHEMA)
-    assert metric_option_args(config, ["psnr", "lpips"]) == "-m psnr.peak=jvet -m lpips.net=vgg"
-    config["metric_options"] = {"lpips": {"net": "vgg"}}
+def test_metric_options_and_the_assets_folder_reach_the_jobs_as_arguments(config):
+    config["metrics"] = ["psnr", "ms_ssim", "vmaf"]
+    config["metric_options"] = {"psnr": {"peak": "jvet"}}
     config["assets"] = {"cache_dir": "/w eights"}
-    assert (metric_option_args(config, ["psnr", "lpips", "dists"])
-            == "-m lpips.net=vgg -m 'lpips.cache_dir=/w eights' -m 'dists.cache_dir=/w eights'")
-    assert metric_option_args(config, ["psnr"]) == ""  # options of a metric that is not scored go nowhere
+    check_config(config, SCHEMA)
+    assert Plan(config).metric_option_args == "-m psnr.peak=jvet"
+    assert Plan(config).assets_cache_arg == "--cache-dir '/w eights'"  # score and FID jobs alike
+    config["assets"]["cache_dir"] = None
+    assert Plan(config).assets_cache_arg == ""
+
+
+def test_the_schema_holds_every_default_and_the_check_fills_them_in(config):
+    bare = {key: copy.deepcopy(config[key]) for key in ("preset", "presets", "metrics", "codecs")}
+    for entry in bare["codecs"].values():
+        entry.pop("requires", None)
+    del bare["codecs"]["x265"]["options"]
+    check_config(bare, SCHEMA)
+    plan = Plan(bare, "demo")
+    assert plan.report == {"anchor": "x265", "also_against": [], "bd_method": "pchip",
+                           "bd_metrics": ["psnr_yuv", "psnr_y", "ms_ssim", "vmaf", "vmaf_neg", "lpips", "dists", "fid"],
+                           "preview_rate_bpp": 0.02}
+    assert plan.tracking_args == "--experiment vcbench"
+    assert plan.denoising_steps == [] and plan.givic_analyses == [] and plan.diffvc_analyses  # the DiffVC analyses have no switch
+    assert plan.codec_requires("x265") == [] and plan.codec_option_args("x265") == ""
+    assert plan.sequences("demo") == ["bigbuckbunny", "bikes"] and len(plan.ladder("x265")) == len(bare["codecs"]["x265"]["ladder"])
+    assert bare["models"] == {} and bare["assets"] == {"cache_dir": None} and bare["metric_options"] == {}
+    assert plan.backbones == {"embedded": "models/embedded", "embedded-kl": "models/embedded-kl"}
 
 
 def test_source_version_is_the_recorded_sha256(tmp_path, monkeypatch):

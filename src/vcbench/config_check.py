@@ -1,6 +1,7 @@
 """The workflow configuration's check when Snakemake starts (`snakemake -n` included).
 
-First the schema (workflow/schemas/config.schema.yaml: keys and their types), then the whole plan
+First the schema (workflow/schemas/config.schema.yaml: keys, their types and every default, which
+the check fills in, so the rest of the code reads complete values), then the whole plan
 against what the code declares: every codec entry's options and every ladder entry's rate knobs
 (each codec's declared option and knob sets), the report's anchors, the metrics' options, the
 preset's datasets. A configuration that a job would later fail on, or silently ignore, stops
@@ -10,6 +11,7 @@ the run before any job starts. Every error is one line: the key path
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -22,13 +24,21 @@ from vcbench.codecs.registry import available_codecs, declared_options
 from vcbench.errors import ConfigError, UnknownCodecError
 from vcbench.metrics.registry import declared_metric_options
 from vcbench.options import OptionSet
-from vcbench.workflow import WEIGHTED_METRICS, Plan, report_settings
+from vcbench.workflow import WEIGHTED_METRICS, Plan
 
 
 def check_config(config: dict[str, Any], schema_path: str | Path) -> None:
-    """Raise a one-line ConfigError for the first problem of ``config``; return if there is none."""
+    """Fill in the schema's defaults (in place), then raise a one-line ConfigError for the first
+    problem of ``config``; return if there is none."""
     check_schema(config, yaml.safe_load(Path(schema_path).read_text()))
     check_plan(config)
+
+
+def load_config(config_path: str | Path, schema_path: str | Path) -> dict[str, Any]:
+    """A configuration file as the workflow sees it: checked, with every default filled in."""
+    config = yaml.safe_load(Path(config_path).read_text())
+    check_config(config, schema_path)
+    return config
 
 
 def key_path(parts: Iterable[str | int]) -> str:
@@ -49,10 +59,26 @@ _TYPES = {"object": "a mapping", "array": "a list", "string": "a string", "integ
 _BOUNDS = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
 
 
+def _filling_defaults(validator_class: type) -> type:
+    """``validator_class`` extended to set every absent property that declares a ``default`` to a
+    copy of it before validating it (as Snakemake's `validate` does), nested objects included."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def properties_with_defaults(validator, properties, instance, schema):
+        if validator.is_type(instance, "object"):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": properties_with_defaults})
+
+
 def check_schema(config: dict[str, Any], schema: dict[str, Any]) -> None:
-    """The schema's most relevant error (as jsonschema ranks them) as one line, not a schema dump."""
-    validator = jsonschema.validators.validator_for(schema)(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    """Fill in the schema's defaults; then its most relevant error (as jsonschema ranks them) as one
+    line, not a schema dump."""
+    validator = _filling_defaults(jsonschema.validators.validator_for(schema))(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))  # every error: the defaults are all set
     if error is not None:
         raise ConfigError(schema_message(error))
 
@@ -100,13 +126,13 @@ def check_plan(config: dict[str, Any]) -> None:
         except UnknownCodecError:
             raise ConfigError(f"{where}.codec: {entry['codec']!r} is not a registered codec; "
                               f"one of {', '.join(available_codecs())}") from None
-        check_options(options, entry.get("options") or {}, f"{where}.options")
+        check_options(options, entry["options"], f"{where}.options")
         for index, point in enumerate(entry["ladder"]):
             check_options(knobs, {k: v for k, v in point.items() if k != "label"}, f"{where}.ladder[{index}]")
     plan = Plan(config)
     if not plan.jobs:  # building the jobs loads the preset's datasets: an unregistered one is named there
         raise ConfigError(f"config presets.{plan.preset}: no jobs (its datasets have no sequences)")
-    report = report_settings(config)
+    report = config["report"]
     if report["anchor"] not in plan.settings["codecs"]:
         raise ConfigError(f"config report.anchor: {report['anchor']!r} is not a codec of preset {plan.preset!r} "
                           f"(its codecs: {', '.join(plan.settings['codecs'])}); BD values need the anchor's RD points")
@@ -114,7 +140,7 @@ def check_plan(config: dict[str, Any]) -> None:
         if name not in config["codecs"]:
             raise ConfigError(f"config report.also_against[{index}]: {name!r} is not a configured codec; "
                               f"one of {', '.join(config['codecs'])}")
-    for metric, given in (config.get("metric_options") or {}).items():
+    for metric, given in config["metric_options"].items():
         where = f"config metric_options.{metric}"
         if metric not in config["metrics"]:
             raise ConfigError(f"{where}: {metric} is not among the scored metrics ({', '.join(config['metrics'])}); "

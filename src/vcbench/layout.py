@@ -66,7 +66,8 @@ ANALYSIS_RECORD = "analysis.json"  # every analysis folder's record, the report'
 
 # models/: a trained model's folder; its model_index.json is written last, as its marker
 MODEL_MARKER = "model_index.json"
-MODEL_INDEX = "models/{model}/" + MODEL_MARKER
+MODEL_DIR = "models/{model}"
+MODEL_INDEX = f"{MODEL_DIR}/{MODEL_MARKER}"
 
 # logs/: one per job. {stage}: encode, decode, score, fid or analysis (DiV-INR's denoising analysis);
 # {analysis}: an analysis' place under its codec, e.g. "{rate}/tdir" or "ladder/qpp"; {step}: the rule's

@@ -90,31 +90,9 @@ def cli_pairs(flag: str, mapping: Mapping[str, Any]) -> str:
     return " ".join(f"{flag} {shlex.quote(f'{key}={value}')}" for key, value in mapping.items())
 
 
-# The report's settings where config `report` leaves them out.
-REPORT_DEFAULTS = {"anchor": "x265", "also_against": [], "bd_method": "pchip",
-                   "bd_metrics": ["psnr_yuv", "psnr_y", "ms_ssim", "vmaf", "vmaf_neg", "lpips", "dists", "fid"],
-                   "preview_rate_bpp": 0.02}
-
-
-def report_settings(config: dict[str, Any]) -> dict[str, Any]:
-    return {**REPORT_DEFAULTS, **(config.get("report") or {})}
-
-
-# Learned metrics read their weights from the assets folder (config `assets.cache_dir`).
+# Learned metrics read their weights from the assets folder (config `assets.cache_dir`, given to
+# every job that loads weights as --cache-dir).
 WEIGHTED_METRICS = ("lpips", "dists")
-
-
-def metric_option_args(config: dict[str, Any], metrics: list[str]) -> str:
-    """``-m METRIC.KEY=VALUE`` for the scored ``metrics``: config `metric_options`, and the learned
-    metrics' weights folder (`assets.cache_dir`) where one is set."""
-    cache_dir = (config.get("assets") or {}).get("cache_dir")
-    pairs = {}
-    for metric in metrics:
-        given = dict((config.get("metric_options") or {}).get(metric) or {})
-        if metric in WEIGHTED_METRICS and cache_dir:
-            given["cache_dir"] = cache_dir
-        pairs.update({f"{metric}.{key}": value for key, value in given.items()})
-    return cli_pairs("-m", pairs)
 
 
 def metric_assets(metric: str, options: Mapping[str, Any]) -> tuple[str, ...]:
@@ -159,7 +137,8 @@ def spread(items: list, count: int | None) -> list:
 
 
 class Plan:
-    """The jobs of one preset of a validated configuration."""
+    """The jobs of one preset of a checked configuration (`vcbench.config_check.check_config`: the
+    schema's defaults are filled in, so every setting is read as it is, never with a default here)."""
 
     def __init__(self, config: dict[str, Any], preset: str | None = None):
         self.config = config
@@ -182,14 +161,14 @@ class Plan:
 
     def sequences(self, dataset: str) -> list[str]:
         names = list(load_dataset(dataset).sequences)
-        count = self.settings.get("sequences")
+        count = self.settings["sequences"]
         return names if count is None else names[:count]
 
     def codec_entry(self, codec: str) -> dict[str, Any]:
         return self.config["codecs"][codec]
 
     def ladder(self, codec: str) -> list[dict[str, Any]]:
-        return spread(self.codec_entry(codec)["ladder"], self.settings.get("rate_points"))
+        return spread(self.codec_entry(codec)["ladder"], self.settings["rate_points"])
 
     def rate_params(self, codec: str, rate: str) -> dict[str, Any]:
         for point in self.codec_entry(codec)["ladder"]:
@@ -203,12 +182,50 @@ class Plan:
     def uses_gpu(self, codec: str) -> bool:
         return codec_entry(self.codec_entry(codec)["codec"]).uses_gpu
 
+    def codec_requires(self, codec: str) -> list[str]:
+        """Files the codec entry needs besides the sequence (config `requires`, e.g. a trained backbone)."""
+        return self.codec_entry(codec)["requires"]
+
+    def codec_option_args(self, codec: str) -> str:
+        """The codec entry's configured options as ``-o KEY=VALUE`` arguments (the codec fills in its own defaults)."""
+        return cli_pairs("-o", self.codec_entry(codec)["options"])
+
     @cached_property
     def backbones(self) -> dict[str, str]:
         """Name (the folder's) -> folder of every local backbone the preset's codecs run on (their
-        ``backbone`` option); hub ids are left out (the check needs the files here)."""
-        folders = {str(self.codec_entry(codec).get("options", {}).get("backbone", "")) for codec in self.settings["codecs"]}
-        return {Path(folder).name: folder for folder in sorted(folders) if folder and not folder.startswith("hf://")}
+        ``backbone`` option, declared default included); hub ids are left out (the check needs the files here)."""
+        folders = {str(self.codec_option(codec, "backbone")) for codec in self.settings["codecs"]
+                   if "backbone" in declared_options(self.codec_entry(codec)["codec"])[0]}
+        return {Path(folder).name: folder for folder in sorted(folders) if not folder.startswith("hf://")}
+
+    @property
+    def report(self) -> dict[str, Any]:
+        """Config `report`: the anchor, the BD method and metrics, the preview rate."""
+        return self.config["report"]
+
+    @property
+    def assets_cache_arg(self) -> str:
+        """``--cache-dir DIR`` of every job that loads pretrained weights (config `assets.cache_dir`; none when it is null:
+        the jobs then look in $VCBENCH_ASSETS_DIR, $TORCH_HOME, ~/.cache/torch)."""
+        cache_dir = self.config["assets"]["cache_dir"]
+        return f"--cache-dir {shlex.quote(cache_dir)}" if cache_dir else ""
+
+    @property
+    def tracking_args(self) -> str:
+        """``--experiment`` and ``--tracking-uri`` of the MLflow jobs (config `tracking`)."""
+        tracking = self.config["tracking"]
+        uri = f" --tracking-uri {shlex.quote(tracking['tracking_uri'])}" if tracking["tracking_uri"] else ""
+        return f"--experiment {shlex.quote(tracking['experiment'])}{uri}"
+
+    def metric_options(self, metric: str) -> dict[str, Any]:
+        """Config `metric_options` of ``metric`` as given (the metric fills in its own defaults)."""
+        return self.config["metric_options"].get(metric, {})  # a sparse map: most metrics have no entry
+
+    @property
+    def metric_option_args(self) -> str:
+        """``-m METRIC.KEY=VALUE`` of the frame metrics: their config `metric_options`."""
+        return cli_pairs("-m", {f"{metric}.{key}": value for metric in self.frame_metrics
+                                for key, value in self.metric_options(metric).items()})
 
     def all_sequences(self) -> list[tuple[str, str]]:
         """(dataset, sequence) of every sequence the preset codes."""
@@ -242,10 +259,10 @@ class Plan:
         else the folders `vcbench.assets.torch_home` names) -> why, with the fix. Decided once, when the
         workflow starts: no job is planned whose result is known to be empty, and the report says why.
         Presence is checked without hashing the large files (`is_present`); the jobs verify the sha256."""
-        cache_dir = (self.config.get("assets") or {}).get("cache_dir")
+        cache_dir = self.config["assets"]["cache_dir"]
         unavailable = {}
         for metric in self.config["metrics"]:
-            options = dict((self.config.get("metric_options") or {}).get(metric) or {})
+            options = dict(self.metric_options(metric))
             if metric in WEIGHTED_METRICS:  # complete, with the defaults (LPIPS' net)
                 options = declared_metric_options(metric).parse(options, f"config metric_options.{metric}")
             names = metric_assets(metric, options)
@@ -271,11 +288,15 @@ class Plan:
         """The available metrics scored per frame (every one but FID/KID, which pool over a dataset)."""
         return [metric for metric in self.available_metrics if metric != "fid"]
 
+    def analysis_setting(self, name: str) -> Any:
+        """An analysis setting (``denoising_steps``, ``givic_steps``, ``givic_contexts``, ``givic_context_rates``):
+        the preset's own where it sets one, else config `analysis`'s (whose defaults turn the analyses off)."""
+        return self.settings.get(name, self.config["analysis"][name])
+
     @property
     def denoising_steps(self) -> list[int]:
-        """Numbers of sampling steps the denoising analysis tries (the preset's, else config `analysis`)."""
-        default = (self.config.get("analysis") or {}).get("denoising_steps", [])
-        return list(self.settings.get("denoising_steps", default))
+        """Numbers of sampling steps the denoising analysis tries."""
+        return list(self.analysis_setting("denoising_steps"))
 
     @cached_property
     def denoising_analysis_jobs(self) -> list[Job]:
@@ -290,7 +311,7 @@ class Plan:
     def codec_option(self, codec: str, name: str) -> Any:
         """The value of a codec entry's option as the codec will see it (the declared default when not set)."""
         entry = self.codec_entry(codec)
-        return declared_options(entry["codec"])[0].parse(entry.get("options") or {}, f"config codecs.{codec}.options")[name]
+        return declared_options(entry["codec"])[0].parse(entry["options"], f"config codecs.{codec}.options")[name]
 
     def ladder_paths(self, dataset: str, sequence: str, codec: str, template: str) -> list[str]:
         """``template`` (a `vcbench.layout` one of a job) at every rate point of ``codec`` on one sequence, in ladder order."""
@@ -309,11 +330,6 @@ class Plan:
                             for folder in (layout.TDIR_ANALYSIS, layout.QPP_ANALYSIS, layout.PROPAGATION_ANALYSIS)]
         return records
 
-    def givic_setting(self, name: str) -> Any:
-        """A GIViC analysis setting (``givic_steps``, ``givic_contexts``, ``givic_context_rates``): the preset's, else
-        config `analysis`'s, else off (an empty list, or no rate points)."""
-        return self.settings.get(name, (self.config.get("analysis") or {}).get(name, 0 if name == "givic_context_rates" else []))
-
     @cached_property
     def givic_analysis_jobs(self) -> list[Job]:
         """What GIViC's analyses start from: each GIViC codec's lowest rate point on the first sequence of every dataset."""
@@ -326,9 +342,9 @@ class Plan:
         points at every length of ``givic_contexts``; the codec's own context length measures the ladder's
         bitstreams (``reference_<rate>.json``), every other codes its own (``L<context>_<rate>.json``)."""
         where = {"preset": self.preset, "dataset": dataset, "sequence": sequence, "codec": codec}
-        rates = [point["label"] for point in self.ladder(codec)[: self.givic_setting("givic_context_rates")]]
+        rates = [point["label"] for point in self.ladder(codec)[: self.analysis_setting("givic_context_rates")]]
         reference = self.codec_option(codec, "context")
-        others = [context for context in self.givic_setting("givic_contexts") if context != reference]
+        others = [context for context in self.analysis_setting("givic_contexts") if context != reference]
         return ([layout.fill(layout.CONTEXT_REFERENCE, **where, rate=rate) for rate in rates]
                 + [layout.fill(layout.CONTEXT_POINT, **where, context=context, rate=rate) for context in others for rate in rates])
 
@@ -339,8 +355,8 @@ class Plan:
         (``ladder/context_length/``), on the first sequence of every dataset, each unless its setting is off."""
         records = []
         for job in self.givic_analysis_jobs:
-            if self.givic_setting("givic_steps"):
+            if self.analysis_setting("givic_steps"):
                 records.append(f"{job.path(layout.SAMPLING_STEPS_ANALYSIS)}/{layout.ANALYSIS_RECORD}")
-            if self.givic_setting("givic_contexts") and self.givic_setting("givic_context_rates") >= 2:
+            if self.analysis_setting("givic_contexts"):
                 records.append(f"{job.path(layout.CONTEXT_ANALYSIS)}/{layout.ANALYSIS_RECORD}")
         return records

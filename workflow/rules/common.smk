@@ -1,9 +1,9 @@
 # Shared by every .smk file. The plan of the chosen preset, and the input and params functions
-# the others use (kept here, so that those files hold only their rules).
+# the others use (kept here, so that those files hold only their rules). `config` is checked, with
+# the schema's defaults filled in (the Snakefile's check_config): values are read as they are.
 #
 # Every value a shell command uses reaches it through `params:` or `input:`, so that a change of
 # it reruns the jobs it shapes (Snakemake's params rerun trigger), never as a global.
-import shlex
 from functools import cache
 
 from vcbench import layout
@@ -13,9 +13,7 @@ from vcbench.workflow import (
     config_hash,
     keyed_args,
     local_gpu_slots,
-    metric_option_args,
     not_computed_args,
-    report_settings,
     sequence_path,
     source_version,
 )
@@ -67,7 +65,7 @@ def source_sha256(wc):
 
 def codec_requires(wc):
     """Files a codec needs besides the sequence (e.g. a trained backbone)."""
-    return plan(wc.preset).codec_entry(wc.codec).get("requires", [])
+    return plan(wc.preset).codec_requires(wc.codec)
 
 
 def codec_name(wc):
@@ -75,7 +73,7 @@ def codec_name(wc):
 
 
 def codec_options(wc):
-    return cli_pairs("-o", plan(wc.preset).codec_entry(wc.codec).get("options", {}))
+    return plan(wc.preset).codec_option_args(wc.codec)
 
 
 def rate_knobs(wc):
@@ -99,19 +97,15 @@ def codec_env(wc):
 # Metrics. FID/KID pool over a dataset (fid.smk); every other metric is scored per frame. Only the
 # metrics whose weights are present are planned (Plan.unavailable_metrics: the report says why of the others).
 FRAME_METRICS = PLAN.frame_metrics
-# `-m METRIC.KEY=VALUE` of the frame metrics: config `metric_options` and the learned metrics' weights folder.
-METRIC_OPTIONS = metric_option_args(config, FRAME_METRICS)
+# `-m METRIC.KEY=VALUE` of the frame metrics (config `metric_options`).
+METRIC_OPTIONS = PLAN.metric_option_args
+# --cache-dir of every job that loads pretrained weights (config `assets.cache_dir`): the one way the folder reaches them.
+ASSETS_CACHE = PLAN.assets_cache_arg
 
 
 def denoising_analyses(preset):
     """The analysis records of a preset (none when the analysis is off or no DiV-INR codec runs)."""
     return [f"{job.path(layout.DENOISING_ANALYSIS)}/{layout.ANALYSIS_RECORD}" for job in plan(preset).denoising_analysis_jobs]
-
-
-def assets_cache_arg():
-    """--cache-dir from config `assets.cache_dir` (null: $VCBENCH_ASSETS_DIR, $TORCH_HOME, ~/.cache/torch)."""
-    cache_dir = (config.get("assets") or {}).get("cache_dir")
-    return f"--cache-dir {cache_dir}" if cache_dir else ""
 
 
 def fid_inputs(wc):
@@ -129,6 +123,16 @@ def fid_table_arg(wc, input):
     return f"--fid {input.fid}" if input.fid else ""
 
 
+# The records of each job that provenance reads, by the option that passes them.
+JOB_RECORDS = {"--encode-record": layout.ENCODE_RECORD, "--decode-record": layout.DECODE_RECORD, "--summary": layout.SUMMARY}
+
+
+def record_args(wc, templates):
+    """OPTION KEY FILE of every job, for each option -> `vcbench.layout` template of ``templates``."""
+    preset_plan = plan(wc.preset)
+    return " ".join(keyed_args(option, preset_plan.job_files(template)) for option, template in templates.items())
+
+
 def plots_file_args(wc):
     """--frames/--preview KEY FILE of every job and --source KEY FILE of every sequence: the plots rule's inputs."""
     preset_plan = plan(wc.preset)
@@ -138,11 +142,7 @@ def plots_file_args(wc):
 
 
 # The report's settings (config `report`, `tracking`), each a params value of the jobs it shapes.
-REPORT = report_settings(config)
+REPORT = PLAN.report
 ALSO_AGAINST = " ".join(f"--also-against {name}" for name in REPORT["also_against"])
 BD_METRICS = ",".join(REPORT["bd_metrics"])
-TRACKING = config.get("tracking") or {}
-TRACKING_ARGS = " ".join(
-    [f"--experiment {shlex.quote(TRACKING.get('experiment') or 'vcbench')}"]
-    + ([f"--tracking-uri {shlex.quote(TRACKING['tracking_uri'])}"] if TRACKING.get("tracking_uri") else [])
-)
+TRACKING_ARGS = PLAN.tracking_args

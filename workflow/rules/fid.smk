@@ -16,7 +16,7 @@ rule fetch_assets:
     output:
         layout.ASSETS_MANIFEST,
     params:
-        cache=assets_cache_arg(),
+        cache=ASSETS_CACHE,
     conda:
         TORCH_ENV
     log:
@@ -32,7 +32,7 @@ rule fid_source_features:
         layout.SOURCE_INCEPTION,
     params:
         frames=frames_of,
-        cache=assets_cache_arg(),
+        cache=ASSETS_CACHE,
         source_sha256=source_sha256,
     conda:
         TORCH_ENV
@@ -50,7 +50,7 @@ rule fid_features:
         layout.INCEPTION,
     params:
         frames=frames_of,
-        cache=assets_cache_arg(),
+        cache=ASSETS_CACHE,
     conda:
         TORCH_ENV
     log:

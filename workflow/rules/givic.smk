@@ -20,7 +20,7 @@ rule givic_steps:
         record=f"{layout.SAMPLING_STEPS_ANALYSIS}/{layout.ANALYSIS_RECORD}",
     params:
         out_dir=lambda wc, output: os.path.dirname(output.record),
-        steps=lambda wc: ",".join(str(n) for n in plan(wc.preset).givic_setting("givic_steps")),
+        steps=lambda wc: ",".join(str(n) for n in plan(wc.preset).analysis_setting("givic_steps")),
         metrics=",".join(FRAME_METRICS),
         metric_options=METRIC_OPTIONS,
         options=codec_options,

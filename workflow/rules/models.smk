@@ -10,7 +10,7 @@ rule train_prior:
     # The prior's training knobs come from config `models.<model>`; they are params, so changing
     # them retrains (Snakemake's params rerun trigger).
     wildcard_constraints:
-        model="|".join(config.get("models", {})) or "embedded",
+        model="|".join(config["models"]) or "(?!)",  # no model configured: a pattern that matches none
     output:
         layout.MODEL_INDEX,
     # every neural job waits for the prior: start it before anything else
@@ -18,7 +18,8 @@ rule train_prior:
     params:
         vae_steps=lambda wc: config["models"][wc.model]["vae_steps"],
         unet_steps=lambda wc: config["models"][wc.model]["unet_steps"],
-        seed=lambda wc: config["models"][wc.model].get("seed", 0),
+        seed=lambda wc: config["models"][wc.model]["seed"],
+        folder=lambda wc: layout.fill(layout.MODEL_DIR, model=wc.model),
     resources:
         gpu=1,
     # on a GPU node the GPU trains it (--device auto); without one, every core
@@ -28,7 +29,7 @@ rule train_prior:
     log:
         layout.partial(layout.MODEL_LOG, step="train_prior"),
     shell:
-        "vcbench train-prior --out models/{wildcards.model} --vae-steps {params.vae_steps} --unet-steps {params.unet_steps}"
+        "vcbench train-prior --out {params.folder} --vae-steps {params.vae_steps} --unet-steps {params.unet_steps}"
         " --seed {params.seed} --threads {threads} 2> {log}"
 
 

@@ -55,32 +55,39 @@ rule provenance:
     input:
         rd=layout.RD,
         bd=layout.BD,
+        # every job's records, whose provenance blocks name the code that made each number (by key in params.records)
+        records=lambda wc: [path for template in JOB_RECORDS.values() for path in plan(wc.preset).job_files(template).values()],
     output:
         layout.PROVENANCE,
+    params:
+        records=lambda wc: record_args(wc, JOB_RECORDS),
     localrule: True
     conda:
         TORCH_ENV
     log:
         layout.partial(layout.REPORT_LOG, step="provenance"),
     shell:
-        "vcbench provenance --preset {wildcards.preset} --rd {input.rd} --bd {input.bd} --out {output} > {log} 2>&1"
+        "vcbench provenance --preset {wildcards.preset} --rd {input.rd} --bd {input.bd} {params.records} --out {output} > {log} 2>&1"
 
 
 rule mlflow_runs:
     input:
         rd=layout.RD,
         bd=layout.BD,
+        encode_records=lambda wc: list(plan(wc.preset).job_files(layout.ENCODE_RECORD).values()),
     output:
         layout.MLFLOW_RUNS,
     localrule: True
     params:
+        records=lambda wc: record_args(wc, {"--encode-record": layout.ENCODE_RECORD}),
         tracking=TRACKING_ARGS,
     conda:
         TORCH_ENV
     log:
         layout.partial(layout.REPORT_LOG, step="mlflow_runs"),
     shell:
-        "vcbench track --stage runs --preset {wildcards.preset} --rd {input.rd} --bd {input.bd} --out {output} {params.tracking}"
+        "vcbench track --stage runs --preset {wildcards.preset} --rd {input.rd} --bd {input.bd} {params.records} --out {output}"
+        " {params.tracking}"
         " > {log} 2>&1"
 
 

@@ -17,6 +17,7 @@ rule score:
     params:
         metrics=",".join(FRAME_METRICS),  # those whose weights are present: the report says why of the others
         metric_options=METRIC_OPTIONS,
+        cache=ASSETS_CACHE,
         frames=frames_of,
     conda:
         TORCH_ENV  # MS-SSIM and the learned metrics
@@ -24,7 +25,7 @@ rule score:
         layout.partial(layout.JOB_LOG, stage="score"),
     shell:
         "vcbench score {input.reference} {input.reconstruction} --metrics {params.metrics} --frames {params.frames}"
-        " {params.metric_options} --encode-record {input.encode_record} --decode-record {input.decode_record}"
+        " {params.metric_options} {params.cache} --encode-record {input.encode_record} --decode-record {input.decode_record}"
         " --dataset {wildcards.dataset} --sequence {wildcards.sequence} --codec {wildcards.codec}"
         " --frames-csv {output.frames} --summary {output.summary} --preview {output.preview} --quiet > {log} 2>&1"
 

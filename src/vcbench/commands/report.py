@@ -14,13 +14,16 @@ _METHOD = click.Choice(["pchip", "cubic", "akima"])
 _FILE = click.Path(dir_okay=False, path_type=Path)
 _DIR = click.Path(file_okay=False, path_type=Path)
 _ROOT = click.option("--root", type=_DIR, default=Path("."), show_default=True,
-                     help="Repository root the bitstream paths of rd.csv are relative to (their encode and decode records).")
+                     help="Repository root: its git state and data version are recorded.")
 _RD = click.option("--rd", "rd_path", required=True, type=_FILE, help="rd.csv (rule aggregate).")
 _BD = click.option("--bd", "bd_path", required=True, type=_FILE, help="bd.csv (rule bd_table).")
 _FID = click.option("--fid", type=_FILE, default=None,
                     help="Pooled FID/KID table (rule fid); leave it out where FID is not planned (no Inception weights).")
 _PRESET = click.option("--preset", required=True, help="Preset name, as the report and MLflow show it.")
 _JOB_FILE = dict(nargs=2, multiple=True, type=(str, _FILE), metavar="KEY FILE")
+_ENCODE_RECORDS = click.option("--encode-record", "encode_records", **_JOB_FILE,
+                               help="A job's key (dataset/sequence/codec/rate) and its encode record (repeatable; the rule "
+                                    "passes every job's).")
 
 
 def _require(path: Path, rule: str) -> Path:
@@ -187,8 +190,9 @@ def plots(rd_path: Path, out_dir: Path, frames_csv: tuple[tuple[str, Path], ...]
           sources: tuple[tuple[str, Path], ...], metrics: str, preview_bpp: float) -> None:
     """RD plots, per-frame plots and visual crops into OUT (+ manifest.json)."""
     from vcbench.io import write_json_atomic
+    from vcbench.job_files import JobFiles
     from vcbench.report.crops import crop_figures
-    from vcbench.report.plots import JobFiles, frame_plots, rd_plots
+    from vcbench.report.plots import frame_plots, rd_plots
 
     rd = _read_rd(rd_path)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -204,14 +208,23 @@ def plots(rd_path: Path, out_dir: Path, frames_csv: tuple[tuple[str, Path], ...]
 @_PRESET
 @_RD
 @_BD
+@_ENCODE_RECORDS
+@click.option("--decode-record", "decode_records", **_JOB_FILE,
+              help="A job's decode record, by its key as for --encode-record (repeatable).")
+@click.option("--summary", "summaries", **_JOB_FILE, help="A job's score summary, by its key as for --encode-record (repeatable).")
 @click.option("--out", required=True, type=_FILE, help="provenance.json to write.")
 @_ROOT
-def provenance(preset: str, rd_path: Path, bd_path: Path, out: Path, root: Path) -> None:
+def provenance(preset: str, rd_path: Path, bd_path: Path, encode_records: tuple[tuple[str, Path], ...],
+               decode_records: tuple[tuple[str, Path], ...], summaries: tuple[tuple[str, Path], ...], out: Path, root: Path) -> None:
     """provenance.json: commit, data version, config hash, tool versions and bitstream sha256 per number."""
     from vcbench.io import write_json_atomic
+    from vcbench.job_files import JobFiles
     from vcbench.tracking.provenance import build_provenance
 
-    record = build_provenance(root.resolve(), preset, _require(rd_path, "aggregate"), _require(bd_path, "bd_table"))
+    records = {"encode": JobFiles("--encode-record", "encode", dict(encode_records)),
+               "decode": JobFiles("--decode-record", "decode", dict(decode_records)),
+               "score": JobFiles("--summary", "score", dict(summaries))}
+    record = build_provenance(root.resolve(), preset, _require(rd_path, "aggregate"), _require(bd_path, "bd_table"), records)
     write_json_atomic(out, record)
     if record["warning"]:
         click.echo(f"vcbench: {record['warning']}", err=True)
@@ -227,7 +240,7 @@ def provenance(preset: str, rd_path: Path, bd_path: Path, out: Path, root: Path)
 @click.option("--runs", "runs_path", type=_FILE, default=None, help="mlflow_runs.json (rule mlflow_runs); without it, no run links.")
 @_FID
 @click.option("--html", "html_path", required=True, type=_FILE, help="index.html to write.")
-@click.option("--md", "md_path", required=True, type=_FILE, help="report.md to write (beside index.html: it links the same files).")
+@click.option("--md", "md_path", required=True, type=_FILE, help="report.md to write (its links are relative to its folder).")
 @click.option("--anchor", required=True, help="Anchor codec (stated in the report).")
 @click.option("--method", type=_METHOD, default="pchip", show_default=True)
 @click.option("--analysis", "analyses", multiple=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
@@ -243,7 +256,7 @@ def report(preset: str, rd_path: Path, bd_path: Path, plots_dir: Path, provenanc
     from vcbench.io import write_text_atomic
     from vcbench.report.content import load_content
     from vcbench.report.html import render_html
-    from vcbench.report.markdown import render_markdown
+    from vcbench.report.markdown import MarkdownLinks, render_markdown
 
     manifest = plots_dir / "manifest.json"
     for path, rule in ((rd_path, "aggregate"), (bd_path, "bd_table"), (manifest, "plots"), (provenance_path, "provenance")):
@@ -253,7 +266,9 @@ def report(preset: str, rd_path: Path, bd_path: Path, plots_dir: Path, provenanc
     content = load_content(preset, rd_path, bd_path, manifest, provenance_path, runs_path, html_path.parent, anchor, method,
                            _read_fid(fid), list(analyses), list(not_planned), list(backbone_checks))
     write_text_atomic(html_path, render_html(content, html_path.parent, plots_dir))
-    write_text_atomic(md_path, render_markdown(content))
+    links = MarkdownLinks.from_files(md_path, rd=rd_path, bd=bd_path, provenance=provenance_path, html=html_path, plots=plots_dir,
+                                     analyses=html_path.parent)  # analysis figures are relative to the report's folder
+    write_text_atomic(md_path, render_markdown(content, links))
     click.echo(f"wrote {html_path} and {md_path}")
 
 
@@ -264,26 +279,31 @@ def report(preset: str, rd_path: Path, bd_path: Path, plots_dir: Path, provenanc
 @click.option("--preset", default=None, help="runs: the preset's name, as MLflow shows it.")
 @click.option("--rd", "rd_path", type=_FILE, default=None, help="runs: rd.csv (rule aggregate).")
 @click.option("--bd", "bd_path", type=_FILE, default=None, help="runs: bd.csv (rule bd_table).")
+@_ENCODE_RECORDS
 @click.option("--runs", "runs_path", type=_FILE, default=None, help="artifacts: mlflow_runs.json (--stage runs).")
 @click.option("--artifact", "artifacts", multiple=True, type=_FILE, help="artifacts: a file to attach (repeatable).")
 @click.option("--artifact-dir", "artifact_dirs", multiple=True, type=_DIR, help="artifacts: a folder to attach (repeatable).")
 @click.option("--experiment", default="vcbench", show_default=True)
 @click.option("--tracking-uri", default=None, help="Default: $MLFLOW_TRACKING_URI, else sqlite:///<root>/mlflow.db.")
 @_ROOT
-def track(stage: str, out: Path, preset: str | None, rd_path: Path | None, bd_path: Path | None, runs_path: Path | None,
-          artifacts: tuple[Path, ...], artifact_dirs: tuple[Path, ...], experiment: str, tracking_uri: str | None, root: Path) -> None:
+def track(stage: str, out: Path, preset: str | None, rd_path: Path | None, bd_path: Path | None,
+          encode_records: tuple[tuple[str, Path], ...], runs_path: Path | None, artifacts: tuple[Path, ...],
+          artifact_dirs: tuple[Path, ...], experiment: str, tracking_uri: str | None, root: Path) -> None:
     """Log an aggregated preset to MLflow (idempotent: running it again adds no runs)."""
     from vcbench.io import write_json_atomic
+    from vcbench.job_files import JobFiles
     from vcbench.tracking.mlflow_runs import log_artifacts, log_runs, resolve_tracking_uri
 
     root = root.resolve()
     if stage == "runs":
         if preset is None or rd_path is None or bd_path is None:
-            raise VcbenchError("vcbench track --stage runs needs --preset, --rd and --bd (the preset's name, rd.csv and bd.csv)")
+            raise VcbenchError("vcbench track --stage runs needs --preset, --rd, --bd and --encode-record KEY FILE (the preset's "
+                               "name, rd.csv, bd.csv and every job's encode record)")
         _require(rd_path, "aggregate")
         _require(bd_path, "bd_table")
         uri = resolve_tracking_uri(root, tracking_uri)
-        record = log_runs(root, preset, rd_path, bd_path, experiment, uri)
+        encoded = JobFiles("--encode-record", "encode", dict(encode_records))
+        record = log_runs(root, preset, rd_path, bd_path, encoded, experiment, uri)
         write_json_atomic(out, record)
         click.echo(f"MLflow parent run {record['parent_run_id']} with {len(record['children'])} child runs at {uri}")
         return

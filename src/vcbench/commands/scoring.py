@@ -11,6 +11,7 @@ from vcbench.commands.files import read_record, refuse_overlaps, written_togethe
 from vcbench.commands.options import metric_options as checked_metric_options
 from vcbench.errors import ConfigError
 from vcbench.io import atomic_path, dumps_json, write_json_atomic, write_text_atomic
+from vcbench.metrics.registry import declared_metric_options
 from vcbench.metrics.scoring import score_files
 from vcbench.results import RDRow
 from vcbench.tracking.job import job_provenance, require_same_source
@@ -67,6 +68,8 @@ def frames_to_score(reference: Path, distorted: Path, frames: int | None, encode
               help="Score only the first N frames (default: all frames of DISTORTED; with --encode-record, the frames it says were coded).")
 @click.option("-m", "--metric-option", "metric_options", multiple=True, metavar="METRIC.KEY=VALUE",
               help="An option for one metric, e.g. -m lpips.net=vgg.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of the learned metrics' verified weights (their cache_dir option, where -m does not set it).")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Threads for libvmaf.")
 @click.option("--frames-csv", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write per-frame values here.")
 @click.option("--summary", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -82,7 +85,8 @@ def frames_to_score(reference: Path, distorted: Path, frames: int | None, encode
 @click.option("--preview", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Save the middle frame of DISTORTED as an RGB PNG here.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def score(reference: Path, distorted: Path, metrics: str, frames: int | None, metric_options, threads: int, frames_csv: Path | None,
+def score(reference: Path, distorted: Path, metrics: str, frames: int | None, metric_options, cache_dir: Path | None, threads: int,
+          frames_csv: Path | None,
           summary: Path | None, encode_record: Path | None, decode_record: Path | None, dataset: str | None, sequence: str | None,
           codec_label: str | None, preview: Path | None, quiet: bool) -> None:
     """Score DISTORTED against REFERENCE (both Y4M) frame by frame and print the means.
@@ -95,6 +99,10 @@ def score(reference: Path, distorted: Path, metrics: str, frames: int | None, me
     names = [m.strip() for m in metrics.split(",") if m.strip()]
     if not names:
         raise ConfigError(f"--metrics {metrics!r}: name at least one metric")
+    if cache_dir is not None:  # the workflow's one way of passing the assets folder, as to the FID jobs
+        given = {pair.partition("=")[0] for pair in metric_options}
+        metric_options = (*metric_options, *(f"{name}.cache_dir={cache_dir}" for name in names
+                                             if "cache_dir" in declared_metric_options(name) and f"{name}.cache_dir" not in given))
     per_metric = checked_metric_options(metric_options, names)
     provenance = job_provenance(reference)
     encoded = read_record(encode_record, {"frames": int, "bitstream_sha256": str}) if encode_record is not None else None

@@ -8,8 +8,9 @@ import matplotlib.image
 import numpy as np
 import pandas as pd
 
+from vcbench.job_files import JobFiles
 from vcbench.report.figures import plt, save
-from vcbench.report.plots import JobFiles, nearest_rate_points
+from vcbench.report.plots import nearest_rate_points
 from vcbench.video import Y4MReader, yuv_to_rgb
 
 CROP = (160, 240)  # height, width in pixels of the source

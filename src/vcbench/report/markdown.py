@@ -1,8 +1,38 @@
-"""report.md: the same content for a repository page (figures referenced from plots/)."""
+"""report.md: the same content for a repository page (figures and data files linked, not embedded)."""
 
 from __future__ import annotations
 
+import os
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+
 from vcbench.report.content import BACKBONE_NOTE, LOW_OVERLAP_NOTE, ReportContent
+
+
+@dataclass(frozen=True)
+class MarkdownLinks:
+    """Where report.md's links point, each relative to report.md's folder: the files the report was built from
+    (rd.csv, bd.csv, provenance.json), index.html, the plots folder and the folder analysis figures are relative to."""
+
+    rd: str
+    bd: str
+    provenance: str
+    html: str
+    plots: str
+    analyses: str
+
+    @classmethod
+    def from_files(cls, markdown: Path, **files: Path) -> MarkdownLinks:
+        """The links of a report.md written to ``markdown`` to ``files`` (one per field), wherever each of them is."""
+        folder = markdown.resolve().parent
+        return cls(**{name: Path(os.path.relpath(Path(path).resolve(), folder)).as_posix() for name, path in files.items()})
+
+    def plot(self, name: str) -> str:
+        return posixpath.join(self.plots, name)
+
+    def analysis_figure(self, path: str) -> str:
+        return posixpath.normpath(posixpath.join(self.analyses, Path(path).as_posix()))
 
 
 def _cell(text: str) -> str:
@@ -15,13 +45,14 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(content: ReportContent) -> str:
+def render_markdown(content: ReportContent, links: MarkdownLinks) -> str:
     parts = []
     if content.warning:
         parts.append(f"**{content.warning}**")  # first line: numbers from several commits or a dirty tree must be impossible to miss
     parts.append(f"# vcbench report: preset {content.preset}")
     parts.append(f"Anchor **{content.anchor}**, BD method **{content.method}**, {len(content.rd)} RD points. "
-                 "Data: [rd.csv](rd.csv), [bd.csv](bd.csv), [provenance.json](provenance.json), [index.html](index.html).")
+                 f"Data: [rd.csv]({links.rd}), [bd.csv]({links.bd}), [provenance.json]({links.provenance}), "
+                 f"[index.html]({links.html}).")
     parts.append("## Conventions\n\n" + "\n".join(f"- {c}" for c in content.conventions))
     parts.append("### Anchor settings (random access)\n\n" + _table(*content.anchor_settings))
     if content.backbone_ceilings[1]:
@@ -35,15 +66,15 @@ def render_markdown(content: ReportContent) -> str:
         if content.has_low_overlap(dataset):
             parts.append(LOW_OVERLAP_NOTE)
         for figure in (f for f in content.figures if f["dataset"] == dataset):
-            svg = f" ([SVG](plots/{figure['svg']}))" if figure.get("svg") else ""
-            parts.append(f"![{figure['caption']}](plots/{figure['png']})\n\n*{figure['caption']}*{svg}")
+            svg = f" ([SVG]({links.plot(figure['svg'])}))" if figure.get("svg") else ""
+            parts.append(f"![{figure['caption']}]({links.plot(figure['png'])})\n\n*{figure['caption']}*{svg}")
     if content.fid is not None:
         parts.append("## FID and KID (pooled per dataset)\n\n" + _table(*content.fid_table()))
     for section in content.analyses:
         parts.append(f"## {section['heading']}\n\n{section['note']}")
         for item in section["items"]:
             parts.append(f"### {item['title']}")
-            parts += [f"![{item['title']}]({png})" for png in item["figures"]]
+            parts += [f"![{item['title']}]({links.analysis_figure(png)})" for png in item["figures"]]
             if item["findings"]:
                 parts.append("\n".join(f"- {finding}" for finding in item["findings"]))
             parts += [f"{caption}\n\n" + _table(header, rows) for caption, header, rows in item["tables"]]

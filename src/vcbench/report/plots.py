@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ import pandas as pd
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from vcbench.bd import lower_is_better
-from vcbench.errors import VcbenchError
+from vcbench.job_files import JobFiles
 from vcbench.report.figures import LOW_BPP, metric_label, plt, save
 
 _MARKERS = "osD^v<>px*"
@@ -102,27 +101,6 @@ def nearest_rate_points(rd: pd.DataFrame, target_bpp: float) -> pd.DataFrame:
     valid["_distance"] = np.abs(np.log(valid["bpp"]) - math.log(target_bpp))
     index = valid.groupby(["dataset", "sequence", "codec"])["_distance"].idxmin()
     return valid.loc[index].drop(columns="_distance").reset_index(drop=True)
-
-
-@dataclass(frozen=True)
-class JobFiles:
-    """The files of one kind a command was given (its ``option`` KEY FILE pairs, written by rule ``rule``), by key:
-    dataset/sequence/codec/rate for a job's, dataset/sequence for a sequence's."""
-
-    option: str
-    rule: str
-    files: dict[str, Path]
-
-    def of(self, *key_parts: object) -> Path:
-        """The file of the key ``key_parts`` joined by "/"; one not given, or given but absent, is one line naming the fix."""
-        key = "/".join(str(part) for part in key_parts)
-        if key not in self.files:
-            raise VcbenchError(f"no {self.option} file given for {key} (a point of rd.csv); pass {self.option} {key} FILE "
-                               "(the DAG passes every job's)")
-        path = self.files[key]
-        if not path.is_file():
-            raise VcbenchError(f"{path}: no such file ({self.option} {key}); build it first (rule {self.rule}: snakemake {path})")
-        return path
 
 
 _FRAME_METRICS = ("psnr_yuv", "psnr_y", "ms_ssim", "vmaf", "vmaf_neg", "lpips", "dists")

@@ -20,7 +20,8 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from vcbench.tracking.provenance import ID_COLUMNS, PROVENANCE_COLUMNS, data_version, git_state, point_key, sidecar, tool_versions
+from vcbench.job_files import JobFiles
+from vcbench.tracking.provenance import ID_COLUMNS, PROVENANCE_COLUMNS, data_version, git_state, point_key, tool_versions
 
 _TAG_LIMIT = 5000  # MLflow rejects longer tag values
 _PARAM_LIMIT = 500
@@ -87,9 +88,8 @@ def _search_all(client, experiment_id: str, filter_string: str) -> list:
             return runs
 
 
-def _child_record(row: pd.Series, root: Path, common_tags: dict[str, str]) -> tuple[dict, dict, dict]:
-    """(params, metrics, tags) of one RD point."""
-    encode = sidecar(root, row.get("bitstream"), "encode")
+def _child_record(row: pd.Series, encode: dict, common_tags: dict[str, str]) -> tuple[dict, dict, dict]:
+    """(params, metrics, tags) of one RD point, whose encode record is ``encode``."""
     params = {"dataset": row["dataset"], "sequence": row["sequence"], "codec": row["codec"], "rate": row["rate"]}
     for column in _SHAPE_COLUMNS:
         if column in row and pd.notna(row[column]):
@@ -136,8 +136,10 @@ def _batch(client, run_id: str, params: dict, metrics: dict, tags: dict) -> None
         )
 
 
-def log_runs(root: Path, preset: str, rd_path: Path, bd_path: Path, experiment: str, tracking_uri: str) -> dict:
-    """Create (or find again) the parent and child runs of this aggregation; return their ids."""
+def log_runs(root: Path, preset: str, rd_path: Path, bd_path: Path, encode_records: JobFiles, experiment: str,
+             tracking_uri: str) -> dict:
+    """Create (or find again) the parent and child runs of this aggregation (each child's knobs and versions
+    from its ``encode_records`` entry); return their ids."""
     client = _client(tracking_uri)
     experiment_id = _experiment_id(client, experiment, tracking_uri, root)
     # The RD points identify an invocation; BD values (anchor, method) are re-logged on its parent.
@@ -175,7 +177,7 @@ def log_runs(root: Path, preset: str, rd_path: Path, bd_path: Path, experiment: 
         if key in done:
             children[key] = done[key]
             continue
-        params, metrics, tags = _child_record(row, root, common)
+        params, metrics, tags = _child_record(row, encode_records.read_json(key), common)
         run_id = partial.get(key) or client.create_run(
             experiment_id, run_name=key, tags={"mlflow.parentRunId": parent_id, "vcbench.invocation": invocation,
                                                "vcbench.role": "child", "vcbench.key": key}).info.run_id

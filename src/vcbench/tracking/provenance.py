@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from vcbench import layout
 from vcbench.io import sha256_file
+from vcbench.job_files import JobFiles
 from vcbench.tracking.job import GitState, code_state, git_state
 
 # Python packages whose versions can change a number in the report (not imported, only looked up).
@@ -55,14 +55,6 @@ def point_key(row: pd.Series | dict) -> str:
     return "/".join(str(row[c]) for c in ID_COLUMNS)
 
 
-def sidecar(root: Path, bitstream: str, kind: str) -> dict:
-    """The ``<rate>.<kind>.json`` record written beside a bitstream ({} if missing)."""
-    if not isinstance(bitstream, str) or not bitstream:
-        return {}
-    path = root / layout.record_of(bitstream, f"{kind}.json")
-    if not path.is_file():
-        return {}
-    return json.loads(path.read_text())
 
 
 def _clean(value):
@@ -74,16 +66,17 @@ def _clean(value):
     return value
 
 
-JOB_RECORDS = {"encode": "encode", "decode": "decode", "score": "summary"}  # job -> <rate>.<kind>.json
+#: the jobs behind an RD point; each writes a record (the score job's is its summary) with its provenance block
+JOBS = ("encode", "decode", "score")
 
 
-def job_commits(root: Path, bitstream: str) -> dict:
-    """Which code made an RD point: each job's recorded commit and dirty flag (None where its
-    record holds no provenance or no git checkout held the code), the one commit they share (None
-    otherwise), and whether any job ran on a dirty tree (None: not known for every job)."""
+def job_commits(records: dict[str, dict]) -> dict:
+    """Which code made an RD point, from its jobs' ``records`` (job -> record): each job's recorded commit
+    and dirty flag (None where its record holds no provenance or no git checkout held the code), the one
+    commit they share (None otherwise), and whether any job ran on a dirty tree (None: not known for every job)."""
     jobs = {}
-    for job, kind in JOB_RECORDS.items():
-        block = sidecar(root, bitstream, kind).get("provenance") or {}
+    for job in JOBS:
+        block = records[job].get("provenance") or {}
         jobs[job] = {"commit": block.get("commit"), "dirty": block.get("dirty")}
     commits = {j["commit"] for j in jobs.values()}
     flags = {j["dirty"] for j in jobs.values()}
@@ -110,10 +103,11 @@ def numbers_warning(commits: Counter, dirty: int, unrecorded: int, report: GitSt
     return "WARNING: " + "; ".join(problems) + ". These numbers cannot be reproduced from one clean commit (see provenance.json)."
 
 
-def build_provenance(root: Path, preset: str, rd_path: Path, bd_path: Path | None) -> dict:
+def build_provenance(root: Path, preset: str, rd_path: Path, bd_path: Path | None, records: Mapping[str, JobFiles]) -> dict:
     """Provenance for every number of the report: each RD point with its measured values and the
-    commit its encode, decode and score jobs recorded, and each BD value with the RD points it
-    was computed from; the top level flags numbers from several commits or a dirty tree."""
+    commit its encode, decode and score jobs recorded (``records``: job of `JOBS` -> the records the
+    command was given, by RD point), and each BD value with the RD points it was computed from; the
+    top level flags numbers from several commits or a dirty tree."""
     workflow_git = git_state(root)
     report_code = code_state()
     data = data_version(root)
@@ -121,8 +115,8 @@ def build_provenance(root: Path, preset: str, rd_path: Path, bd_path: Path | Non
     rd = pd.read_csv(rd_path, keep_default_na=True)
     points = []
     for _, row in rd.iterrows():
-        encode = sidecar(root, row.get("bitstream"), "encode")
-        decode = sidecar(root, row.get("bitstream"), "decode")
+        jobs = {job: records[job].read_json(point_key(row)) for job in JOBS}
+        encode, decode = jobs["encode"], jobs["decode"]
         values = {c: _clean(row[c]) for c in rd.columns if c not in ID_COLUMNS and c not in PROVENANCE_COLUMNS}
         points.append({
             "id": point_key(row),
@@ -133,7 +127,7 @@ def build_provenance(root: Path, preset: str, rd_path: Path, bd_path: Path | Non
             "source_sha256": _clean(row.get("source_sha256")),
             "config_hash": _clean(row.get("config_hash")),
             "not_computed": _clean(row.get("not_computed")) or "",
-            **job_commits(root, row.get("bitstream")),
+            **job_commits(jobs),
             "data_version": data,
             "codec_version": _clean(row.get("codec_version")),
             "encoder_versions": encode.get("versions", {}),
