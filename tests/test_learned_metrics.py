@@ -177,3 +177,20 @@ def test_wrong_weights_file_is_not_used(tmp_path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.delenv("VCBENCH_ASSET_REGISTRY", raising=False)
     with pytest.raises(MetricUnavailable, match="wrong sha256"):
         create_metric("lpips")
+
+
+def test_score_gives_the_assets_folder_to_every_learned_metric(make_y4m, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`score --cache-dir`, as the score rule passes config `assets.cache_dir` (and the FID jobs get it): the learned
+    metrics look there, so their missing weights are named in that folder."""
+    from vcbench_cli import vcbench
+
+    monkeypatch.delenv("VCBENCH_ASSETS_DIR", raising=False)
+    monkeypatch.delenv("VCBENCH_ASSET_REGISTRY", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "elsewhere"))
+    clip = make_y4m(frames=2)
+    folder = tmp_path / "weights folder"
+    result = vcbench("score", clip, clip, "--metrics", "psnr,lpips,dists", "--cache-dir", folder)
+    assert result.code == 0, result.stderr
+    for name, file in (("lpips", "alexnet-owt-7be5be79.pth"), ("dists", "vgg16-397923af.pth")):
+        line = next(line for line in result.stderr.splitlines() if line.startswith(f"not computed: {name}: "))
+        assert str(folder / "hub" / "checkpoints" / file) in line
