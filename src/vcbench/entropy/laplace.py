@@ -21,7 +21,7 @@ import torch
 
 from vcbench.errors import BitstreamError
 
-_MIN_SCALE = 0.05  # below this the Laplace model is numerically degenerate; coding cost is ~0 anyway
+MIN_SCALE = 0.05  # below this the Laplace model is numerically degenerate; coding cost is ~0 anyway
 _MAX_ABS = 65535
 
 
@@ -38,7 +38,7 @@ def _fit(symbols: np.ndarray) -> TensorHeader:
     if max_abs > _MAX_ABS:
         raise ValueError(f"symbol magnitude {max_abs} exceeds {_MAX_ABS}; use a larger quantisation step")
     # maximum-likelihood scale of a zero-mean Laplace, rounded to what the header can carry
-    scale = float(np.float16(max(float(np.abs(symbols).mean()) if symbols.size else 0.0, _MIN_SCALE)))
+    scale = float(np.float16(max(float(np.abs(symbols).mean()) if symbols.size else 0.0, MIN_SCALE)))
     return TensorHeader(max_abs, scale)
 
 
@@ -96,7 +96,7 @@ def laplace_bits(scaled: torch.Tensor, scale: torch.Tensor | float | None = None
     """Differentiable bit estimate of coding ``scaled`` (values / step, continuous) with a
     zero-mean quantised Laplace; by default the scale is the tensor's own fitted scale (detached)."""
     if scale is None:
-        scale = scaled.detach().abs().mean().clamp_min(_MIN_SCALE)
+        scale = scaled.detach().abs().mean().clamp_min(MIN_SCALE)
     dist = torch.distributions.Laplace(torch.zeros((), device=scaled.device), torch.as_tensor(scale, device=scaled.device))
     upper = dist.cdf(scaled + 0.5)
     lower = dist.cdf(scaled - 0.5)
