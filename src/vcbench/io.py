@@ -1,4 +1,5 @@
-"""Atomic file output and hashing: every file vcbench writes appears whole or not at all.
+"""Atomic file output, strict JSON (written and read back as a checked record) and hashing: every file
+vcbench writes appears whole or not at all.
 
 Writers put their bytes in a temporary sibling ``.<name>.<random>.partial<suffix>`` and rename it
 over the target. Each writer holds an exclusive ``flock`` on its temporary file until the rename,
@@ -21,11 +22,13 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from vcbench.errors import ConfigError
 
 # Errors of a write that the OS reports without a file name (a full disk, a quota, a size limit).
 _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO})
@@ -155,6 +158,21 @@ def dumps_json(data: Any, **kwargs: Any) -> str:
 
 def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
     write_text_atomic(path, dumps_json(data, indent=2, sort_keys=True) + "\n")
+
+
+def read_record(path: Path, fields: Mapping[str, type]) -> dict[str, Any]:
+    """A JSON record with at least ``fields`` (name -> type); a ConfigError naming what is wrong."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise ConfigError(f"{path}: cannot read this record ({err}); re-run the step that wrote it") from None
+    if not isinstance(record, dict):
+        raise ConfigError(f"{path}: is not a JSON object; re-run the step that wrote it")
+    for name, kind in fields.items():
+        value = record.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ConfigError(f"{path}: field {name!r} is {value!r}, not {kind.__name__}; re-run the step that wrote it")
+    return record
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -3,11 +3,11 @@ of the aggregate stage's commands, each passed by its rule from the DAG's declar
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from vcbench.errors import VcbenchError
+from vcbench.io import read_record
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,4 @@ class JobFiles:
 
     def read_json(self, *key_parts: object) -> dict:
         """The JSON record of the key ``key_parts``; one that does not parse is one line naming the fix."""
-        path = self.of(*key_parts)
-        try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise VcbenchError(f"{path}: not a JSON record ({err.msg}, line {err.lineno}); rebuild it "
-                               f"(snakemake --forcerun {self.rule} {path})") from None
+        return read_record(self.of(*key_parts), {})

@@ -9,10 +9,10 @@ from pathlib import Path
 import click
 
 from vcbench.codecs import Codec, RatePoint, codec_for_extension, create_codec
-from vcbench.commands.files import read_record, refuse_overlaps, renamed, written_together
+from vcbench.commands.files import refuse_overlaps, renamed, written_together
 from vcbench.commands.options import codec_options, default_label, rate_knobs
 from vcbench.errors import BitstreamError, ConfigError
-from vcbench.io import sha256_file, write_json_atomic
+from vcbench.io import read_record, sha256_file, write_json_atomic
 from vcbench.results import record_path
 from vcbench.tracking.job import job_provenance
 from vcbench.video import Y4MReader, read_y4m_header

@@ -1,11 +1,10 @@
 """The files a command reads and writes: an output that would overwrite an input (or another
-output) is refused before anything runs, the records it reads are checked, and the outputs of
-one command appear together, complete, or not at all."""
+output) is refused before anything runs, and the outputs of one command appear together,
+complete, or not at all (the records it reads are checked by `vcbench.io.read_record`)."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -33,21 +32,6 @@ def refuse_overlaps(inputs: Mapping[str, Path | None], outputs: Mapping[str, Pat
             if same_file(path, other):
                 raise ConfigError(f"{name} {path} is the same file as {other_name} {other}; writing it would destroy that file, "
                                   "give another path")
-
-
-def read_record(path: Path, fields: Mapping[str, type]) -> dict[str, Any]:
-    """A JSON record with at least ``fields`` (name -> type); a ConfigError naming what is wrong."""
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise ConfigError(f"{path}: cannot read this record ({err}); re-run the step that wrote it") from None
-    if not isinstance(record, dict):
-        raise ConfigError(f"{path}: is not a JSON object; re-run the step that wrote it")
-    for name, kind in fields.items():
-        value = record.get(name)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise ConfigError(f"{path}: field {name!r} is {value!r}, not {kind.__name__}; re-run the step that wrote it")
-    return record
 
 
 @contextlib.contextmanager

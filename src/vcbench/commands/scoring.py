@@ -7,10 +7,10 @@ from pathlib import Path
 import click
 import numpy as np
 
-from vcbench.commands.files import read_record, refuse_overlaps, written_together
+from vcbench.commands.files import refuse_overlaps, written_together
 from vcbench.commands.options import metric_options as checked_metric_options
 from vcbench.errors import ConfigError
-from vcbench.io import atomic_path, dumps_json, write_json_atomic, write_text_atomic
+from vcbench.io import atomic_path, dumps_json, read_record, write_json_atomic, write_text_atomic
 from vcbench.metrics.registry import declared_metric_options
 from vcbench.metrics.scoring import score_files
 from vcbench.results import RDRow
@@ -86,9 +86,8 @@ def frames_to_score(reference: Path, distorted: Path, frames: int | None, encode
               help="Save the middle frame of DISTORTED as an RGB PNG here.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def score(reference: Path, distorted: Path, metrics: str, frames: int | None, metric_options, cache_dir: Path | None, threads: int,
-          frames_csv: Path | None,
-          summary: Path | None, encode_record: Path | None, decode_record: Path | None, dataset: str | None, sequence: str | None,
-          codec_label: str | None, preview: Path | None, quiet: bool) -> None:
+          frames_csv: Path | None, summary: Path | None, encode_record: Path | None, decode_record: Path | None, dataset: str | None,
+          sequence: str | None, codec_label: str | None, preview: Path | None, quiet: bool) -> None:
     """Score DISTORTED against REFERENCE (both Y4M) frame by frame and print the means.
 
     PSNR is per frame (Y, U, V and YUV weighted 6:1:1, capped at 100 dB), averaged over frames;

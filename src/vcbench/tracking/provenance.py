@@ -55,8 +55,6 @@ def point_key(row: pd.Series | dict) -> str:
     return "/".join(str(row[c]) for c in ID_COLUMNS)
 
 
-
-
 def _clean(value):
     """JSON-safe scalar: NaN becomes None, numpy scalars become Python ones."""
     if hasattr(value, "item"):
