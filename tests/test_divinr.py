@@ -28,7 +28,7 @@ from vcbench.io import sha256_file
 from vcbench.video import VideoFormat, Y4MReader, Y4MWriter, rgb_to_yuv
 from vcbench_cli import vcbench
 
-FAST = {"iterations": 6, "steps": 2, "device": "cpu", "threads": 1}
+FAST = {"fit_iterations": 4, "iterations": 6, "steps": 2, "device": "cpu", "threads": 1}
 
 
 def write_clip(path: Path, frames: int = 4, width: int = 64, height: int = 48) -> Path:
@@ -140,6 +140,28 @@ def test_rate_grows_with_each_knob(workdir: Path) -> None:
     assert size(lora_rank=4) > reference
 
 
+def test_a_strength_below_one_runs_only_the_last_steps(workdir: Path) -> None:
+    codec = DivInrCodec(backbone=str(workdir / "backbone"), **{**FAST, "steps": 4, "strength": 0.5})
+    codec.encode(workdir / "clip.y4m", workdir / "half.divinr", RatePoint("r", {"inr_width": 6}))
+    assert bitstream.read(workdir / "half.divinr").header["strength"] == 0.5
+    first = codec.decode(workdir / "half.divinr", workdir / "half_a.y4m")
+    codec.decode(workdir / "half.divinr", workdir / "half_b.y4m")
+    assert (first["steps"], first["steps_run"]) == (4, 2)
+    assert (workdir / "half_a.y4m").read_bytes() == (workdir / "half_b.y4m").read_bytes()
+
+
+def test_fitting_the_inr_alone_first_brings_the_latents_closer(workdir: Path) -> None:
+    """The INR-only phase is what buys the INR its fit: with it, the joint phase ends nearer the latents."""
+    rate = RatePoint("r", {"inr_width": 6, "lora_rank": 1})
+    losses = {}
+    for fit in (0, 60):
+        codec = DivInrCodec(backbone=str(workdir / "backbone"), **{**FAST, "fit_iterations": fit})
+        record = codec.encode(workdir / "clip.y4m", workdir / f"fit{fit}.divinr", rate)
+        losses[fit] = record["gops"][0]["final"]["latent_loss"]
+        assert (record["gops"][0]["fitted_latent_loss"] is None) == (fit == 0)
+    assert losses[60] < 0.7 * losses[0]
+
+
 def test_a_damaged_source_fails_even_when_its_first_frames_are_whole(workdir: Path) -> None:
     data = (workdir / "clip.y4m").read_bytes()
     (workdir / "cut.y4m").write_bytes(data[: len(data) - 100])  # frames 0-2 whole, frame 3 cut
@@ -191,7 +213,8 @@ HEADER_EDITS = [
     ("chroma_siting", "444", "chroma_siting='444'"), ("padded_height", 40, "padded_height=40"),
     ("padded_width", 60000, "padded_width=60000"), ("inr_width", 0, "inr_width=0"), ("inr_width", 1000, "inr_width=1000"),
     ("inr_stages", 4, "inr_stages=4"), ("lora_rank", 65, "lora_rank=65"), ("sampler", "euler", "sampler='euler'"),
-    ("sampling_steps", 0, "sampling_steps=0"), ("sampling_steps", 5000, "sampling_steps=5000"), ("svd_time_ids", 2, "svd_time_ids=2"),
+    ("sampling_steps", 0, "sampling_steps=0"), ("sampling_steps", 5000, "sampling_steps=5000"), ("strength", 0.0, "strength=0.0"),
+    ("strength", 1.5, "strength=1.5"), ("svd_time_ids", 2, "svd_time_ids=2"),
     ("fps_id", float("nan"), "fps_id=nan"), ("motion_bucket_id", float("inf"), "motion_bucket_id=inf"),
 ]
 

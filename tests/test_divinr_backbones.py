@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import struct
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from vcbench.codecs.base import RatePoint
 from vcbench.codecs.divinr import DivInrCodec, bitstream
 from vcbench.diffusion.backbone import backbone_hash, load_backbone
 from vcbench.diffusion.embedded import PriorSettings, train_prior
-from vcbench.diffusion.noise import EulerEdm, noise_process, sample
+from vcbench.diffusion.noise import EulerEdm, first_step, noise_process, sample
 from vcbench.diffusion.tiny import save_tiny_backbone
 from vcbench.errors import ConfigError
 from vcbench.video import Y4MReader
@@ -76,6 +77,42 @@ def test_sampler_and_training_loss_share_the_backbones_conventions(config, name)
     for steps in (1, 4):
         decoded = sample(oracle, process, torch.zeros_like(clean), None, None, steps, seed=0)
         assert torch.allclose(decoded, clean, atol=1e-3), steps  # float32 round trip through sigma_max = 700
+
+
+class NoiseProbe(OracleDenoiser):
+    """The oracle, recording the noise its first input carries at the level that input's timestep names."""
+
+    first_noise: torch.Tensor | None = None
+
+    def predict(self, model_input, timestep, condition, context, time_ids):
+        if self.first_noise is None:
+            if isinstance(self.process, EulerEdm):
+                sigma = (4 * timestep.reshape(-1)).exp().reshape(-1, 1, 1, 1)
+                self.first_noise = (model_input * (sigma**2 + 1).sqrt() - self.clean) / sigma
+            else:
+                alpha = self.process.training.alphas_cumprod[timestep.reshape(-1).long()].reshape(-1, 1, 1, 1)
+                self.first_noise = (model_input - alpha.sqrt() * self.clean) / (1 - alpha).sqrt()
+        return super().predict(model_input, timestep, condition, context, time_ids)
+
+
+@pytest.mark.parametrize("config", [SVD_SCHEDULER, LDM_SCHEDULER], ids=["euler-edm", "ddim-trailing"])
+def test_a_later_start_noises_the_condition_to_the_level_of_its_step(config) -> None:
+    """SDEdit's start: the condition plus the seeded noise at exactly the level the sampler's step expects."""
+    process = noise_process(config)
+    clean = torch.randn((2, 4, 8, 8), generator=torch.Generator().manual_seed(1))
+    probe, seen = NoiseProbe(clean, process), []
+    decoded = sample(probe, process, clean, None, None, 8, seed=0, on_step=lambda step, x0: seen.append(step), start=6)
+    assert torch.allclose(decoded, clean, atol=1e-3)
+    assert torch.allclose(probe.first_noise, torch.randn(clean.shape, generator=torch.Generator().manual_seed(0)), atol=1e-3)
+    assert seen == list(range(8))  # the skipped steps report the condition as their clean estimate
+    with pytest.raises(ValueError, match="must be below"):
+        sample(probe, process, clean, None, None, 4, seed=0, start=4)
+
+
+def test_strength_counts_steps_as_diffusers_img2img_does() -> None:
+    assert [first_step(8, s) for s in (1.0, 0.5, 0.125, 0.01)] == [0, 4, 7, 7]
+    assert first_step(1, 0.3) == 0  # always at least one step
+    assert first_step(10, struct.unpack("<f", struct.pack("<f", 0.7))[0]) == 3  # as the header carries it: float32
 
 
 def test_content_hash_follows_the_weights_not_the_folder(tmp_path: Path) -> None:

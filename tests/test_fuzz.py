@@ -174,7 +174,7 @@ def test_y4m_reader_on_random_bytes(prefix, body):
 def _container() -> Container:
     """A small valid DiV-INR container: the header of a 64x48 clip of 4 frames in GOPs of 2, and fake GOP sections."""
     header = {**video_fields(VideoFormat(64, 48), 4), "gop": 2, "padded_height": 64, "padded_width": 64, "inr_width": 16,
-              "inr_stages": 1, "lora_rank": 1, "sampler": "ddim-trailing", "sampling_steps": 8, "seed": 0,
+              "inr_stages": 1, "lora_rank": 1, "sampler": "ddim-trailing", "sampling_steps": 8, "strength": 1.0, "seed": 0,
               **bitstream.time_id_fields(None)}
     return Container("ab" * 32, header, [b"first GOP's tensors", b"second GOP's"])
 

@@ -119,15 +119,39 @@ def noise_process(config: dict) -> DdimTrailing | EulerEdm:
     return EulerEdm(config) if config.get("timestep_type") == "continuous" else DdimTrailing(config)
 
 
+def first_step(steps: int, strength: float) -> int:
+    """The step sampling starts at for a share ``strength`` of ``steps``, as diffusers' img2img
+    pipelines count it (the last int(strength x steps) steps run), but always at least one."""
+    # + 1e-6: a header's float32 strength such as 0.7 is a hair below it, and 0.7 x 10 must run 7 steps
+    return steps - max(1, min(steps, int(steps * strength + 1e-6)))
+
+
 @torch.inference_mode()
 def sample(backbone: Backbone, process: DdimTrailing | EulerEdm, condition: torch.Tensor, context: torch.Tensor | None,
            time_ids: torch.Tensor | None, steps: int, seed: int,
-           on_step: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
-    """Latents (F, C, h, w) of a GOP; ``on_step(step, predicted_x0)`` sees every step's clean estimate."""
+           on_step: Callable[[int, torch.Tensor], None] | None = None, start: int = 0) -> torch.Tensor:
+    """Latents (F, C, h, w) of a GOP; ``on_step(step, predicted_x0)`` sees every step's clean estimate.
+
+    ``start`` > 0 skips the first ``start`` of the ``steps`` steps: sampling begins from the
+    condition (a latent-space estimate of the frames) noised to the level of step ``start``, as
+    SDEdit does, so the denoiser refines the estimate instead of inventing the frames from noise;
+    every step's clean estimate is still reported, those skipped as the condition itself."""
+    if not 0 <= start < steps:
+        raise ValueError(f"the first sampling step {start} must be below the {steps} steps")
     scheduler = process.scheduler(steps)
     generator = torch.Generator().manual_seed(seed)
-    latents = torch.randn(condition.shape, generator=generator).to(condition.device) * scheduler.init_noise_sigma
+    noise = torch.randn(condition.shape, generator=generator).to(condition.device)
+    if start:
+        if hasattr(scheduler, "set_begin_index"):  # Euler's step and add_noise count steps from its begin index
+            scheduler.set_begin_index(start)
+        latents = scheduler.add_noise(condition, noise, scheduler.timesteps[start : start + 1])
+    else:
+        latents = noise * scheduler.init_noise_sigma
     for index, timestep in enumerate(scheduler.timesteps):
+        if index < start:
+            if on_step is not None:
+                on_step(index, condition)
+            continue
         model_input = scheduler.scale_model_input(latents, timestep)
         output = backbone.predict(model_input, timestep.reshape(1).to(condition.device), condition, context, time_ids)
         result = process.step(scheduler, output, timestep, latents)

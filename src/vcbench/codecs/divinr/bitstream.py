@@ -37,6 +37,8 @@ FIELDS = VIDEO_FIELDS + (
     _declared("lora_rank", "u8", KNOBS.options["lora_rank"], "rank of the LoRA adapters (0: none)"),
     Field("sampler", "str", "the deterministic sampler", choices=SAMPLER_NAMES),
     _declared("sampling_steps", "u16", OPTIONS.options["steps"], "sampling steps of the normative decode"),
+    _declared("strength", "f32", OPTIONS.options["strength"], "share of the sampling steps run, from the INR latents noised to "
+                                                               "their level (1: all, from pure noise)"),
     _declared("seed", "u32", OPTIONS.options["seed"], "sampling and LoRA seed (GOP g uses seed + g)"),
     Field("svd_time_ids", "u8", "1: an SVD-style denoiser's micro-conditioning follows; 0: none (image denoisers)", choices=(0, 1)),
     Field("fps_id", "f32", "SVD micro-conditioning: frame rate - 1 (0 without)"),
@@ -58,7 +60,7 @@ def _check(header: dict[str, Any], sections: Sequence[bytes], path: Path | str) 
                              f"gop={header['gop']} make {expected}; the file is damaged, re-encode it")
 
 
-FORMAT = Format("divinr", 2, FIELDS, _check)
+FORMAT = Format("divinr", 3, FIELDS, _check)
 
 
 def time_ids(header: dict[str, Any]) -> list[float] | None:

@@ -23,7 +23,7 @@ from vcbench.codecs.divinr.inr import upsampling_stages
 from vcbench.diffusion.backbone import Backbone, find_backbone, load_backbone
 from vcbench.diffusion.frames import pad_to_multiple, read_rgb, to_frames
 from vcbench.diffusion.lora import attach_lora
-from vcbench.diffusion.noise import SAMPLERS, noise_process, sample
+from vcbench.diffusion.noise import SAMPLERS, first_step, noise_process, sample
 from vcbench.errors import BitstreamError, ConfigError
 from vcbench.tools.device import prepare_torch
 from vcbench.video import VideoFormat, Y4MWriter, read_y4m_header
@@ -90,7 +90,8 @@ class DivInrCodec(Codec):
         header = FORMAT.as_read({**video_fields(fmt, int(rgb.shape[0])), "gop": gop, "padded_height": rgb.shape[-2],
                                  "padded_width": rgb.shape[-1], "inr_width": knobs["inr_width"], "inr_stages": stages,
                                  "lora_rank": knobs["lora_rank"], "sampler": noise_process(backbone.scheduler_config).name,
-                                 "sampling_steps": steps, "seed": seed, **bitstream.time_id_fields(_time_ids(backbone, fmt.fps))})
+                                 "sampling_steps": steps, "strength": opts["strength"], "seed": seed,
+                                 **bitstream.time_id_fields(_time_ids(backbone, fmt.fps))})
         time_ids = bitstream.time_ids(header)  # as the decoder reads them (float32)
         time_ids_tensor = torch.tensor([time_ids], device=self.device) if time_ids else None
         sections, reports = [], []
@@ -103,6 +104,7 @@ class DivInrCodec(Codec):
             section = model.serialise(report["quant_steps"])
             sections.append(section)
             reports.append({"frames": latents.shape[0], "parameters": model.parameter_count(), "bytes": len(section),
+                            "fitted_latent_loss": report["fitted_latent_loss"],
                             "final": report["history"][-1] if report["history"] else {}})
         size = bitstream.write(Path(bitstream_path), backbone.hash, header, sections)
         elapsed = time.perf_counter() - started
@@ -191,6 +193,7 @@ class Decoder:
         inr_width, stages, rank = header["inr_width"], header["inr_stages"], header["lora_rank"]
         steps, seed, time_ids = steps or header["sampling_steps"], header["seed"], bitstream.time_ids(header)
         process = SAMPLERS[header["sampler"]](backbone.scheduler_config)
+        start = first_step(steps, header["strength"])
         latent_hw = (padded[0] // backbone.downscale, padded[1] // backbone.downscale)
         time_ids_tensor = torch.tensor([time_ids], device=device) if time_ids else None
         x0_frames: list[list] = [[] for _ in range(steps)]
@@ -211,10 +214,11 @@ class Decoder:
                     x0_frames[step].extend(self._to_frames(x0, fmt, keep=True))
 
                 latents = sample(backbone, process, condition, model.context, time_ids_tensor, steps, seed + gop_index,
-                                 record_step if x0_dir else None)
+                                 record_step if x0_dir else None, start=start)
                 for frame in self._to_frames(latents, fmt, keep=False):
                     writer.write(frame)
         if x0_dir:
             DivInrCodec._write_x0(Path(x0_dir), x0_frames, fmt)
         return {"codec": self.codec.name, "backbone": str(self.folder), "backbone_hash": self.container.model_hash,
-                "device": str(device), "frames": total, "steps": steps, "seed": seed, "versions": self.codec.versions()}
+                "device": str(device), "frames": total, "steps": steps, "steps_run": steps - start, "seed": seed,
+                "versions": self.codec.versions()}

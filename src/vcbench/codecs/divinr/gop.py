@@ -19,6 +19,15 @@ from vcbench.errors import BitstreamError
 MIN_STEP = 1e-4
 
 
+def relative_steps(named: list[tuple[str, torch.nn.Parameter]], quant_step: float) -> list[float]:
+    """Per-tensor step = quant_step x the tensor's RMS, rounded to float16 as the file carries it."""
+    quant_steps = []
+    for _, tensor in named:
+        rms = float(tensor.detach().float().pow(2).mean().sqrt())
+        quant_steps.append(float(np.float16(max(quant_step * rms, MIN_STEP))))
+    return quant_steps
+
+
 @dataclass
 class GopModel:
     """The trainable, transmitted state of one GOP around a shared backbone."""
@@ -50,13 +59,13 @@ class GopModel:
             counts[name.split(".")[0]] += tensor.numel()
         return counts
 
+    def inr_tensors(self) -> list[tuple[str, torch.nn.Parameter]]:
+        """The INR's part of :meth:`named_tensors` (what the INR-only fitting optimises)."""
+        return [(name, tensor) for name, tensor in self.named_tensors() if name.startswith("inr.")]
+
     def quant_steps(self, quant_step: float) -> list[float]:
-        """Per-tensor step = quant_step x the tensor's RMS, rounded to float16 as the file carries it."""
-        quant_steps = []
-        for _, tensor in self.named_tensors():
-            rms = float(tensor.detach().float().pow(2).mean().sqrt())
-            quant_steps.append(float(np.float16(max(quant_step * rms, MIN_STEP))))
-        return quant_steps
+        """Per-tensor steps of :meth:`named_tensors` (see :func:`relative_steps`)."""
+        return relative_steps(self.named_tensors(), quant_step)
 
     def serialise(self, quant_steps: list[float]) -> bytes:
         symbols = [quantize(t, s) for (_, t), s in zip(self.named_tensors(), quant_steps)]

@@ -14,8 +14,8 @@ SAMPLER_NAMES = ("ddim-trailing", "euler-edm")
 
 #: the options that tune the encoder's optimisation (fields of ``encoder.EncoderSettings``, with the knobs
 #: quant_step and rate_weight)
-ENCODER_OPTIONS = ("iterations", "qat_fraction", "learning_rate", "lora_learning_rate", "denoise_weight", "inr_frames",
-                   "batch_frames", "crop")
+ENCODER_OPTIONS = ("fit_iterations", "fit_learning_rate", "iterations", "qat_fraction", "learning_rate", "lora_learning_rate",
+                   "denoise_weight", "inr_frames", "batch_frames", "crop")
 
 OPTIONS = OptionSet(
     Option("backbone", str, "models/embedded", "diffusers folder (or hf://owner/name) of the backbone"),
@@ -29,8 +29,14 @@ OPTIONS = OptionSet(
            minimum=1, maximum=1000),
     Option("gop", int, 32, "frames per GOP (one INR and one set of adapters each)", minimum=1, maximum=1024),
     Option("steps", int, 8, "sampling steps the decoder runs (written in the header)", minimum=1, maximum=1000),
+    Option("strength", float, 1.0, "share of the sampling steps the decoder runs, as diffusers' img2img strength (written in the "
+                                   "header): 1 samples from pure noise; below 1 sampling starts from the INR latents noised to "
+                                   "the level of the last max(1, int(strength x steps)) steps", minimum=0.01, maximum=1),
     Option("seed", int, 0, "sampling and LoRA seed (written in the header)", minimum=0, maximum=2**32 - 1),
-    Option("iterations", int, 300, "optimisation iterations per GOP", minimum=1),
+    Option("fit_iterations", int, 600, "iterations per GOP that fit the INR alone to the latents (no denoiser: a "
+                                       "quarter of the cost of a joint one) before the joint ones", minimum=0),
+    Option("fit_learning_rate", float, 1e-2, "Adam learning rate of the INR while it is fitted alone", minimum=0),
+    Option("iterations", int, 300, "joint optimisation iterations per GOP (INR, context, adapters, denoiser)", minimum=1),
     Option("qat_fraction", float, 0.25, "fraction of the iterations that are quantisation-aware (at the end)", minimum=0, maximum=1),
     Option("learning_rate", float, 5e-3, "Adam learning rate of the INR and the context tokens", minimum=0),
     Option("lora_learning_rate", float, 1e-3, "Adam learning rate of the LoRA up-projections", minimum=0),
