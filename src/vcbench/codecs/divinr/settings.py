@@ -28,7 +28,8 @@ OPTIONS = OptionSet(
     Option("decode_steps", int, None, "decoder: sample with this many steps instead of the header's (not the normative decode)",
            minimum=1, maximum=1000),
     Option("gop", int, 32, "frames per GOP (one INR and one set of adapters each)", minimum=1, maximum=1024),
-    Option("steps", int, 8, "sampling steps the decoder runs (written in the header)", minimum=1, maximum=1000),
+    Option("steps", int, 8, "sampling steps of the decoder's schedule (written in the header; strength says how many run)",
+           minimum=1, maximum=1000),
     Option("strength", float, 1.0, "share of the sampling steps the decoder runs, as diffusers' img2img strength (written in the "
                                    "header): 1 samples from pure noise; below 1 sampling starts from the INR latents noised to "
                                    "the level of the last max(1, int(strength x steps)) steps", minimum=0.01, maximum=1),
