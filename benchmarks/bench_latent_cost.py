@@ -61,7 +61,7 @@ def main() -> None:
         fmt, rgb = read_rgb(source, args.frames)
         frames = rgb.shape[0]
         pixels = frames * fmt.width * fmt.height
-        latents = backbone.encode_frames(pad_to_multiple(rgb, backbone.downscale * 8))
+        latents = backbone.encode_frames(pad_to_multiple(rgb, backbone.downscale))
 
         psnr_yuv = functools.partial(_psnr_yuv, backbone, source, fmt)
         print(f"{source.name}: latent {tuple(latents.shape)}, RMS {float(latents.pow(2).mean().sqrt()):.3f}; "

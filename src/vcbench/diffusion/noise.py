@@ -66,6 +66,11 @@ class DdimTrailing:
         return scheduler
 
     @staticmethod
+    def noised(scheduler, clean: torch.Tensor, noise: torch.Tensor, step: int) -> torch.Tensor:
+        """``clean`` noised to the level of sampling step ``step`` (SDEdit's start)."""
+        return scheduler.add_noise(clean, noise, scheduler.timesteps[step : step + 1])
+
+    @staticmethod
     def step(scheduler, output, timestep, latents):
         return scheduler.step(output, timestep, latents, eta=0.0)
 
@@ -107,6 +112,12 @@ class EulerEdm:
         return scheduler
 
     @staticmethod
+    def noised(scheduler, clean: torch.Tensor, noise: torch.Tensor, step: int) -> torch.Tensor:
+        """``clean`` noised to the level of sampling step ``step`` (SDEdit's start)."""
+        scheduler.set_begin_index(step)  # Euler's add_noise and step count their sigmas from the begin index
+        return scheduler.add_noise(clean, noise, scheduler.timesteps[step : step + 1])
+
+    @staticmethod
     def step(scheduler, output, timestep, latents):
         return scheduler.step(output, timestep, latents)  # s_churn = 0: deterministic
 
@@ -141,12 +152,7 @@ def sample(backbone: Backbone, process: DdimTrailing | EulerEdm, condition: torc
     scheduler = process.scheduler(steps)
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn(condition.shape, generator=generator).to(condition.device)
-    if start:
-        if hasattr(scheduler, "set_begin_index"):  # Euler's step and add_noise count steps from its begin index
-            scheduler.set_begin_index(start)
-        latents = scheduler.add_noise(condition, noise, scheduler.timesteps[start : start + 1])
-    else:
-        latents = noise * scheduler.init_noise_sigma
+    latents = process.noised(scheduler, condition, noise, start) if start else noise * scheduler.init_noise_sigma
     for index, timestep in enumerate(scheduler.timesteps):
         if index < start:
             if on_step is not None:
