@@ -12,7 +12,7 @@ from pathlib import Path
 from conftest import REPO
 
 # the workflow and the committed trained models (a fresh clone has them; the DAG must not retrain them)
-WORKFLOW_FILES = ["Snakefile", "workflow", "config", "profiles", "slurm", "envs", "models/embedded", "models/embedded-kl", "models/diffvc"]
+WORKFLOW_FILES = ["Snakefile", "workflow", "config", "profiles", "slurm", "envs", "models/embedded", "models/diffvc"]
 # Overlay (--configfile) that drops the smoke preset's neural codec, for tests of the DAG's mechanics.
 SMOKE_ANCHORS = REPO / "tests" / "configs" / "smoke-anchors.yaml"
 

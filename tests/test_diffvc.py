@@ -18,6 +18,7 @@ from vcbench.codecs.container import Container, Format
 from vcbench.codecs.diffvc import DiffVcCodec, analysis, bitstream, training
 from vcbench.codecs.diffvc.conditioning import DenoiserAdapter
 from vcbench.codecs.diffvc.store import model_hash
+from vcbench.codecs.diffvc.tdir import DiffusionDecoder
 from vcbench.diffusion.backbone import load_backbone
 from vcbench.diffusion.tiny import save_tiny_backbone
 from vcbench.errors import BitstreamError, ConfigError
@@ -73,8 +74,8 @@ def make_y4m_module():
 
 
 def _codec(workdir: Path, model: Path, **options) -> DiffVcCodec:
-    return DiffVcCodec(model=str(model), backbone=str(workdir / "backbone"), device="cpu", threads=1, intra_period=INTRA_PERIOD,
-                       steps=STEPS, tdir_r=1, **options)
+    return DiffVcCodec(**{"model": str(model), "backbone": str(workdir / "backbone"), "device": "cpu", "threads": 1,
+                          "intra_period": INTRA_PERIOD, "steps": STEPS, "tdir_r": 1, **options})
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +125,33 @@ def test_tdir_runs_fewer_denoiser_evaluations_and_still_decodes(workdir: Path, m
     assert len(on_frames) == FRAMES
     assert np.array_equal(off_frames[0], on_frames[0]) and np.array_equal(off_frames[3], on_frames[3])  # I-frames: every step
     assert not np.array_equal(off_frames[1], on_frames[1])  # P-frames start from the previous frame's state
-    with pytest.raises(ConfigError, match="below the bitstream's 3 sampling steps"):
+    with pytest.raises(ConfigError, match=r"decode_tdir_r=3 must be 0 \(off\) or above 0 and below 3"):
         decoder.decode(workdir / "never.y4m", tdir_r=3)
+
+
+def test_strength_starts_each_frame_from_its_decoded_latent_noised_to_the_first_step_run(workdir: Path, model: Path,
+                                                                                          clip: Path, monkeypatch) -> None:
+    path = workdir / "strength.diffvc"
+    _codec(workdir, model, strength=0.67, tdir_r=2).encode(clip, path, RatePoint("q20", {"q": 20}))  # steps 1 and 2 of 3 run
+    decoder = _codec(workdir, model).decoder(path)
+    record = decoder.decode(workdir / "strength.y4m")
+    assert record["steps_run"] == 2 and record["denoiser_evaluations"] == 2 * 2 + 3 * 1  # TDIR r=2: P-frames run the last step
+    decoder.decode(workdir / "strength_again.y4m")
+    assert (workdir / "strength.y4m").read_bytes() == (workdir / "strength_again.y4m").read_bytes()
+    with pytest.raises(ConfigError, match=r"decode_tdir_r=1 must be 0 \(off\) or above 1 and below 3: steps 1..2 of 3 run"):
+        decoder.decode(workdir / "never.y4m", tdir_r=1)  # at r = start there is nothing to reuse
+
+    adapter, seen = decoder.model.adapter, []
+    predict = adapter.predict
+    monkeypatch.setattr(adapter, "predict", lambda backbone, x, t, *rest: seen.append((x, int(t))) or predict(backbone, x, t, *rest))
+    sampler = DiffusionDecoder(decoder.model.backbone, adapter, STEPS, 0, 20, 0, "aligned", start=1)
+    for coded in decoder.latents[:2]:
+        sampler.frame(coded.latent, coded.context, intra=False)
+    noise = torch.randn(decoder.latents[0].latent.shape, generator=torch.Generator().manual_seed(0))
+    start = sampler.scheduler.timesteps[1:2]
+    assert [t for _, t in seen] == 2 * sampler.scheduler.timesteps[1:].tolist()
+    for (state, _), coded in zip(seen[::2], decoder.latents[:2]):  # each frame from its own latent, the same noise
+        assert torch.allclose(state, sampler.scheduler.add_noise(coded.latent, noise, start), atol=1e-6)
 
 
 def test_the_two_tdir_modes_differ_on_p_frames_only(workdir: Path, model: Path, clip: Path) -> None:
@@ -196,8 +222,12 @@ def test_edits_behind_a_recomputed_crc_are_refused(workdir: Path, model: Path, e
     path.write_bytes(_repacked(data, section=(1, bytes([bitstream.INTRA]) + section[1:])))
     with pytest.raises(BitstreamError, match="frame 1 is not a whole P-frame record"):
         codec.decode(path, workdir / "never.y4m")
-    with pytest.raises(BitstreamError, match="tdir_r=3 is not below steps=3"):
+    with pytest.raises(BitstreamError, match=r"header field tdir_r=3 must be 0 \(off\) or above 0 and below 3"):
         bitstream.FORMAT.unpack(_repacked(data, tdir_r=3))
+    with pytest.raises(BitstreamError, match=r"header field tdir_r=1 must be 0 \(off\) or above 2"):
+        bitstream.FORMAT.unpack(_repacked(data, strength=0.5))  # the last 1 of 3 steps: TDIR r=1 has nothing to reuse
+    with pytest.raises(BitstreamError, match="strength"):
+        bitstream.FORMAT.unpack(_repacked(data, strength=0.0))
     assert not (workdir / "never.y4m").exists()
 
 
@@ -222,7 +252,7 @@ def test_cli_encode_and_decode_with_a_progress_bar(workdir: Path, model: Path, c
     result = vcbench("encode", clip, workdir / "bad.diffvc", "--codec", "diffvc", "-p", "q=64", *options)
     assert result.code == 2 and result.error == "vcbench: error: diffvc rate knobs (-p): q='64' is out of range; q is an integer in [0, 63]"
     result = vcbench("encode", clip, workdir / "bad.diffvc", "--codec", "diffvc", "-o", "tdir_r=4", "-o", "steps=4", *options)
-    assert result.code == 2 and "tdir_r=4 must be below steps=4" in result.error
+    assert result.code == 2 and "diffvc options: tdir_r=4 must be 0 (off) or above 0 and below 4" in result.error
     assert not list(workdir.glob("bad*"))
 
 

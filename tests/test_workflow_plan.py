@@ -170,7 +170,7 @@ def test_the_schema_holds_every_default_and_the_check_fills_them_in(config):
     assert plan.codec_requires("x265") == [] and plan.codec_option_args("x265") == ""
     assert plan.sequences("demo") == ["bigbuckbunny", "bikes"] and len(plan.ladder("x265")) == len(bare["codecs"]["x265"]["ladder"])
     assert bare["models"] == {} and bare["assets"] == {"cache_dir": None} and bare["metric_options"] == {}
-    assert plan.backbones == {"embedded": "models/embedded", "embedded-kl": "models/embedded-kl"}
+    assert plan.backbones == {"embedded": "models/embedded"}  # DiV-INR's and DiffVC's: one backbone check
 
 
 def test_source_version_is_the_recorded_sha256(tmp_path, monkeypatch):

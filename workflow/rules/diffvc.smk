@@ -13,8 +13,7 @@ rule train_diffvc:
     input:
         # ancient(): a fresh clone gives the committed backbone a checkout-order mtime, which must not
         # retrain the committed model (the model records the backbone's content hash; the codec checks it).
-        # DiffVC's backbone is the first embedded one (AutoencoderKL; config/config.yaml's diffvc entry says why).
-        backbone=ancient(layout.fill(layout.MODEL_INDEX, model="embedded-kl")),
+        backbone=ancient(layout.fill(layout.MODEL_INDEX, model="embedded")),
     output:
         layout.fill(layout.MODEL_INDEX, model="diffvc"),
     params:

@@ -14,13 +14,13 @@ from vcbench.commands.scoring import DEFAULT_METRICS
 
 
 @click.command()
-@click.option("--backbone", type=click.Path(path_type=Path), default=Path("models/embedded-kl"), show_default=True,
+@click.option("--backbone", type=click.Path(path_type=Path), default=Path("models/embedded"), show_default=True,
               help="diffusers folder of the backbone (frozen; the model records its content hash)")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("models/diffvc"), show_default=True,
               help="model folder to write (intra/, inter/, adapter/, model_index.json)")
 @click.option("--septuplets", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="train on a Vimeo-90k septuplet folder instead of the backbone's own material (paper scale)")
-@click.option("--steps", type=click.IntRange(min=1), default=None, help="training steps (default 1000)")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="training steps (default 3000)")
 @click.option("--batch", type=click.IntRange(min=1), default=None, help="clips per step (default 4)")
 @click.option("--crop", type=click.IntRange(min=8), default=None,
               help="training crop in pixels, a multiple of the frame padding (64 on the embedded backbone; default 128)")

@@ -130,13 +130,6 @@ def noise_process(config: dict) -> DdimTrailing | EulerEdm:
     return EulerEdm(config) if config.get("timestep_type") == "continuous" else DdimTrailing(config)
 
 
-def first_step(steps: int, strength: float) -> int:
-    """The step sampling starts at for a share ``strength`` of ``steps``, as diffusers' img2img
-    pipelines count it (the last int(strength x steps) steps run), but always at least one."""
-    # + 1e-6: a header's float32 strength such as 0.7 is a hair below it, and 0.7 x 10 must run 7 steps
-    return steps - max(1, min(steps, int(steps * strength + 1e-6)))
-
-
 @torch.inference_mode()
 def sample(backbone: Backbone, process: DdimTrailing | EulerEdm, condition: torch.Tensor, context: torch.Tensor | None,
            time_ids: torch.Tensor | None, steps: int, seed: int,

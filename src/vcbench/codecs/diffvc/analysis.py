@@ -1,8 +1,9 @@
 """DiffVC's three analyses, each a folder with analysis.json (the report's record), a figure and a CSV:
 
-``tdir``               TDIR's trade-off. One bitstream decoded again with every r in 0..steps-1 (one
-                       decoder: the model loaded and the latents entropy-decoded once); per r the decode
-                       time per frame, the denoiser evaluations and every frame metric computed here.
+``tdir``               TDIR's trade-off. One bitstream decoded again with every r its schedule allows
+                       (0, and those above the first step run, below steps; one decoder: the model
+                       loaded and the latents entropy-decoded once); per r the decode time per frame,
+                       the denoiser evaluations and every frame metric computed here.
                        Decodes run from the largest r to r = 0, so any warm-up cost lands on the fastest
                        decode (the speed-up is understated, not overstated). The finding names the
                        largest speed-up whose perceptual loss is at most 2 %, measured with the first of
@@ -90,14 +91,15 @@ def _pyplot():
 # -- TDIR ------------------------------------------------------------------------------------------------------
 def tdir_sweep(bitstream_path: Path, source: Path, score: Scorer, codec_options: dict[str, Any],
                workdir: Path) -> tuple[pd.DataFrame, dict]:
-    """Decode with every r (largest first) and score each; the rows (by r) and the header."""
+    """Decode with every r the schedule allows (largest first) and score each; the rows (by r) and the header."""
     from vcbench.codecs.diffvc.codec import DiffVcCodec
+    from vcbench.codecs.diffvc.settings import tdir_problem
 
     decoder = DiffVcCodec(**codec_options).decoder(bitstream_path)
     header, frames = decoder.container.header, decoder.container.header["frames"]
     source_format = read_y4m_header(source)
     rows, not_computed = [], {}
-    for r in range(header["steps"] - 1, -1, -1):
+    for r in [r for r in range(header["steps"] - 1, -1, -1) if tdir_problem(r, header["steps"], header["strength"]) is None]:
         print(f"{bitstream_path}: decoding with TDIR r={r}", file=sys.stderr, flush=True)
         reconstruction = workdir / f"r{r}.y4m"
         started = time.perf_counter()
@@ -170,6 +172,7 @@ def run_tdir(bitstream_path: Path, source: Path, out_dir: Path, score: Scorer, c
              ids: dict[str, str]) -> tuple[pd.DataFrame, list[str]]:
     from vcbench.codecs.diffvc import bitstream
     from vcbench.codecs.diffvc.settings import OPTIONS
+    from vcbench.diffusion.strength import first_step
 
     set_here = sorted(set(codec_options) & set(ANALYSIS_OPTIONS))
     if set_here:
@@ -182,9 +185,10 @@ def run_tdir(bitstream_path: Path, source: Path, out_dir: Path, score: Scorer, c
     table, findings, summary = tdir_findings(table, header)
     write_text_atomic(out_dir / "tdir.csv", table.to_csv(index=False, float_format="%.6f"))
     plot_tdir(table, out_dir / "tdir.png")
-    note = (f"One bitstream (q={header['q']}, {header['steps']} sampling steps, TDIR mode {header['tdir_mode']}) decoded with every TDIR "
+    runs = f"the last {header['steps'] - first_step(header['steps'], header['strength'])} of {header['steps']} sampling steps run"
+    note = (f"One bitstream (q={header['q']}, {runs}, TDIR mode {header['tdir_mode']}) decoded with every TDIR "
             f"r: P-frames start from the previous frame's sampling state after r steps and skip them (r = 0: off; I-frames always run "
-            "every step). Each panel plots a metric against the decode time per frame; a point is one r. Loss is relative to r = 0, "
+            "all of them). Each panel plots a metric against the decode time per frame; a point is one r. Loss is relative to r = 0, "
             "positive = worse.")
     _record(out_dir, "tdir", ids, "DiffVC: TDIR speed against quality", note, "tdir.png",
             ("Decode time, denoiser evaluations and every metric per TDIR r; speed-up and loss against r = 0", "tdir.csv"), findings,

@@ -2,11 +2,11 @@
 id, the model's content hash, declared header fields, sections, CRC32) with one section per frame.
 
 Header fields (declared below): the video's format and frame count, the intra period, q, the
-sampler and its steps, TDIR's r and mode, the sampling seed, and a CRC32 of every decoded symbol.
-That last one is not about damage (the container's CRC32 covers every byte): the Gaussian
-conditional's scale indexes come from a network, so a decoder whose arithmetic differs from the
-encoder's (another platform, another thread count) could read other symbols from intact bytes;
-the digest makes it fail in one line instead of decoding garbage.
+sampler, its steps and the share of them run (strength), TDIR's r and mode, the sampling seed,
+and a CRC32 of every decoded symbol. That last one is not about damage (the container's CRC32
+covers every byte): the Gaussian conditional's scale indexes come from a network, so a decoder
+whose arithmetic differs from the encoder's (another platform, another thread count) could read
+other symbols from intact bytes; the digest makes it fail in one line instead of decoding garbage.
 
 A frame's section (little endian):
 
@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from vcbench.codecs.container import VIDEO_FIELDS, Container, Field, Format
-from vcbench.codecs.diffvc.settings import MAX_STEPS, Q_MAX, TDIR_MODES
+from vcbench.codecs.diffvc.settings import MAX_STEPS, OPTIONS, Q_MAX, TDIR_MODES, tdir_problem
 from vcbench.errors import BitstreamError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: strength
 INTRA, PREDICTED = 0, 1
 SAMPLER_NAMES = ("ddim-trailing",)
 
@@ -41,9 +41,9 @@ def _check(header: dict[str, Any], sections: Sequence[bytes], path: Path | str) 
     if len(sections) != header["frames"]:
         raise BitstreamError(f"{path}: {len(sections)} frame sections, the header says {header['frames']} frames; the file is "
                              "damaged, re-encode it")
-    if header["tdir_r"] >= header["steps"]:
-        raise BitstreamError(f"{path}: header field tdir_r={header['tdir_r']} is not below steps={header['steps']}; the file is "
-                             "damaged, re-encode it")
+    problem = tdir_problem(header["tdir_r"], header["steps"], header["strength"])
+    if problem:
+        raise BitstreamError(f"{path}: header field {problem}; the file is damaged, re-encode it")
     for index, section in enumerate(sections):
         expected = frame_type(index, header["intra_period"])
         if len(section) < 5 or section[0] != expected:
@@ -58,7 +58,9 @@ FORMAT = Format("diffvc", FORMAT_VERSION, VIDEO_FIELDS + (
     Field("intra_period", "u32", "frames from one I-frame to the next", minimum=1, maximum=65535),
     Field("q", "u8", "quantisation index (QPP): the quantiser scales and the denoiser's prompt", minimum=0, maximum=Q_MAX),
     Field("sampler", "str", "the diffusion decoder's sampler", choices=SAMPLER_NAMES),
-    Field("steps", "u16", "sampling steps", minimum=1, maximum=MAX_STEPS),
+    Field("steps", "u16", "sampling steps of the schedule", minimum=1, maximum=MAX_STEPS),
+    Field("strength", "f32", "share of the steps run, from each frame's decoded latent noised to their level (1: all, from noise)",
+          minimum=OPTIONS.options["strength"].minimum, maximum=OPTIONS.options["strength"].maximum),
     Field("tdir_r", "u16", "TDIR: steps a P-frame takes over from the previous frame (0: off)", minimum=0, maximum=MAX_STEPS - 1),
     Field("tdir_mode", "str", "TDIR: how the previous frame's state is reused", choices=TDIR_MODES),
     Field("seed", "u32", "sampling seed"),

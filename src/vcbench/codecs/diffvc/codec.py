@@ -30,6 +30,7 @@ from vcbench.codecs.diffvc import bitstream, settings
 from vcbench.codecs.diffvc.store import DiffVcModel, find_model, frame_multiple, load_model
 from vcbench.codecs.diffvc.tdir import SAMPLER, DiffusionDecoder, check_sampler
 from vcbench.diffusion.frames import pad_to_multiple, to_frames
+from vcbench.diffusion.strength import first_step
 from vcbench.errors import BitstreamError, ConfigError
 from vcbench.tools.device import prepare_torch
 from vcbench.video import VideoFormat, Y4MReader, Y4MWriter, read_y4m_header, yuv_to_rgb
@@ -77,8 +78,9 @@ class DiffVcCodec(Codec):
             raise ConfigError(f"{source}: DiffVC codes 4:2:0 frames of even width and height, this is {fmt.width}x{fmt.height}; "
                               "crop it by one pixel")
         opts = self.options
-        if opts["tdir_r"] >= opts["steps"]:
-            raise ConfigError(f"diffvc options: tdir_r={opts['tdir_r']} must be below steps={opts['steps']} (0 turns TDIR off)")
+        problem = settings.tdir_problem(opts["tdir_r"], opts["steps"], opts["strength"])
+        if problem:
+            raise ConfigError(f"diffvc options: {problem}")
         started = time.perf_counter()
         model = self.load()
         check_sampler(model.backbone)
@@ -107,8 +109,8 @@ class DiffVcCodec(Codec):
             sections.append(bitstream.frame_section(kind, coded.strings))
             on_frame()
         header = {**video_fields(fmt, len(sections)), "intra_period": opts["intra_period"], "q": q, "sampler": SAMPLER,
-                  "steps": opts["steps"], "tdir_r": opts["tdir_r"], "tdir_mode": opts["tdir_mode"], "seed": opts["seed"],
-                  "symbols_crc32": crc}
+                  "steps": opts["steps"], "strength": opts["strength"], "tdir_r": opts["tdir_r"], "tdir_mode": opts["tdir_mode"],
+                  "seed": opts["seed"], "symbols_crc32": crc}
         return Container(model.hash, header, sections)
 
     @torch.inference_mode()
@@ -179,9 +181,12 @@ class Decoder:
         """Write the reconstruction (TDIR r: the header's when None) and return the decode record."""
         header, model, fmt = self.container.header, self.model, self.format
         r = header["tdir_r"] if tdir_r is None else tdir_r
-        if r >= header["steps"]:
-            raise ConfigError(f"diffvc options: decode_tdir_r={r} must be below the bitstream's {header['steps']} sampling steps")
-        sampler = DiffusionDecoder(model.backbone, model.adapter, header["steps"], header["seed"], header["q"], r, header["tdir_mode"])
+        problem = settings.tdir_problem(r, header["steps"], header["strength"])
+        if problem:
+            raise ConfigError(f"diffvc options: decode_{problem} (the bitstream's schedule)")
+        start = first_step(header["steps"], header["strength"])
+        sampler = DiffusionDecoder(model.backbone, model.adapter, header["steps"], header["seed"], header["q"], r, header["tdir_mode"],
+                                   start)
         seconds, per_frame = {"diffusion": 0.0, "vae": 0.0}, []
         with Y4MWriter(reconstruction, fmt) as writer, tqdm(total=header["frames"], desc="diffvc decode", unit="frame",
                                                             mininterval=1.0) as progress:
@@ -196,7 +201,8 @@ class Decoder:
                 progress.update()
         return {"codec": self.codec.name, "model": str(model.folder), "model_hash": model.hash, "backbone": str(model.backbone.folder),
                 "backbone_hash": model.backbone.hash, "device": str(self.codec.device), "frames": header["frames"], "q": header["q"],
-                "steps": header["steps"], "tdir_r": r, "tdir_mode": header["tdir_mode"], "seed": header["seed"],
+                "steps": header["steps"], "strength": header["strength"], "steps_run": header["steps"] - start, "tdir_r": r,
+                "tdir_mode": header["tdir_mode"], "seed": header["seed"],
                 "denoiser_evaluations": sampler.evaluations,
                 "seconds": {"entropy": round(self.entropy_seconds, 4), **{k: round(v, 4) for k, v in seconds.items()}},
                 "frame_seconds": per_frame,  # each frame's diffusion decoder, VAE decoder and writing

@@ -8,6 +8,7 @@ q rises). The bounds also bound what a bitstream header may ask a decoder to do 
 
 from __future__ import annotations
 
+from vcbench.diffusion.strength import first_step
 from vcbench.options import Option, OptionSet
 
 Q_MAX = 63  # q runs over 0..Q_MAX: 0 the finest quantiser (highest rate), Q_MAX the coarsest
@@ -16,21 +17,39 @@ MAX_STEPS = 1000
 
 OPTIONS = OptionSet(
     Option("model", str, "models/diffvc", "DiffVC model folder (diffusers layout: intra/, inter/, adapter/, model_index.json)"),
-    Option("backbone", str, "models/embedded-kl", "diffusers folder of the backbone the model was trained on (checked by content hash)"),
+    Option("backbone", str, "models/embedded", "diffusers folder of the backbone the model was trained on (checked by content hash)"),
     Option("models_dir", str, None, "decoder: folder whose subfolders are searched for the model and backbone by content hash"),
     Option("device", str, "auto", "auto (CUDA when present, else the CPU), cpu or cuda", choices=("auto", "cpu", "cuda")),
     Option("threads", int, 0, "torch CPU threads (0: torch's default; 1 avoids oversubscription when jobs run side by side)",
            minimum=0),
     Option("intra_period", int, 32, "frames from one I-frame to the next (the others are P-frames)", minimum=1, maximum=65535),
-    Option("steps", int, 4, "sampling steps of the diffusion decoder (written in the header)", minimum=1, maximum=MAX_STEPS),
+    Option("steps", int, 4, "sampling steps of the diffusion decoder's schedule (written in the header; strength says how many "
+                            "run)", minimum=1, maximum=MAX_STEPS),
+    Option("strength", float, 1.0, "share of the sampling steps the decoder runs, as diffusers' img2img strength (written in the "
+                                   "header): 1 samples every frame from pure noise; below 1 from the frame's decoded latent noised "
+                                   "to the level of the last max(1, int(strength x steps)) steps", minimum=0.01, maximum=1),
     Option("tdir_r", int, 2, "TDIR: P-frames start from the previous frame's state after this many steps and skip them "
-                             "(0: off; below steps; written in the header)", minimum=0, maximum=MAX_STEPS - 1),
+                             "(0: off; else above the first step run and below steps; written in the header)", minimum=0,
+           maximum=MAX_STEPS - 1),
     Option("tdir_mode", str, "aligned", "TDIR: reuse the previous frame's state as it is (reuse) or shifted by the change of the "
                                        "decoded latent (aligned)", choices=TDIR_MODES),
     Option("seed", int, 0, "sampling seed (written in the header)", minimum=0, maximum=2**32 - 1),
     Option("decode_tdir_r", int, None, "decoder: use this TDIR r instead of the header's (the TDIR analysis; not the normative "
                                        "decode)", minimum=0, maximum=MAX_STEPS - 1),
 )
+
+
+
+def tdir_problem(tdir_r: int, steps: int, strength: float) -> str | None:
+    """Why TDIR cannot take over after ``tdir_r`` steps of this schedule, or None when it can: a
+    P-frame takes over a state the previous frame passed through, so r lies after the first step
+    run (with strength below 1 the ones before it are skipped; see :mod:`vcbench.codecs.diffvc.tdir`)."""
+    start = first_step(steps, strength)
+    if tdir_r == 0 or start < tdir_r < steps:
+        return None
+    runs = f"steps {start}..{steps - 1} of {steps} run (strength {strength:g})" if start else f"{steps} steps"
+    return f"tdir_r={tdir_r} must be 0 (off) or above {start} and below {steps}: {runs}"
+
 
 KNOBS = OptionSet(
     Option("q", int, 32, f"quantisation index 0..{Q_MAX}: sets the quantiser scales and the denoiser's prompt (rate falls as q "

@@ -18,6 +18,13 @@ P-frame costs steps - r denoiser evaluations instead of steps. Two modes (a head
 
 r = 0 is off: every frame runs every step. I-frames always run every step (nothing to reuse).
 ``evaluations`` counts the denoiser calls.
+
+``start`` > 0 (the header's strength, diffusers' img2img convention: :func:`vcbench.diffusion.noise.first_step`)
+skips the first ``start`` steps for every frame: sampling begins from the frame's decoded latent
+noised to the level of step ``start`` (SDEdit), so the denoiser refines the decoded latent
+instead of inventing the frame from noise. TDIR then needs r > start: at r = start an aligned
+reuse is exactly that start state (same noise, clean part moved to the current frame), so there
+would be nothing to reuse.
 """
 
 from __future__ import annotations
@@ -43,11 +50,15 @@ def check_sampler(backbone: Backbone) -> None:
 class DiffusionDecoder:
     """Samples the frames of one sequence in order, keeping what TDIR reuses."""
 
-    def __init__(self, backbone: Backbone, adapter: DenoiserAdapter, steps: int, seed: int, q: int, tdir_r: int, mode: str):
-        if not 0 <= tdir_r < steps:
-            raise ValueError(f"TDIR r={tdir_r} must be below the {steps} sampling steps")
+    def __init__(self, backbone: Backbone, adapter: DenoiserAdapter, steps: int, seed: int, q: int, tdir_r: int, mode: str,
+                 start: int):
+        if not 0 <= start < steps:
+            raise ValueError(f"the first sampling step {start} must be below the {steps} steps")
+        if not (tdir_r == 0 or start < tdir_r < steps):
+            raise ValueError(f"TDIR r={tdir_r} must be 0 or above the first step run ({start}) and below the {steps} steps")
         check_sampler(backbone)
         self.backbone, self.adapter, self.steps, self.seed, self.tdir_r, self.mode = backbone, adapter, steps, seed, tdir_r, mode
+        self.start = start
         process = noise_process(backbone.scheduler_config)
         self.process, self.scheduler = process, process.scheduler(steps)
         self.q = torch.tensor([q], device=backbone.device)
@@ -55,11 +66,17 @@ class DiffusionDecoder:
         self._noise: torch.Tensor | None = None
         self._reused: tuple[torch.Tensor, torch.Tensor] | None = None  # (state at step r, that frame's decoded latent)
 
-    def _initial_noise(self, shape: torch.Size) -> torch.Tensor:
+    def _sequence_noise(self, shape: torch.Size) -> torch.Tensor:
         if self._noise is None or self._noise.shape != shape:
             generator = torch.Generator().manual_seed(self.seed)
-            self._noise = torch.randn(shape, generator=generator).to(self.backbone.device) * self.scheduler.init_noise_sigma
+            self._noise = torch.randn(shape, generator=generator).to(self.backbone.device)
         return self._noise
+
+    def _start_state(self, decoded: torch.Tensor) -> torch.Tensor:
+        noise = self._sequence_noise(decoded.shape)
+        if self.start:
+            return self.process.noised(self.scheduler, decoded, noise, self.start)
+        return noise * self.scheduler.init_noise_sigma
 
     def _signal_scale(self, step: int) -> float:
         timestep = int(self.scheduler.timesteps[step])
@@ -69,7 +86,7 @@ class DiffusionDecoder:
     def frame(self, decoded: torch.Tensor, context: torch.Tensor | None, intra: bool) -> torch.Tensor:
         """The sampled latent (1, C, h, w) of the next frame from its decoded latent and temporal context."""
         condition = self.adapter.condition(decoded, context)
-        first, state = 0, self._initial_noise(decoded.shape)
+        first, state = self.start, self._start_state(decoded)
         if self.tdir_r and not intra and self._reused is not None:
             first, (state, previous) = self.tdir_r, self._reused
             if self.mode == "aligned":

@@ -58,7 +58,7 @@ SPRITE_SKIP = 0.3  # synthetic clips without a moving object
 
 @dataclass(frozen=True)
 class TrainSettings:
-    steps: int = 1000
+    steps: int = 3000  # 1000 left the latent codec the limit on the PatchAutoencoder backbone (models/README.md)
     batch: int = 4  # clips per step
     frames: int = 4  # frames per clip: one I-frame, then P-frames
     crop: int = 128  # pixels, a multiple of the frame padding (64 on the embedded backbone)

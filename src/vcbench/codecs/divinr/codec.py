@@ -23,7 +23,8 @@ from vcbench.codecs.divinr.inr import upsampling_stages
 from vcbench.diffusion.backbone import Backbone, find_backbone, load_backbone
 from vcbench.diffusion.frames import pad_to_multiple, read_rgb, to_frames
 from vcbench.diffusion.lora import attach_lora
-from vcbench.diffusion.noise import SAMPLERS, first_step, noise_process, sample
+from vcbench.diffusion.noise import SAMPLERS, noise_process, sample
+from vcbench.diffusion.strength import first_step
 from vcbench.errors import BitstreamError, ConfigError
 from vcbench.tools.device import prepare_torch
 from vcbench.video import VideoFormat, Y4MWriter, read_y4m_header
