@@ -1,5 +1,7 @@
 """What latent-diffusion codecs share: loading a diffusers backbone and its content hash
-(``backbone``), the noise processes and deterministic samplers (``noise``), LoRA adapters on a
-denoiser (``lora``), the embedded backbone the pipeline trains itself (``embedded``: its autoencoder in
-``patch_vae``, its material in ``material``) and tiny untrained backbones for tests (``tiny``). Codecs keep only their own
-parts (DiV-INR: the INR, GOP model, encoder loop and bitstream)."""
+(``backbone``), the noise processes and deterministic samplers (``noise``), how many steps a
+strength below 1 runs (``strength``), LoRA adapters on a denoiser (``lora``), the embedded
+backbone the pipeline trains itself (``embedded``: its autoencoder in ``patch_vae``, its material
+in ``material``) and tiny untrained backbones for tests (``tiny``). Codecs keep only their own
+parts (DiV-INR: the INR, GOP model, encoder loop and bitstream; DiffVC: its latent codecs,
+adapter and TDIR decoder)."""

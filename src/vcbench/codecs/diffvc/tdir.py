@@ -19,7 +19,7 @@ P-frame costs steps - r denoiser evaluations instead of steps. Two modes (a head
 r = 0 is off: every frame runs every step. I-frames always run every step (nothing to reuse).
 ``evaluations`` counts the denoiser calls.
 
-``start`` > 0 (the header's strength, diffusers' img2img convention: :func:`vcbench.diffusion.noise.first_step`)
+``start`` > 0 (the header's strength, diffusers' img2img convention: :func:`vcbench.diffusion.strength.first_step`)
 skips the first ``start`` steps for every frame: sampling begins from the frame's decoded latent
 noised to the level of step ``start`` (SDEdit), so the denoiser refines the decoded latent
 instead of inventing the frame from noise. TDIR then needs r > start: at r = start an aligned
