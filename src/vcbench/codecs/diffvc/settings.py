@@ -39,7 +39,6 @@ OPTIONS = OptionSet(
 )
 
 
-
 def tdir_problem(tdir_r: int, steps: int, strength: float) -> str | None:
     """Why TDIR cannot take over after ``tdir_r`` steps of this schedule, or None when it can: a
     P-frame takes over a state the previous frame passed through, so r lies after the first step

@@ -86,11 +86,12 @@ class DiffusionDecoder:
     def frame(self, decoded: torch.Tensor, context: torch.Tensor | None, intra: bool) -> torch.Tensor:
         """The sampled latent (1, C, h, w) of the next frame from its decoded latent and temporal context."""
         condition = self.adapter.condition(decoded, context)
-        first, state = self.start, self._start_state(decoded)
         if self.tdir_r and not intra and self._reused is not None:
             first, (state, previous) = self.tdir_r, self._reused
             if self.mode == "aligned":
                 state = state + self._signal_scale(first) * (decoded - previous)
+        else:
+            first, state = self.start, self._start_state(decoded)
         for step in range(first, self.steps):
             if step == self.tdir_r:
                 self._reused = (state, decoded)
