@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,13 @@ def shipped_config() -> dict:
     from vcbench.config_check import load_config
 
     return load_config(REPO / "config" / "config.yaml", SCHEMA)
+
+
+def as_in_a_terminal() -> None:
+    """``preexec_fn`` for a child a test interrupts as a terminal's Ctrl-C would. A shell's background
+    job (``cmd &``, nohup, cron) inherits SIGINT ignored, and Python then installs no
+    KeyboardInterrupt handler: the suite started that way would see the Ctrl-C ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def moving_scene(fmt: VideoFormat, frames: int, seed: int = 0) -> list[Frame]:

@@ -28,7 +28,7 @@ from bitstreams import (
     key_frame_positions,
     parse_hevc,
 )
-from conftest import REPO, write_sequence
+from conftest import REPO, as_in_a_terminal, write_sequence
 from vcbench.codecs import RatePoint, available_codecs, codec_class, codec_entry, create_codec
 from vcbench.codecs.ffmpeg import ANCHORS, ASPECTS, anchor_settings, anchor_settings_table
 from vcbench.errors import ConfigError, UnknownCodecError, VcbenchError
@@ -296,7 +296,7 @@ def _start_long_encode(make_y4m, tmp_path):
     out = tmp_path / "out"
     run = subprocess.Popen([sys.executable, "-m", "vcbench.cli", "encode", str(source), str(out / "a.266"), "--codec", "vvenc",
                             "-o", "preset=slower", "-p", "qp=32"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           start_new_session=True)
+                           start_new_session=True, preexec_fn=as_in_a_terminal)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert run.poll() is None, run.communicate()[1]

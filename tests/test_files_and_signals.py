@@ -23,7 +23,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from conftest import moving_scene
+from conftest import as_in_a_terminal, moving_scene
 from vcbench.bd import BDWarning, bd as bd_with_warnings
 from vcbench.io import atomic_path, sha256_file, write_json_atomic, write_text_atomic
 from vcbench.video import VideoFormat, Y4MReader, Y4MWriter
@@ -197,7 +197,8 @@ def test_an_interrupted_encode_stops_ffmpeg_and_keeps_nothing(tmp_path, make_y4m
     source = make_y4m(320, 240, 120, name="long.y4m")
     out = tmp_path / "out"
     run = subprocess.Popen(_command(("encode", source, out / "a.hevc", "--codec", "x265", "-p", "qp=37")), cwd=tmp_path,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=group)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=group,
+                           preexec_fn=as_in_a_terminal)
     ffmpeg = _wait_for_child(run, "ffmpeg")
     time.sleep(0.5)  # mid-encode: the temporary bitstream exists and grows
     assert any(p.name.endswith(".partial.hevc") for p in out.iterdir())
