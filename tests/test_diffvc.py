@@ -144,7 +144,7 @@ def test_strength_starts_each_frame_from_its_decoded_latent_noised_to_the_first_
     adapter, seen = decoder.model.adapter, []
     predict = adapter.predict
     monkeypatch.setattr(adapter, "predict", lambda backbone, x, t, *rest: seen.append((x, int(t))) or predict(backbone, x, t, *rest))
-    sampler = DiffusionDecoder(decoder.model.backbone, adapter, STEPS, 0, 20, 0, "aligned", start=1)
+    sampler = DiffusionDecoder(decoder.model.backbone, adapter, STEPS, 0.67, 0, 20, 0, "aligned")  # steps 1 and 2 run
     for coded in decoder.latents[:2]:
         sampler.frame(coded.latent, coded.context, intra=False)
     noise = torch.randn(decoder.latents[0].latent.shape, generator=torch.Generator().manual_seed(0))

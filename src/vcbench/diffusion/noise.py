@@ -130,6 +130,13 @@ def noise_process(config: dict) -> DdimTrailing | EulerEdm:
     return EulerEdm(config) if config.get("timestep_type") == "continuous" else DdimTrailing(config)
 
 
+def start_latents(process: DdimTrailing | EulerEdm, scheduler, clean: torch.Tensor, noise: torch.Tensor, start: int) -> torch.Tensor:
+    """Where sampling begins: pure noise at step 0, else ``clean`` noised to the level of step ``start`` (SDEdit)."""
+    if not 0 <= start < len(scheduler.timesteps):
+        raise ValueError(f"the first sampling step {start} must be below the {len(scheduler.timesteps)} steps")
+    return process.noised(scheduler, clean, noise, start) if start else noise * scheduler.init_noise_sigma
+
+
 @torch.inference_mode()
 def sample(backbone: Backbone, process: DdimTrailing | EulerEdm, condition: torch.Tensor, context: torch.Tensor | None,
            time_ids: torch.Tensor | None, steps: int, seed: int,
@@ -140,12 +147,10 @@ def sample(backbone: Backbone, process: DdimTrailing | EulerEdm, condition: torc
     condition (a latent-space estimate of the frames) noised to the level of step ``start``, as
     SDEdit does, so the denoiser refines the estimate instead of inventing the frames from noise;
     every step's clean estimate is still reported, those skipped as the condition itself."""
-    if not 0 <= start < steps:
-        raise ValueError(f"the first sampling step {start} must be below the {steps} steps")
     scheduler = process.scheduler(steps)
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn(condition.shape, generator=generator).to(condition.device)
-    latents = process.noised(scheduler, condition, noise, start) if start else noise * scheduler.init_noise_sigma
+    latents = start_latents(process, scheduler, condition, noise, start)
     for index, timestep in enumerate(scheduler.timesteps):
         if index < start:
             if on_step is not None:

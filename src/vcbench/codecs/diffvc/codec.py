@@ -30,7 +30,6 @@ from vcbench.codecs.diffvc import bitstream, settings
 from vcbench.codecs.diffvc.store import DiffVcModel, find_model, frame_multiple, load_model
 from vcbench.codecs.diffvc.tdir import SAMPLER, DiffusionDecoder, check_sampler
 from vcbench.diffusion.frames import pad_to_multiple, to_frames
-from vcbench.diffusion.strength import first_step
 from vcbench.errors import BitstreamError, ConfigError
 from vcbench.tools.device import prepare_torch
 from vcbench.video import VideoFormat, Y4MReader, Y4MWriter, read_y4m_header, yuv_to_rgb
@@ -184,9 +183,8 @@ class Decoder:
         problem = settings.tdir_problem(r, header["steps"], header["strength"])
         if problem:
             raise ConfigError(f"diffvc options: decode_{problem} (the bitstream's schedule)")
-        start = first_step(header["steps"], header["strength"])
-        sampler = DiffusionDecoder(model.backbone, model.adapter, header["steps"], header["seed"], header["q"], r, header["tdir_mode"],
-                                   start)
+        sampler = DiffusionDecoder(model.backbone, model.adapter, header["steps"], header["strength"], header["seed"], header["q"], r,
+                                   header["tdir_mode"])
         seconds, per_frame = {"diffusion": 0.0, "vae": 0.0}, []
         with Y4MWriter(reconstruction, fmt) as writer, tqdm(total=header["frames"], desc="diffvc decode", unit="frame",
                                                             mininterval=1.0) as progress:
@@ -201,7 +199,7 @@ class Decoder:
                 progress.update()
         return {"codec": self.codec.name, "model": str(model.folder), "model_hash": model.hash, "backbone": str(model.backbone.folder),
                 "backbone_hash": model.backbone.hash, "device": str(self.codec.device), "frames": header["frames"], "q": header["q"],
-                "steps": header["steps"], "strength": header["strength"], "steps_run": header["steps"] - start, "tdir_r": r,
+                "steps": header["steps"], "strength": header["strength"], "steps_run": header["steps"] - sampler.start, "tdir_r": r,
                 "tdir_mode": header["tdir_mode"], "seed": header["seed"],
                 "denoiser_evaluations": sampler.evaluations,
                 "seconds": {"entropy": round(self.entropy_seconds, 4), **{k: round(v, 4) for k, v in seconds.items()}},

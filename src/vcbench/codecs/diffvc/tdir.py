@@ -16,15 +16,15 @@ P-frame costs steps - r denoiser evaluations instead of steps. Two modes (a head
              its clean part to the current frame (aligned to its motion, as the decoded latents
              are) and keeps the noise part, and the remaining steps refine it.
 
-r = 0 is off: every frame runs every step. I-frames always run every step (nothing to reuse).
+r = 0 is off: every frame runs every step that runs. I-frames always run them all (nothing to reuse).
 ``evaluations`` counts the denoiser calls.
 
-``start`` > 0 (the header's strength, diffusers' img2img convention: :func:`vcbench.diffusion.strength.first_step`)
-skips the first ``start`` steps for every frame: sampling begins from the frame's decoded latent
-noised to the level of step ``start`` (SDEdit), so the denoiser refines the decoded latent
-instead of inventing the frame from noise. TDIR then needs r > start: at r = start an aligned
-reuse is exactly that start state (same noise, clean part moved to the current frame), so there
-would be nothing to reuse.
+A ``strength`` below 1 (a header field, diffusers' img2img convention:
+:func:`vcbench.diffusion.strength.first_step`) skips the first ``start`` steps for every frame:
+sampling begins from the frame's decoded latent noised to the level of step ``start`` (SDEdit),
+so the denoiser refines the decoded latent instead of inventing the frame from noise. TDIR then
+needs r > start: at r = start an aligned reuse is exactly that start state (same noise, clean
+part moved to the current frame), so there would be nothing to reuse.
 """
 
 from __future__ import annotations
@@ -32,8 +32,10 @@ from __future__ import annotations
 import torch
 
 from vcbench.codecs.diffvc.conditioning import DenoiserAdapter
+from vcbench.codecs.diffvc.settings import tdir_problem
 from vcbench.diffusion.backbone import Backbone
-from vcbench.diffusion.noise import DdimTrailing, noise_process
+from vcbench.diffusion.noise import DdimTrailing, noise_process, start_latents
+from vcbench.diffusion.strength import first_step
 from vcbench.errors import ConfigError
 
 SAMPLER = DdimTrailing.name
@@ -50,15 +52,14 @@ def check_sampler(backbone: Backbone) -> None:
 class DiffusionDecoder:
     """Samples the frames of one sequence in order, keeping what TDIR reuses."""
 
-    def __init__(self, backbone: Backbone, adapter: DenoiserAdapter, steps: int, seed: int, q: int, tdir_r: int, mode: str,
-                 start: int):
-        if not 0 <= start < steps:
-            raise ValueError(f"the first sampling step {start} must be below the {steps} steps")
-        if not (tdir_r == 0 or start < tdir_r < steps):
-            raise ValueError(f"TDIR r={tdir_r} must be 0 or above the first step run ({start}) and below the {steps} steps")
+    def __init__(self, backbone: Backbone, adapter: DenoiserAdapter, steps: int, strength: float, seed: int, q: int, tdir_r: int,
+                 mode: str):
+        problem = tdir_problem(tdir_r, steps, strength)
+        if problem:
+            raise ValueError(problem)
         check_sampler(backbone)
         self.backbone, self.adapter, self.steps, self.seed, self.tdir_r, self.mode = backbone, adapter, steps, seed, tdir_r, mode
-        self.start = start
+        self.start = first_step(steps, strength)
         process = noise_process(backbone.scheduler_config)
         self.process, self.scheduler = process, process.scheduler(steps)
         self.q = torch.tensor([q], device=backbone.device)
@@ -71,12 +72,6 @@ class DiffusionDecoder:
             generator = torch.Generator().manual_seed(self.seed)
             self._noise = torch.randn(shape, generator=generator).to(self.backbone.device)
         return self._noise
-
-    def _start_state(self, decoded: torch.Tensor) -> torch.Tensor:
-        noise = self._sequence_noise(decoded.shape)
-        if self.start:
-            return self.process.noised(self.scheduler, decoded, noise, self.start)
-        return noise * self.scheduler.init_noise_sigma
 
     def _signal_scale(self, step: int) -> float:
         timestep = int(self.scheduler.timesteps[step])
@@ -91,7 +86,8 @@ class DiffusionDecoder:
             if self.mode == "aligned":
                 state = state + self._signal_scale(first) * (decoded - previous)
         else:
-            first, state = self.start, self._start_state(decoded)
+            first = self.start
+            state = start_latents(self.process, self.scheduler, decoded, self._sequence_noise(decoded.shape), first)
         for step in range(first, self.steps):
             if step == self.tdir_r:
                 self._reused = (state, decoded)
