@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Debian packages that the test suite drives for real: Chromium renders the HTML report;
+# Debian packages that the test suite drives for real: Chromium renders the HTML report and, driven by
+# chromium-driver, runs a subjective-study session; libjxl's butteraugli_main and library are Butteraugli's reference;
 # Slurm (with munge) runs the smoke preset through `--profile slurm`; four packages of desktop
 # backgrounds are training photos of the embedded models (vcbench.diffusion.material). Installs only what is missing.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
+command -v butteraugli_main >/dev/null || need+=(libjxl-devtools)
+dpkg -s libjxl0.7 >/dev/null 2>&1 || need+=(libjxl0.7)
 command -v sbatch >/dev/null || need+=(slurmctld slurmd slurm-client munge)
 for package in mate-backgrounds lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 ukui-wallpapers; do
     dpkg -s "$package" >/dev/null 2>&1 || need+=("$package")
