@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup demo smoke lint test system-deps
+.PHONY: setup demo demo-deps smoke lint test system-deps
 
 setup: $(VENV)/.installed
 
@@ -21,7 +21,11 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 system-deps:
 	bash scripts/install-system-deps.sh
 
-demo: setup
+# the demo scores Butteraugli through libjxl's library (Debian's libjxl0.7)
+demo-deps:
+	bash scripts/install-system-deps.sh --demo
+
+demo: setup demo-deps
 	snakemake --cores all
 
 smoke: setup system-deps

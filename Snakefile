@@ -8,6 +8,7 @@ from snakemake.utils import min_version
 
 from vcbench.config_check import check_config
 from vcbench.errors import VcbenchError
+from vcbench.run_progress import announce_report
 
 min_version("9.0")
 
@@ -17,9 +18,10 @@ configfile: "config/config.yaml"
 
 # The schema, then the whole plan against what the code declares (codec options and rate knobs,
 # anchors, metric options): a bad value stops every run, `-n` included, with one line naming its
-# key path, the value and what is allowed.
+# key path, the value and what is allowed. The config files are read again strictly: a key given
+# twice, which Snakemake's YAML reading resolves silently, is an error naming both lines.
 try:
-    check_config(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
+    check_config(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml", workflow.configfiles)
 except VcbenchError as err:
     sys.exit(f"vcbench: error: {err}")
 
@@ -36,6 +38,7 @@ include: "workflow/rules/diffvc.smk"
 include: "workflow/rules/givic.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/verify.smk"
+include: "workflow/rules/study.smk"
 
 
 rule all:
@@ -50,3 +53,8 @@ rule all:
         # (and no target without the Inception weights: its jobs would compute nothing)
         [layout.fill(layout.FID, preset=PRESET)] if "fid" in PLAN.available_metrics else [],
         denoising_analyses(PRESET),
+
+
+# The run's last line names the report (the vcbench logger prints it after Snakemake's summary).
+onsuccess:
+    announce_report(layout.fill(layout.HTML, preset=PRESET))

@@ -346,6 +346,20 @@ def test_ffmpeg_killed_alone_is_reported_as_interrupted(make_y4m, tmp_path):
     (255, ["Conversion failed!"], "ffmpeg failed (exit 255): Conversion failed!"),
     (1, ["a", "b", "c", "d"], "ffmpeg failed (exit 1): b | c | d"),
     (1, [], "ffmpeg failed (exit 1): no message"),
+    # the encoder's own lines, not ffmpeg's task lines after them, and no per-run addresses
+    (183, ["x265 [error]: Lookahead depth must be greater than the max consecutive bframe count",
+           "[libx265 @ 0x55f6acc3fa40] Cannot open libx265 encoder.",
+           "[vost#0:0/libx265 @ 0x55f6acc3ea80] [enc:libx265 @ 0x55f6acc3f4c0] Error while opening encoder",
+           "[vf#0:0 @ 0x56055f0ead40] Task finished with error code: -1094995529 (Invalid data found when processing input)",
+           "[vost#0:0/libx265 @ 0x55f6acc3ea80] Terminating thread with return code -22 (Invalid argument)",
+           "[out#0/hevc @ 0x55f6acc3ee80] Nothing was written into output file, because at least one of its streams received no packets.",
+           "Conversion failed!"],
+     "ffmpeg failed (exit 183): x265 [error]: Lookahead depth must be greater than the max consecutive bframe count | "
+     "[libx265] Cannot open libx265 encoder."),
+    (1, ["[in#0 @ 0x5] Error opening input: No such file or directory", "Error opening input file a.y4m.", "Error opening input files: "
+         "No such file or directory"],
+     "ffmpeg failed (exit 1): [in#0] Error opening input: No such file or directory | Error opening input file a.y4m. | "
+     "Error opening input files: No such file or directory"),
 ])
 def test_how_an_ffmpeg_exit_is_reported(code, messages, says):
     with pytest.raises(VcbenchError) as err:

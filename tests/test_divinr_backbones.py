@@ -129,15 +129,28 @@ def test_content_hash_follows_the_weights_not_the_folder(tmp_path: Path) -> None
     assert backbone_hash(folder) != backbone_hash(copy)
 
 
-def test_denoiser_without_a_conditioning_slot_is_refused(tmp_path: Path) -> None:
-    folder = save_tiny_backbone(tmp_path / "a", "image")
-    shutil.rmtree(folder / "unet")  # an unconditional LDM denoiser: latent channels in, latent channels out
-    UNet2DModel(in_channels=4, out_channels=4, block_out_channels=(8, 16), norm_num_groups=4, layers_per_block=1,
+def _with_unet2d(folder: Path, in_channels: int) -> Path:
+    """``folder``'s denoiser replaced by an unconditional LDM one (no cross-attention) taking ``in_channels``."""
+    shutil.rmtree(folder / "unet")
+    UNet2DModel(in_channels=in_channels, out_channels=4, block_out_channels=(8, 16), norm_num_groups=4, layers_per_block=1,
                 down_block_types=("DownBlock2D",) * 2, up_block_types=("UpBlock2D",) * 2).save_pretrained(folder / "unet")
+    return folder
+
+
+def test_a_stock_denoiser_takes_the_inr_latents_as_its_start_and_others_are_refused(tmp_path: Path) -> None:
     clip = write_clip(tmp_path / "clip.y4m", frames=2, width=48, height=32)
-    with pytest.raises(ConfigError, match="INR latents concatenated to the noisy latent need 8"):
-        DivInrCodec(backbone=str(folder), **FAST).encode(clip, tmp_path / "clip.divinr", RatePoint("v", {"inr_width": 4}))
-    assert not (tmp_path / "clip.divinr").exists()
+    odd = _with_unet2d(save_tiny_backbone(tmp_path / "odd", "image"), 6)
+    with pytest.raises(ConfigError, match="takes 6 input channels; DiV-INR needs the latent's 4 .* or 8"):
+        DivInrCodec(backbone=str(odd), **FAST)
+    stock = _with_unet2d(save_tiny_backbone(tmp_path / "stock", "image"), 4)  # latent channels in, latent channels out
+    with pytest.raises(ConfigError, match="strength=1 starts from pure noise and would ignore them: set strength below 1"):
+        DivInrCodec(backbone=str(stock), **FAST)  # refused when the options are checked, before anything is loaded
+    codec = DivInrCodec(backbone=str(stock), **{**FAST, "strength": 0.5})
+    record = codec.encode(clip, tmp_path / "clip.divinr", RatePoint("v", {"inr_width": 4}))
+    assert record["gops"][0]["parameters"]["context"] == 0  # no cross-attention: the INR and the LoRA are all it sends
+    codec.decode(tmp_path / "clip.divinr", tmp_path / "a.y4m")
+    codec.decode(tmp_path / "clip.divinr", tmp_path / "b.y4m")
+    assert (tmp_path / "a.y4m").read_bytes() == (tmp_path / "b.y4m").read_bytes()
 
 
 def test_missing_folder_names_the_fix(tmp_path: Path) -> None:

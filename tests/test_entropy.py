@@ -58,3 +58,8 @@ def test_truncated_side_information_is_an_error() -> None:
 def test_magnitudes_beyond_the_header_range_are_refused() -> None:
     with pytest.raises(ValueError, match="larger quantisation step"):
         encode_tensors([np.array([70_000], np.int32)])
+
+
+def test_an_ans_stream_no_encoder_wrote_is_a_bitstream_error() -> None:
+    with pytest.raises(BitstreamError, match="entropy-coded payload is invalid"):
+        decode_tensors(b"\x05\x00\x00\x3c" + b"\x00" * 4, [1000])  # max_abs 5, scale 1.0, then a zero word: never ends so

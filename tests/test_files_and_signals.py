@@ -1,6 +1,6 @@
 """What the command line does with the file system and with signals: outputs follow the umask, a
 folder it cannot write (or a full disk) is one line naming the path, two writers of one target
-both finish, SIGTERM and Ctrl-C leave nothing partial and no ffmpeg behind, JSON is strict, and
+both finish, SIGTERM and Ctrl-C leave nothing partial and no ffmpeg behind (nor does kill -9), JSON is strict, and
 `vcbench bd` neither merges curves nor drops points silently. The real command line in a fresh
 process (umask, user and signals are per process), real x265 on tiny clips."""
 
@@ -26,6 +26,7 @@ import pytest
 from conftest import as_in_a_terminal, moving_scene
 from vcbench.bd import BDWarning, bd as bd_with_warnings
 from vcbench.io import atomic_path, sha256_file, write_json_atomic, write_text_atomic
+from vcbench.results import LEADING, TRAILING
 from vcbench.video import VideoFormat, Y4MReader, Y4MWriter
 
 
@@ -139,9 +140,10 @@ def test_an_unwritable_folder_is_one_line_naming_the_path_and_leaves_nothing(tmp
 def test_a_full_disk_is_one_line_naming_the_file(tmp_path):
     report = tmp_path / "reports" / "p"
     report.mkdir(parents=True)
-    rows = [{"dataset": "d", "sequence": "s", "codec": codec, "rate": f"r{i}", "bpp": rate, "psnr_yuv": 30 + 2 * i + shift}
+    rows = [{**dict.fromkeys((*LEADING, *TRAILING), ""), "frames": 8, "width": 64, "height": 48, "bit_depth": 8, "bytes": 100,
+             "dataset": "d", "sequence": "s", "codec": codec, "rate": f"r{i}", "bpp": rate, "psnr_yuv": 30 + 2 * i + shift}
             for codec, shift in (("x265", 0), ("test", 0.5)) for i, rate in enumerate([0.01, 0.02, 0.04, 0.08])]
-    pd.DataFrame(rows).to_csv(report / "rd.csv", index=False)
+    pd.DataFrame(rows).to_csv(report / "rd.csv", index=False)  # every column of an rd.csv: bd-table checks them
     args = ("bd-table", "--rd", "reports/p/rd.csv", "--out", "reports/p/bd.csv", "--anchor", "x265", "--metrics", "psnr_yuv")
     result = vcbench(*args, cwd=tmp_path, max_file_bytes=100)
     assert result.returncode == 2, result.stderr
@@ -162,7 +164,7 @@ def test_two_encodes_to_one_target_at_once_both_finish_whole(tmp_path, make_y4m)
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     first = encode("-p", "qp=30")
-    _wait_for_child(first, "ffmpeg")  # the first one's ffmpeg writes its temporary bitstream for seconds: the second
+    _wait_for_encoder(first)  # the first one's ffmpeg writes its temporary bitstream for seconds: the second
     second = encode("-p", "qp=45", "--frames", "4")  # one starts, sweeps, encodes and renames meanwhile
     results = [(run.wait(timeout=300), run.stderr.read()) for run in (first, second)]
     assert [code for code, _ in results] == [0, 0], results
@@ -199,7 +201,7 @@ def test_an_interrupted_encode_stops_ffmpeg_and_keeps_nothing(tmp_path, make_y4m
     run = subprocess.Popen(_command(("encode", source, out / "a.hevc", "--codec", "x265", "-p", "qp=37")), cwd=tmp_path,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=group,
                            preexec_fn=as_in_a_terminal)
-    ffmpeg = _wait_for_child(run, "ffmpeg")
+    ffmpeg = _wait_for_encoder(run)
     time.sleep(0.5)  # mid-encode: the temporary bitstream exists and grows
     assert any(p.name.endswith(".partial.hevc") for p in out.iterdir())
     if group:  # as Slurm's scancel or a terminal's hang-up: ffmpeg is signalled too
@@ -214,15 +216,53 @@ def test_an_interrupted_encode_stops_ffmpeg_and_keeps_nothing(tmp_path, make_y4m
     assert files_under(out) == []
 
 
-def _wait_for_child(run: subprocess.Popen, name: str, timeout: float = 60) -> psutil.Process:
+def test_ffmpeg_dies_with_a_killed_vcbench_and_no_stream_is_renamed_into_place(tmp_path, make_y4m):
+    """kill -9 leaves vcbench no time to stop its child: the kernel kills ffmpeg (PR_SET_PDEATHSIG), so
+    it cannot finish the stream, and the temporary bitstream is never renamed; the next encode of
+    that target sweeps it."""
+    source = make_y4m(320, 240, 120, name="long.y4m")
+    out = tmp_path / "out"
+    run = subprocess.Popen(_command(("encode", source, out / "a.hevc", "--codec", "x265", "-p", "qp=30")), cwd=tmp_path,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ffmpeg = _wait_for_encoder(run)
+    time.sleep(0.5)  # mid-encode: x265 needs seconds more for this clip
+    run.kill()
+    run.wait(timeout=10)
+    deadline = time.monotonic() + 2
+    while _alive(ffmpeg) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _alive(ffmpeg), "ffmpeg outlived the vcbench that started it"
+    left = files_under(out)
+    assert all(name.startswith(".a.") and ".partial." in name for name in left), left  # no a.hevc, no a.encode.json
+    partial = next(out.glob(".a.hevc.*.partial.hevc"))
+    size = partial.stat().st_size
+    time.sleep(0.5)
+    assert partial.stat().st_size == size, "something still writes the temporary bitstream"
+    again = vcbench("encode", source, out / "a.hevc", "--codec", "x265", "-p", "qp=45", "--frames", "2", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert files_under(out) == ["a.encode.json", "a.hevc"]
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _wait_for_encoder(run: subprocess.Popen, timeout: float = 60) -> psutil.Process:
+    """The ffmpeg child that encodes with libx265 (not an `ffmpeg -version` probe, which comes and goes)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert run.poll() is None, run.communicate()[1]
         for child in psutil.Process(run.pid).children(recursive=True):
-            if name in child.name():
-                return child
+            try:
+                if "ffmpeg" in child.name() and "libx265" in child.cmdline():
+                    return child
+            except psutil.NoSuchProcess:
+                pass
         time.sleep(0.05)
-    raise AssertionError(f"no {name} child within {timeout} s")
+    raise AssertionError(f"no libx265 encoder within {timeout} s")
 
 
 # ---------------------------------------------------------------- strict JSON

@@ -1,5 +1,7 @@
-"""Fuzzing the readers of the files vcbench parses itself: Y4M (header, frames, seek, count) and the
-DiV-INR container. The anchors' elementary streams (.hevc, .266, .obu) are parsed by ffmpeg only.
+"""Fuzzing the readers of the files vcbench parses itself: Y4M (header, frames, seek, count), the
+neural codecs' container, and each neural codec's bitstream as its decoder reads it (DiffVC, DiV-INR,
+GIViC: tests/fuzz_targets.py); and BD (vcbench.bd) on random curves. The anchors' elementary streams
+(.hevc, .266, .obu) are parsed by ffmpeg only.
 
 The property, for every input: the reader never hangs, raises nothing but the project's own
 errors (VideoFormatError, BitstreamError), and never hands out frames of a structurally damaged
@@ -9,30 +11,47 @@ file. What can and cannot be detected:
   ``FRAME`` marker line, and that the data is exactly whole frames (truncation, bytes inserted
   into or cut from a frame shift every later marker or leave a partial frame). A changed sample
   value, or a change that still makes a well-formed file (an edit inside a FRAME line's
-  parameters, a cut at a frame boundary), is not detectable: there the reader must return what
-  the file holds. So a Y4M is checked against an independent oracle (``_y4m_frames`` below):
-  the reader returns frames exactly when the oracle parses the file, and then the same frames.
+  parameters, a cut at a frame boundary), is not detectable unless it puts a sample beyond the bit
+  depth (a 10-bit file's 16-bit words): otherwise the reader must return what the file holds. So a
+  Y4M is checked against an independent oracle (``_y4m_frames`` below): the reader returns frames
+  exactly when the oracle parses the file and finds every sample in range, and then the same frames.
 * The container of the neural codecs (here DiV-INR's) has a CRC32 over every byte: any change is
   detectable (a random multi-byte change escapes with probability 2^-32). With the CRC
   recomputed, every declared header field must still be checked, and the sections by length.
 
-The suite runs 1000 inputs per test, the same ones every time; VCBENCH_FUZZ_EXAMPLES=N runs N random ones instead.
+* Each neural codec's file, mutated behind a recomputed CRC32 (tests/fuzz_targets.py says how),
+  is read as its decoder reads it up to the first sampling step: it decodes, or a one-line
+  BitstreamError naming the file refuses it.
+* BD on any curves gives finite numbers or NaN with a note saying why, or a one-line ValueError;
+  on curves with a known answer (a curve against itself, shifted in rate or in quality) it gives
+  that answer.
+
+The suite runs a fixed budget per test (about a minute in all), the same inputs every time;
+VCBENCH_FUZZ_EXAMPLES=N runs N random ones per test instead. The long run is ``pytest -m fuzz``
+(scripts/fuzz.py: 2,400 mutated inputs across the readers, with its figures).
 """
 
 from __future__ import annotations
 
 import atexit
+import itertools
+import math
 import os
 import shutil
 import struct
+import sys
 import tempfile
+import warnings
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import moving_scene
+from conftest import REPO, moving_scene
+from fuzz_targets import make_targets, mutate
+from vcbench.bd import METHODS, BDWarning, bd
 from vcbench.codecs.container import Container, video_fields
 from vcbench.codecs.divinr import bitstream
 from vcbench.errors import BitstreamError, VideoFormatError
@@ -41,13 +60,20 @@ from vcbench.video.y4m import _MAX_HEADER, _header_line
 
 settings.register_profile(
     "vcbench-fuzz",
-    max_examples=int(os.environ.get("VCBENCH_FUZZ_EXAMPLES", "1000")),
+    max_examples=int(os.environ.get("VCBENCH_FUZZ_EXAMPLES", "500")),
     deadline=2000,  # ms per input: a hang or a quadratic blow-up fails the test
     derandomize="VCBENCH_FUZZ_EXAMPLES" not in os.environ,
     database=None,  # no .hypothesis/ folder in the repository
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 FUZZ = settings.get_profile("vcbench-fuzz")
+
+
+def budget(examples: int) -> settings:
+    """FUZZ with ``examples`` inputs for a test whose inputs cost more (VCBENCH_FUZZ_EXAMPLES still rules)."""
+    return settings(FUZZ, max_examples=int(os.environ.get("VCBENCH_FUZZ_EXAMPLES", examples)))
+
+
 SCRATCH = Path(tempfile.mkdtemp(prefix="vcbench-fuzz-"))  # one file rewritten per input (tmp_path is per test, not per input)
 atexit.register(shutil.rmtree, SCRATCH, ignore_errors=True)
 
@@ -97,11 +123,19 @@ def _check_y4m(data: bytes) -> None:
         "after seeking to frame 1": lambda r: [frame.to_bytes() for frame in r.frames(start=1)],
         "count, then all frames": lambda r: (r.count_frames(), [frame.to_bytes() for frame in r.frames()]),
     }
-    if expected is None:
+    if expected is None or any(_beyond_bit_depth(frame, reader.format) for frame in expected):
         for name, read in reads.items():
+            if name == "after seeking to frame 1" and expected is not None and not any(
+                    _beyond_bit_depth(frame, reader.format) for frame in expected[1:]):
+                with Y4MReader(path) as reader:  # only frame 0 is bad: seeking past it may check it or not
+                    try:
+                        assert read(reader) == expected[1:], name
+                    except VideoFormatError:
+                        pass
+                continue
             with Y4MReader(path) as reader, pytest.raises(VideoFormatError):
                 read(reader)
-                pytest.fail(f"{name}: a structurally damaged file was read without an error")
+                pytest.fail(f"{name}: a damaged file was read without an error")
         return
     wanted = {"all frames": expected, "count": len(expected), "after seeking to frame 1": expected[1:],
               "count, then all frames": (len(expected), expected)}
@@ -110,6 +144,11 @@ def _check_y4m(data: bytes) -> None:
             continue  # seeking past the end is an error of its own
         with Y4MReader(path) as reader:
             assert read(reader) == wanted[name], name
+
+
+def _beyond_bit_depth(frame: bytes, fmt: VideoFormat) -> bool:
+    """Whether a frame's samples hold a value its bit depth cannot (only 9- to 15-bit files' 16-bit words can)."""
+    return 8 < fmt.bit_depth < 16 and int(np.frombuffer(frame, "<u2").max(initial=0)) >= 1 << fmt.bit_depth
 
 
 def _check_format(fmt: VideoFormat) -> None:
@@ -247,3 +286,103 @@ def test_the_valid_seeds_read_back():
     path = SCRATCH / "seed.divinr"
     path.write_bytes(PACKED)
     assert bitstream.read(path) == CONTAINER
+
+
+# -- each neural codec's bitstream, as its decoder reads it (tests/fuzz_targets.py) --------------
+
+@pytest.fixture(scope="module")
+def codec_targets():
+    targets = make_targets(("diffvc", "divinr", "givic"), SCRATCH / "seeds")
+    for target in targets.values():
+        assert target.attempt(target.seed, SCRATCH)[0] == "decoded", f"{target.name}: the fuzz seed itself does not decode"
+    return targets
+
+
+@budget(150)
+@given(rng=st.randoms(use_true_random=False))
+def test_diffvc_bitstream_behind_a_recomputed_crc(codec_targets, rng):
+    codec_targets["diffvc"].attempt(mutate(codec_targets["diffvc"], rng), SCRATCH)
+
+
+@budget(40)  # each input loads the backbone again: a fifth of a second
+@given(rng=st.randoms(use_true_random=False))
+def test_divinr_bitstream_behind_a_recomputed_crc(codec_targets, rng):
+    codec_targets["divinr"].attempt(mutate(codec_targets["divinr"], rng), SCRATCH)
+
+
+@budget(150)
+@given(rng=st.randoms(use_true_random=False))
+def test_givic_bitstream_behind_a_recomputed_crc(codec_targets, rng):
+    codec_targets["givic"].attempt(mutate(codec_targets["givic"], rng), SCRATCH)
+
+
+@pytest.mark.fuzz
+def test_the_long_fuzz_run(request):
+    """scripts/fuzz.py with its defaults (600 inputs per reader); only under ``pytest -m fuzz``."""
+    if "fuzz" not in (request.config.option.markexpr or ""):
+        pytest.skip("the long fuzz run: pytest -m fuzz")
+    sys.path.insert(0, str(REPO / "scripts"))
+    from fuzz import run
+
+    figures = run(keep=SCRATCH)
+    print(figures)
+    assert figures["total"]["tried"] == figures["total"]["refused"] + figures["total"]["decoded"] >= 2000
+
+
+# -- BD on random curves -------------------------------------------------------------------------
+
+# Any number a results table holds (six decimals, within a million: bpp, kbit/s and every metric's
+# scale) and the special values. Not the extremes of float64: qualities 1e-323 apart or near 1e307
+# overflow the interpolation itself (a slope of 1e323), which no measured curve comes near.
+ANY_NUMBER = st.floats(-1e6, 1e6).map(lambda value: round(value, 6)) | st.sampled_from([math.nan, math.inf, -math.inf, 0.0, -1.0])
+CURVE = st.lists(st.tuples(ANY_NUMBER, ANY_NUMBER), max_size=8)
+
+
+@FUZZ
+@given(anchor=CURVE, test=CURVE, method=st.sampled_from(METHODS), lower_better=st.booleans(), extra=st.booleans())
+def test_bd_on_any_curves_gives_numbers_or_says_why(anchor, test, method, lower_better, extra):
+    """Finite BD values, or NaN with a note saying why; a malformed input is a one-line ValueError."""
+    rate_test, quality_test = [p[0] for p in test], [p[1] for p in test]
+    if extra:  # one rate more than quality values
+        rate_test.append(1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BDWarning)
+        try:
+            result = bd([p[0] for p in anchor], [p[1] for p in anchor], rate_test, quality_test, method, lower_better)
+        except ValueError as err:
+            assert extra and "\n" not in str(err)
+            return
+    assert not extra
+    for value, name in ((result.bd_rate_pct, "BD-rate"), (result.bd_quality, "BD-quality")):
+        said = any(name in note or "usable point" in note for note in result.notes)
+        assert math.isfinite(value) or (math.isnan(value) and said), (name, value, result.notes)
+
+
+def _rising(start: float, steps: list[float]) -> list[float]:
+    return list(itertools.accumulate(steps, initial=start))
+
+
+@FUZZ
+@given(rate_start=st.floats(1e-3, 1.0), rate_steps=st.lists(st.floats(0.05, 1.0), min_size=1, max_size=5),
+       quality_start=st.floats(-50, 50), quality_steps=st.data(), factor=st.floats(0.5, 2.0), shift=st.floats(-3, 3),
+       method=st.sampled_from(METHODS))
+def test_bd_gives_the_known_answer_on_shifted_curves(rate_start, rate_steps, quality_start, quality_steps, factor, shift, method):
+    """A curve against itself: 0 and 0. The same qualities at ``factor`` times the rate: BD-rate
+    (factor - 1) x 100 %. The same rates at ``shift`` more quality: BD-quality ``shift``, and (PCHIP)
+    a BD-rate whose sign says the better curve; the same for a lower-is-better metric."""
+    rates = [rate_start * math.prod(1 + s for s in rate_steps[:i]) for i in range(len(rate_steps) + 1)]
+    qualities = _rising(quality_start, quality_steps.draw(st.lists(st.floats(0.05, 5.0), min_size=len(rates) - 1,
+                                                                   max_size=len(rates) - 1)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BDWarning)
+        same = bd(rates, qualities, rates, qualities, method)
+        scaled = bd(rates, qualities, [r * factor for r in rates], qualities, method)
+        shifted = bd(rates, qualities, rates, [q + shift for q in qualities], method)
+        lower = bd(rates, [-q for q in qualities], rates, [-q - shift for q in qualities], method, lower_better=True)
+    assert same.bd_rate_pct == pytest.approx(0, abs=1e-9) and same.bd_quality == pytest.approx(0, abs=1e-9)
+    assert scaled.bd_rate_pct == pytest.approx((factor - 1) * 100, rel=1e-6, abs=1e-9)
+    assert shifted.bd_quality == pytest.approx(shift, abs=1e-9) and lower.bd_quality == pytest.approx(shift, abs=1e-9)
+    if abs(shift) > 1e-6 and not math.isnan(shifted.bd_rate_pct):
+        if method == "pchip":  # monotone interpolation: a curve above at every rate saves rate (a cubic fit may overshoot)
+            assert (shifted.bd_rate_pct < 0) == (shift > 0)
+        assert lower.bd_rate_pct == pytest.approx(shifted.bd_rate_pct, rel=1e-9, abs=1e-9)

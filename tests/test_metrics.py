@@ -9,8 +9,9 @@ import pytest
 from vcbench.codecs import RatePoint, create_codec
 from vcbench.errors import ConfigError
 from vcbench.metrics.psnr import PSNR_CAP_DB
-from vcbench.metrics.registry import create_metric
+from vcbench.metrics.registry import available_metrics, create_metric, metric_class, metric_spec
 from vcbench.metrics.scoring import score_files
+from vcbench.metrics.spec import LIBVMAF
 from vcbench.tools.ffmpeg import run_ffmpeg
 from vcbench.video import read_y4m_header
 
@@ -71,6 +72,52 @@ def test_vmaf_matches_ffmpeg_libvmaf(coded_pair, tmp_path):
     assert (ours["vmaf_neg"] <= ours["vmaf"] + 1e-6).all()
 
 
+def test_libvmafs_extra_features_come_from_the_one_libvmaf_pass(coded_pair, tmp_path, monkeypatch):
+    """PSNR-HVS, CIEDE2000 and CAMBI are features of the same libvmaf instance as VMAF (one ffmpeg run, one
+    decode), equal to libvmaf run on its own with each feature, and leave VMAF's values as they were."""
+    from vcbench.metrics import vmaf as vmaf_module
+
+    reference, distorted = coded_pair
+    alone = score_files(reference, distorted, ["vmaf"], progress=False).per_frame
+    runs = []
+    monkeypatch.setattr(vmaf_module, "run_ffmpeg", lambda args, what: (runs.append(args), run_ffmpeg(args, what)))
+    ours = score_files(reference, distorted, ["vmaf", "psnr_hvs", "ciede2000", "cambi"], progress=False).per_frame
+    assert len(runs) == 1 and runs[0].count("-i") == 2
+    assert ours["vmaf"].tolist() == alone["vmaf"].tolist() and ours["vmaf_neg"].tolist() == alone["vmaf_neg"].tolist()
+    for feature, columns in {"psnr_hvs": {"psnr_hvs": "psnr_hvs", "psnr_hvs_y": "psnr_hvs_y", "psnr_hvs_u": "psnr_hvs_cb",
+                                          "psnr_hvs_v": "psnr_hvs_cr"},
+                             "ciede": {"ciede2000": "ciede2000"}, "cambi": {"cambi": "cambi"}}.items():
+        log = tmp_path / f"{feature}.json"
+        run_ffmpeg(["-i", str(distorted), "-i", str(reference), "-lavfi",
+                    f"[0:v][1:v]libvmaf=feature='name={feature}':log_fmt=json:log_path={log}", "-f", "null", "-"], feature)
+        frames = json.loads(log.read_text())["frames"]
+        for ours_column, theirs in columns.items():
+            assert ours[ours_column].tolist() == pytest.approx([f["metrics"][theirs] for f in frames], abs=1e-6), ours_column
+    # CIEDE2000 is libvmaf's score 45 - 20 log10(mean dE00): higher is better, like PSNR-HVS; CAMBI (banding) lower
+    assert 20 < ours["ciede2000"].mean() < 60 and 20 < ours["psnr_hvs"].mean() < 60 and ours["cambi"].min() >= 0
+
+
+def test_cambi_finds_the_banding_of_a_shallow_gradient_and_not_of_its_dithered_copy(tmp_path):
+    """A luma ramp 60..80 over 320 px in 8 bit is 20 flat bands one code value apart: CAMBI's very case (about 19
+    measured); the same ramp dithered by +-2 code values has no band (0)."""
+    from vcbench.video import Frame, VideoFormat, Y4MWriter
+
+    fmt = VideoFormat(320, 240)
+    ramp = np.linspace(60, 80, fmt.width)[None, :].repeat(fmt.height, 0)
+    chroma = np.full((fmt.chroma_height, fmt.chroma_width), 128, np.uint8)
+
+    def clip(name, dither):
+        y = np.round(ramp + np.random.default_rng(0).uniform(-dither, dither, ramp.shape)).astype(np.uint8)
+        with Y4MWriter(tmp_path / name, fmt) as writer:
+            for _ in range(2):
+                writer.write(Frame(y, chroma, chroma))
+        return tmp_path / name
+
+    banded, dithered = clip("banded.y4m", 0.0), clip("dithered.y4m", 2.0)
+    cambi = {path.stem: score_files(dithered, path, ["cambi"], progress=False).means()["cambi"] for path in (banded, dithered)}
+    assert cambi["dithered"] < 0.1 and cambi["banded"] > 10, cambi
+
+
 def test_identical_frames_hit_the_cap(make_y4m):
     source = make_y4m(width=64, height=64, frames=2)
     scores = score_files(source, source, ["psnr"], progress=False)
@@ -119,3 +166,11 @@ def test_ms_ssim_orders_quality(make_y4m, tmp_path):
         codec.decode(tmp_path / f"{qp}.hevc", tmp_path / f"{qp}.y4m")
         values.append(score_files(source, tmp_path / f"{qp}.y4m", ["ms_ssim"], progress=False).per_frame["ms_ssim"].mean())
     assert 1.0 >= values[0] > values[1] > 0.0
+
+
+@pytest.mark.parametrize("name", [m for m in available_metrics() if metric_spec(m).implementation not in (None, LIBVMAF)])
+def test_a_metric_class_fills_the_columns_its_declaration_names(name):
+    spec = metric_spec(name)
+    cls = metric_class(name)
+    assert tuple(cls.columns) == spec.column_names and cls.option_set is spec.options
+    assert hasattr(cls, "compute_sequence" if spec.scope == "sequence" else "compute")

@@ -13,6 +13,7 @@ from conftest import shipped_config
 from dag import run_snakemake, workflow_copy
 from vcbench.assets import AssetError, is_present, load_registry, missing_reason, require
 from vcbench.assets.registry import DEFAULT_REGISTRY
+from vcbench.metrics.registry import metric_spec
 from vcbench.workflow import Plan, not_computed_args
 
 # The large weights, replaced in a test registry by small files of their own sha256 and size.
@@ -56,7 +57,8 @@ def test_without_weights_only_the_metrics_without_weights_are_planned(config, cl
     cache = tmp_path / "empty"
     config["assets"] = {"cache_dir": str(cache)}
     plan = Plan(config, "demo")
-    assert plan.available_metrics == plan.frame_metrics == ["psnr", "ms_ssim", "vmaf"]
+    weight_free = [m for m in plan.metrics if not metric_spec(m).uses_weights]
+    assert plan.available_metrics == plan.frame_metrics == weight_free and "psnr" in weight_free and "lpips" not in weight_free
     registry = load_registry()
     assert plan.unavailable_metrics == {
         "lpips": missing_reason(registry["torchvision-alexnet"], cache),  # its first missing asset, as the metric says
@@ -76,7 +78,8 @@ def test_with_verified_weights_every_metric_is_planned(config, verified_assets):
     config["assets"] = {"cache_dir": str(home)}
     plan = Plan(config, "demo")
     assert plan.unavailable_metrics == {} and not_computed_args(plan) == ""
-    assert plan.available_metrics == config["metrics"] and "fid" not in plan.frame_metrics
+    assert plan.available_metrics == plan.metrics == config["presets"]["demo"]["metrics"] and "fid" not in plan.frame_metrics
+    assert Plan(config, "paper").metrics == config["metrics"]  # a preset without its own list scores the config's
 
 
 def test_the_assets_folder_comes_from_the_environment_when_the_config_names_none(config, verified_assets, monkeypatch):
@@ -128,12 +131,15 @@ def commands_of(commands: list[str], name: str) -> list[str]:
     return [c for c in commands if c.startswith(f"vcbench {name} ")]
 
 
-def test_the_dag_plans_no_job_for_a_metric_without_weights(tmp_path, verified_assets):
+def test_the_dag_plans_no_job_for_a_metric_without_weights(tmp_path, verified_assets, config):
     home, registry = verified_assets
+    smoke = Plan(config, "smoke").metrics
+    weight_free = ",".join(m for m in smoke if not metric_spec(m).uses_weights)
+    scored = ",".join(m for m in smoke if metric_spec(m).scope != "pooled")
     workdir = workflow_copy(tmp_path / "wf")
     counts, commands = planned(workdir, {"XDG_CACHE_HOME": str(tmp_path / "xdg-cache"), "VCBENCH_ASSET_REGISTRY": ""})
     assert not {"fid", "fid_features", "fid_source_features"} & set(counts) and counts["score"] == 24
-    assert all(" --metrics psnr,ms_ssim,vmaf " in c for c in commands_of(commands, "score") + commands_of(commands, "denoising-analysis"))
+    assert all(f" --metrics {weight_free} " in c for c in commands_of(commands, "score") + commands_of(commands, "denoising-analysis"))
     (report,) = commands_of(commands, "report")
     assert "--fid" not in report and report.count("--not-computed") == 3 and "'fid, kid: missing fid-inception-2015-12-05;" in report
     assert "--fid" not in commands_of(commands, "bd-table")[0]
@@ -141,6 +147,6 @@ def test_the_dag_plans_no_job_for_a_metric_without_weights(tmp_path, verified_as
     counts, commands = planned(workdir, {"VCBENCH_ASSETS_DIR": str(home), "VCBENCH_ASSET_REGISTRY": str(registry)})
     assert {rule: counts.get(rule) for rule in ("fid_source_features", "fid_features", "fid", "score")} == {
         "fid_source_features": 2, "fid_features": 24, "fid": 1, "score": 24}
-    assert all(" --metrics psnr,ms_ssim,vmaf,lpips,dists " in c for c in commands_of(commands, "score"))
+    assert all(f" --metrics {scored} " in c for c in commands_of(commands, "score"))
     (report,) = commands_of(commands, "report")
     assert "--fid reports/smoke/fid.csv" in report and "--not-computed" not in report

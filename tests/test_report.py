@@ -329,7 +329,8 @@ def test_bd_command_prints_json_for_two_csv_curves(tmp_path: Path):
     pd.DataFrame({"rate": [90.33, 181.03, 332.99, 547.79], "psnr": [27.95, 31.17, 34.44, 38.11]}).to_csv(tmp_path / "a.csv", index=False)
     pd.DataFrame({"rate": [127.1719, 186.14, 307.2924, 481.5588], "psnr": [29.9286, 32.4165, 34.7013, 37.4561]}).to_csv(
         tmp_path / "b.csv", index=False)
-    out = vcbench("bd", "--anchor", "a.csv", "--test", "b.csv", "--metric", "psnr", "--method", "cubic", cwd=tmp_path)
+    out = vcbench("bd", "--anchor", "a.csv", "--test", "b.csv", "--metric", "psnr", "--method", "cubic", "--rate-column", "rate",
+                  cwd=tmp_path)
     result = json.loads(out.stdout)
     assert result["bd_rate_pct"] == pytest.approx(-13.261773, abs=1e-4)
     assert result["bd_quality"] == pytest.approx(0.800713, abs=1e-4)
@@ -341,7 +342,7 @@ def test_bd_command_rejects_a_csv_without_rate(tmp_path: Path):
     pd.DataFrame({"kbps": [1, 2], "psnr": [30, 31]}).to_csv(tmp_path / "a.csv", index=False)
     result = subprocess.run([sys.executable, "-m", "vcbench.cli", "bd", "--anchor", "a.csv", "--test", "a.csv",
                              "--metric", "psnr"], cwd=tmp_path, capture_output=True, text=True)
-    assert result.returncode == 2 and "needs a numeric `rate` or `bpp` column" in result.stderr
+    assert result.returncode == 2 and "no rate column 'bpp' (found: kbps, psnr); pass --rate-column" in result.stderr
 
 
 def _write_fid_csv(report_dir: Path, fid_of, not_computed: str = "", warning: str = "") -> Path:
@@ -464,3 +465,33 @@ def test_report_shows_only_the_analyses_it_is_given(tmp_path: Path, monkeypatch)
     assert item["figures"] == ["analysis/demo/bikes/divinr/d1/denoising.png"]
     assert item["tables"] == [("per step count", ["steps", "decode_seconds", "psnr_yuv"],
                                [["1", "2.500", "20.100"], ["4", "9.000", "19.500"]])]
+
+
+def test_the_report_states_each_metric_as_its_declaration_does():
+    """The conventions name the lower-is-better columns and print each shown metric's own sentence, from the
+    registry; the metrics registered but not shown are named too."""
+    from vcbench.metrics.registry import metric_spec
+    from vcbench.report.content import conventions, reported_metrics
+
+    shown = reported_metrics(["dataset", "bpp", "psnr_y", "psnr_yuv", "cambi", "butteraugli_max", "cvvdp"])
+    assert shown == ["psnr", "cambi", "butteraugli", "cvvdp"]
+    lines = conventions("x265", "pchip", shown)
+    assert "Lower-is-better metrics (cambi, butteraugli_max, butteraugli_3norm)" in " ".join(lines)
+    assert all(metric_spec(name).conventions in lines for name in shown)
+    assert not any(metric_spec("lpips").conventions == line for line in lines)
+    (stated,) = [line for line in lines if line.startswith("Metrics in this report:")]
+    assert stated.startswith("Metrics in this report: psnr, cambi, butteraugli, cvvdp; registered but not in it: ms_ssim, vmaf")
+
+
+def test_the_crop_goes_where_detail_is_spread_not_to_a_lone_edge():
+    from vcbench.report.crops import crop_psnr, lowest_rate_points, textured_window
+
+    rng = np.random.default_rng(0)
+    frame = np.full((96, 160, 3), 0.9)
+    frame[:, 20:22] = 0.0  # one strong edge in a flat area: much gradient, little texture
+    frame[40:88, 100:148] = rng.uniform(0, 1, (48, 48, 3))  # texture everywhere in this block
+    assert textured_window(frame, 48) == (40, 96)
+    assert crop_psnr(frame, frame) == 100.0 and crop_psnr(np.full((8, 8, 3), 0.5), np.full((8, 8, 3), 0.6)) == pytest.approx(20.0)
+    rd = pd.DataFrame({"dataset": ["d"] * 3, "sequence": ["s"] * 3, "codec": ["a", "a", "b"], "rate": ["q1", "q2", "q1"],
+                       "bpp": [0.02, 0.01, 0.05]})
+    assert lowest_rate_points(rd)[["codec", "rate"]].values.tolist() == [["a", "q2"], ["b", "q1"]]

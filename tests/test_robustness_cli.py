@@ -188,7 +188,7 @@ def test_encode_refuses_an_option_or_knob_it_would_not_apply(clip: Path, coded: 
     (["-m", "lpips.batch_size=0", "--metrics", "lpips"], "batch_size='0' is out of range"),
     (["-m", "lpips=vgg", "--metrics", "lpips"], "lpips=vgg is not METRIC.KEY=VALUE"),
     (["--metrics", "psnr,nope"], "unknown metric 'nope'"),
-    (["--metrics", "psnr", "--threads", "0"], "Invalid value for '--threads'"),
+    (["--metrics", "psnr", "--threads", "-1"], "Invalid value for '--threads'"),  # 0: the job's threads
 ])
 def test_score_refuses_a_metric_option_it_would_not_apply(clip: Path, args: list[str], message: str) -> None:
     refused(clip.parent, "score", clip, clip, *args, "--summary", clip.with_name("s.json"), message=message)

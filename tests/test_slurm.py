@@ -50,7 +50,8 @@ def slurm_env(slurm) -> dict[str, str]:
 
 
 def run_on_slurm(workdir: Path, slurm, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    """The users' command, `snakemake --cores all --profile slurm`, killed (SIGKILL) if it hangs."""
+    """The users' command, `snakemake --profile slurm`, killed (SIGKILL) if it hangs; `--cores all` caps each job's
+    threads at this machine's cores, which are the test cluster's only node (a 4-thread job would never start)."""
     command = ["timeout", "-s", "KILL", str(timeout), sys.executable, "-m", "snakemake", "--cores", "all", "--profile", "slurm",
                *CI_ARGS, *args]
     return subprocess.run(command, cwd=workdir, env=slurm_env(slurm), capture_output=True, text=True, timeout=timeout + 60)
@@ -85,7 +86,7 @@ def test_smoke_preset_through_sbatch_equals_a_local_run(slurm, tmp_path):
 
     # Every job but the local target went through sbatch, and Slurm itself recorded each of them.
     submitted = submissions(proc.stdout + proc.stderr)
-    assert len(submitted) == 2 + 12 + 12 + 1 + 1  # prepare, encode, decode, one group of 12 score jobs, aggregate
+    assert len(submitted) == 2 + 12 + 12 + 12 + 1  # prepare, encode, decode, score (not grouped), aggregate
     records = completed_records(slurm)
     for job_id in submitted:
         assert records[job_id]["JobState"] == "COMPLETED", records.get(job_id)
@@ -95,8 +96,7 @@ def test_smoke_preset_through_sbatch_equals_a_local_run(slurm, tmp_path):
     assert f"{aggregate_id} COMPLETED rule_aggregate" in listed, listed
     shown = slurm_query(slurm, "scontrol", "show", "job", aggregate_id)
     assert "JobState=COMPLETED" in shown and f"WorkDir={cluster}" in shown
-    score_groups = [job_id for job_id, log in submitted.items() if "group_score" in log]
-    assert len(score_groups) == 1
+    assert len([job_id for job_id, log in submitted.items() if "/rule_score/" in log]) == 12
 
     # The same encodes run locally give the same bytes (the whole local DAG would only add scoring time).
     table = pd.read_csv(cluster / "reports/smoke/rd.csv")
@@ -236,5 +236,79 @@ def test_local_profile_throttles_gpus_per_machine_only():
     assert local["rerun-incomplete"] is True and local["show-failed-logs"] is True
     assert "executor" not in local and cluster["executor"] == "slurm"
     assert "resources" not in local and "gpu=local" in local["set-resource-scopes"]  # the limit: common.smk
-    assert "gres" not in cluster["default-resources"]
-    assert any(entry.startswith("score=") for entry in cluster["group-components"])
+    assert "gres" not in cluster["default-resources"] and "cpus_per_gpu" not in cluster["default-resources"]
+    # grouped jobs run one after another in an allocation sized for all of them (the plugin's issue #469)
+    assert "group-components" not in cluster and "groups" not in cluster
+    assert cluster["slurm-efficiency-report"] is True
+    assert cluster["cores"] >= 64  # the cap on one job's threads: never the submitting node's core count
+
+
+# The paper preset's rules at a small size: one sequence per dataset, two rate points, every codec
+# (the same rules as the whole preset, a fraction of its jobs).
+PAPER_SMALL = {"presets": {"paper": {"sequences": 1, "rate_points": 2}}}
+NEURAL_CODECS = {"divinr", "givic", "diffvc"}
+
+
+def dry_run_jobs(workdir: Path, env: dict[str, str] | None = None) -> list[dict]:
+    """`snakemake -n --profile slurm --config preset=paper` (the profile's own --cores): each job's rule,
+    wildcards, threads and resources."""
+    (workdir / "small.yaml").write_text(yaml.safe_dump(PAPER_SMALL))
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--profile", "slurm", "--configfile", "small.yaml",
+                           "--config", "preset=paper"], cwd=workdir, env=snakemake_env(env), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = []
+    for rule, body in re.findall(r"^(?:local)?rule (\w+):\n((?:    .*\n)+)", proc.stdout + proc.stderr, re.M):
+        fields = dict(re.findall(r"^    (\w+): (.*)$", body, re.M))
+        resources = dict(item.split("=", 1) for item in fields.get("resources", "").split(", ") if "=" in item)
+        wildcards = dict(item.split("=", 1) for item in fields.get("wildcards", "").split(", ") if "=" in item)
+        jobs.append({"rule": rule, "threads": int(fields.get("threads", 1)), "resources": resources, "wildcards": wildcards})
+    return jobs
+
+
+def local_rules() -> set[str]:
+    """Rules that run on the submitting node (`localrule: True`; the dry run prints them as any other)."""
+    found = set()
+    for smk in (REPO / "workflow/rules").glob("*.smk"):
+        for name, body in re.findall(r"^rule (\w+):\n((?:[ #].*\n|\n)+?)(?=^\S)", smk.read_text() + "\nend", re.M):
+            if "    localrule: True" in body:
+                found.add(name)
+    return found
+
+
+@pytest.mark.slow
+def test_paper_preset_jobs_ask_for_what_they_use(tmp_path):
+    """Without the learned metrics' weights (as a fresh clone): every submitted rule states its memory in the
+    profile, only the rules that run a network ask for a GPU, and CPU jobs' threads are what their pools use."""
+    jobs = dry_run_jobs(workflow_copy(tmp_path / "dry"))
+    cluster = yaml.safe_load((REPO / "slurm/config.yaml").read_text())
+    rules, local = {job["rule"] for job in jobs}, local_rules()
+    assert {"aggregate", "report", "givic_context"} & local == {"report", "givic_context"}
+    assert {f"encode_{codec}" for codec in NEURAL_CODECS} <= rules  # the three neural codecs are planned
+    for job in jobs:
+        if job["rule"] in local or job["rule"] == "all":
+            continue
+        assert "mem_mb" in cluster["set-resources"].get(job["rule"], {}), f"{job['rule']} states no memory in slurm/config.yaml"
+        assert "cpus_per_gpu" not in job["resources"] and "cpus_per_task" not in job["resources"]  # the threads decide
+        codec = job["wildcards"].get("codec", "")
+        # a neural codec's jobs run its network, but for scoring and tables made from scores
+        network = (codec in NEURAL_CODECS and job["rule"] not in ("score", "diffvc_propagation")
+                   or job["rule"] in ("backbone_check", "train_prior", "train_diffvc"))
+        assert int(job["resources"].get("gpu", 0)) == int(network), job
+        if job["rule"] in ("score", "decode") or job["rule"].startswith("encode_"):
+            assert job["threads"] == (1 if network else 4), job  # a neural codec's pinned threads, else the pools' 4
+    assert int(next(job for job in jobs if job["rule"] == "decode" and job["wildcards"]["codec"] == "x265")["resources"]["mem_mb"]) < 1000
+
+
+@pytest.mark.slow
+def test_learned_metrics_score_on_a_gpu(tmp_path):
+    """With LPIPS' and DISTS' trunk weights present, the score jobs run networks and ask for a GPU."""
+    checkpoints = tmp_path / "assets" / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    registry = yaml.safe_load((REPO / "src/vcbench/assets/registry.yaml").read_text())["assets"]
+    for asset in registry:
+        if asset["name"] in ("torchvision-alexnet", "torchvision-vgg16"):
+            with (checkpoints / asset["file"]).open("wb") as sparse:  # the plan checks sizes; the jobs hash (none runs here)
+                sparse.truncate(asset["size"])
+    jobs = dry_run_jobs(workflow_copy(tmp_path / "dry"), {"VCBENCH_ASSETS_DIR": str(tmp_path / "assets")})
+    scores = [job for job in jobs if job["rule"] == "score"]
+    assert scores and all(job["resources"]["gpu"] == "1" and job["threads"] == 4 for job in scores)

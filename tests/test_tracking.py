@@ -53,7 +53,8 @@ def _runs(client: MlflowClient, experiment: str) -> list:
 
 # The MLflow rules' commands, with the files the rules pass.
 TRACK_RUNS = ("track", "--stage", "runs", "--preset", "smoke", "--rd", report_file("RD"), "--bd", report_file("BD"),
-              *record_args(options=("--encode-record",)), "--out", report_file("MLFLOW_RUNS"), "--experiment", "vcbench-test")
+              *record_args(options=("--encode-record",)), "--out", report_file("MLFLOW_RUNS"), "--experiment", "vcbench-test",
+              "--anchor", "x265")
 TRACK_ARTIFACTS = ("track", "--stage", "artifacts", "--runs", report_file("MLFLOW_RUNS"),
                    *[arg for name in ("RD", "BD", "PROVENANCE", "HTML", "MARKDOWN") for arg in ("--artifact", report_file(name))],
                    "--artifact-dir", report_file("PLOTS"), "--out", report_file("MLFLOW"))
@@ -80,6 +81,13 @@ def test_runs_are_logged_read_back_and_not_duplicated(mlflow_server: MlflowServe
     assert all(c.data.tags["mlflow.parentRunId"] == parent.info.run_id for c in children)
     assert parent.info.status == "FINISHED"
     assert parent.data.metrics["bd_rate_pct/demo/svtav1_vs_x265/psnr_yuv"] < 0
+    # what the parent stands for, as params: the anchor, the BD settings, frames, datasets, codecs, ladders, config hash
+    params = parent.data.params
+    assert params["anchor"] == "x265" and params["bd_method"] == "pchip" and params["codecs"] == "svtav1, x265"
+    assert params["frames"] == "8" and params["datasets"] == f"demo: {', '.join(sorted(SEQUENCES))}"
+    assert params["ladder.x265"].count("qp") == 3 and params["config_hash"] == "c0ffee1234567890"
+    # per-sequence BD values too
+    assert any(name.startswith(f"bd_rate_pct/demo/{sorted(SEQUENCES)[0]}/svtav1_vs_x265/") for name in parent.data.metrics)
 
     child = next(c for c in children if c.data.tags["vcbench.key"] == "demo/bunny/x265/qp47")
     assert child.data.params["codec"] == "x265" and child.data.params["rate.qp"] == "47"
@@ -112,15 +120,53 @@ def test_runs_are_logged_read_back_and_not_duplicated(mlflow_server: MlflowServe
     assert len(_runs(client, "vcbench-test")) == len(runs)
     assert after["parent_run_id"] == before["parent_run_id"] and after["children"] == before["children"]
 
-    # Another BD method on the same RD points updates the parent's BD metrics, still without new runs.
+    # Another BD method on the same RD points is another report: a new parent (a run's params never change) whose
+    # params name the method, with its own children; tracking it again adds nothing.
     vcbench(*bd_table_args("smoke", "--method", "akima", "--metrics", "psnr_yuv"), cwd=root)
     vcbench(*TRACK_RUNS, cwd=root, env=env)
-    assert len(_runs(client, "vcbench-test")) == len(runs)
+    vcbench(*TRACK_RUNS, cwd=root, env=env)
+    assert len(_runs(client, "vcbench-test")) == 2 * len(runs)
+    akima_parent = json.loads((report_dir / "mlflow_runs.json").read_text())["parent_run_id"]
+    assert akima_parent != parent.info.run_id and client.get_run(akima_parent).data.params["bd_method"] == "akima"
     bd = pd.read_csv(report_dir / "bd.csv")
-    akima = bd[(bd["sequence"] == "mean") & (bd["metric"] == "psnr_yuv")].iloc[0]
-    assert akima["method"] == "akima"
-    latest = client.get_run(parent.info.run_id).data.metrics["bd_rate_pct/demo/svtav1_vs_x265/psnr_yuv"]
+    akima = bd[(bd["sequence"] == "mean") & (bd["metric"] == "psnr_yuv") & (bd["interval"] == "overlap")].iloc[0]
+    latest = client.get_run(akima_parent).data.metrics["bd_rate_pct/demo/svtav1_vs_x265/psnr_yuv"]
     assert latest == pytest.approx(akima["bd_rate_pct"], abs=1e-9)
+
+
+@pytest.mark.slow
+def test_runs_of_two_presets_compare_through_search_runs(tmp_path: Path, monkeypatch):
+    """The question MLflow is for: how did the same codec do in two runs? One store, two presets, one query."""
+    import mlflow
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    root = tmp_path / "repo"
+    build_results_tree(root)
+    build_report(root)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    for preset in ("smoke", "demo"):  # the same files under two presets' names
+        vcbench("track", "--stage", "runs", "--preset", preset, "--rd", report_file("RD"), "--bd", report_file("BD"),
+                *record_args(options=("--encode-record",)), "--out", str(tmp_path / f"{preset}.json"),
+                "--experiment", "vcbench-test", "--anchor", "x265", "--tracking-uri", uri, cwd=root)
+    record = json.loads((tmp_path / "smoke.json").read_text())
+    assert record["parent_link"] is None and set(record["links"].values()) == {None}  # a local store has no address
+    mlflow.set_tracking_uri(uri)
+    parents = mlflow.search_runs(experiment_names=["vcbench-test"], filter_string="tags.`vcbench.role` = 'parent'",
+                                 order_by=["params.preset"])
+    assert parents["params.preset"].tolist() == ["demo", "smoke"]
+    assert (parents["params.anchor"] == "x265").all() and (parents["params.bd_method"] == "pchip").all()
+    metric = "metrics.bd_rate_pct/demo/svtav1_vs_x265/psnr_yuv"
+    assert parents[metric].notna().all() and parents[metric].nunique() == 1  # the same points: the same BD-rate
+    children = mlflow.search_runs(experiment_names=["vcbench-test"], filter_string="params.codec = 'svtav1'")
+    assert len(children) == 2 * 3 * len(SEQUENCES)
+
+
+def test_a_child_run_spans_its_encode_job():
+    from vcbench.tracking.mlflow_runs import job_times
+
+    start, end = job_times({"provenance": {"started_utc": "2026-12-06T15:00:00.250+00:00"}, "encode_seconds": 2.5})
+    assert start == 1796569200250 and end - start == 2500
+    assert job_times({"provenance": {}}) == (None, None)  # a record from before jobs recorded their start
 
 
 def test_default_tracking_uri_is_sqlite_at_the_repo_root(tmp_path: Path, monkeypatch):

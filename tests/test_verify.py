@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import write_sequence
+from test_data_loss import refused
 from vcbench.cli import cli
 from vcbench.errors import VcbenchError
 from vcbench.io import sha256_file
@@ -55,7 +57,9 @@ def results_set(tmp_path_factory) -> Path:
             Path(f"{stem}.rec.y4m").unlink()  # temporary in the DAG too
             summaries.append(f"{stem}.summary.json")
         ok("aggregate", *summaries, "--out", "reports/t/rd.csv", "--config-hash", "test")
-        ok("bd-table", "--rd", "reports/t/rd.csv", "--out", "reports/t/bd.csv", "--anchor", "x265", "--metrics", BD_METRICS)
+        # every BD value defined, however little the two short ladders overlap: verify must re-derive numbers, not n/a
+        ok("bd-table", "--rd", "reports/t/rd.csv", "--out", "reports/t/bd.csv", "--anchor", "x265", "--metrics", BD_METRICS,
+           "--min-overlap", "0")
     return root
 
 
@@ -168,3 +172,105 @@ def test_a_report_without_rd_csv_is_a_one_line_error(copy):
     Path("reports/t/rd.csv").unlink()
     result = vcbench("verify", "reports/t")
     assert isinstance(result.exception, VcbenchError) and "reports/t/rd.csv: no such file" in str(result.exception)
+
+
+# -- issue 25: what verify reads it never writes; every column against its source of truth ---------
+
+
+def test_verify_refuses_an_out_that_it_reads(copy):
+    os.link("reports/t/rd.csv", "reports/t/hard.csv")
+    Path("reports/t/link.csv").symlink_to("rd.csv")
+    stem = "results/t/t/clip/x265/qp30"
+    for out, message in (("reports/t/rd.csv", "is the same file as the report's rd.csv"),
+                         ("reports/t/hard.csv", "is the same file as the report's rd.csv"),
+                         ("reports/t/link.csv", "is the same file as the report's rd.csv"),
+                         ("reports/t/bd.csv", "is the same file as the report's bd.csv"),
+                         (f"{stem}.hevc", "is the same file as the bitstream of rd.csv line"),
+                         (f"{stem}.encode.json", f"is the same file as {stem}.hevc's encode record"),
+                         (f"{stem}.frames.csv", f"is the same file as {stem}.hevc's frames.csv"),
+                         (SOURCE, "is the same file as results/t/t/clip/")):
+        assert refused(copy, "verify", "reports/t", "--out", out, message=f"--out {out} {message}").endswith(
+            "; writing it would destroy that file, give another path")
+    Path("reports/t/index.html").write_text("<html>a report</html>")
+    refused(copy, "verify", "reports/t", "--out", "reports/t/index.html", message="exists and is not a verify.json")
+
+
+def test_a_renamed_codec_is_named(copy):
+    for name in ("rd.csv", "bd.csv"):
+        table = pd.read_csv(f"reports/t/{name}")
+        table["codec"] = table["codec"].replace("svtav1", "vvenc")
+        table.to_csv(f"reports/t/{name}", index=False)
+    code, report, _ = verify()
+    assert code == 1
+    failed = {(check["row"], check["what"]) for check in failures(report)}
+    for label in ("qp40", "qp55"):
+        assert {(f"t/clip/vvenc/{label}", "codec (rd.csv vs the bitstream's path)"),
+                (f"t/clip/vvenc/{label}", f"codec (rd.csv vs {label}.summary.json)")} <= failed
+    assert {row for row, _ in failed} == {"t/clip/vvenc/qp40", "t/clip/vvenc/qp55"}
+
+
+def test_an_encode_record_of_another_codec_or_with_undeclared_options_is_named(copy):
+    path = Path("results/t/t/clip/x265/qp30.encode.json")
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({**record, "codec": "vvenc"}))
+    whats = {check["what"] for check in failures(verify()[1])}
+    assert "bitstream extension vs the encode record's codec (vvenc)" in whats
+    path.write_text(json.dumps({**record, "options": {**record["options"], "gopp": 16}}))
+    named = [check for check in failures(verify()[1]) if check["what"] == "codec and options (encode record)"]
+    assert len(named) == 1 and "unknown option 'gopp'" in named[0]["note"]
+
+
+def test_config_hash_is_checked_against_the_given_hash_or_listed_as_not_rederived(copy):
+    code, report, _ = verify()
+    assert code == 0 and any(line.startswith("config_hash: no --config-hash given") for line in report["not_rederived"])
+    assert [c["passed"] for c in report["results"] if c["what"] == "config_hash: one value in every row"] == [True]
+    code, report, _ = verify("--config-hash", "test")
+    assert code == 0 and not any(line.startswith("config_hash") for line in report["not_rederived"])
+    rd = pd.read_csv("reports/t/rd.csv")
+    rd["config_hash"] = "0" * 16
+    rd.to_csv("reports/t/rd.csv", index=False)
+    code, report, _ = verify("--config-hash", "test")
+    assert code == 1 and [c["what"] for c in failures(report)] == ["config_hash (rd.csv vs --config-hash)"]
+    rd.loc[0, "config_hash"] = "test"
+    rd.to_csv("reports/t/rd.csv", index=False)
+    code, report, _ = verify()
+    assert code == 1 and [c["what"] for c in failures(report)] == ["config_hash: one value in every row"]
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("", "cannot read as rd.csv"),
+    ("header", "has no rows"),
+    ('{"dataset": "t", "rows": []}\n', "is not an rd.csv: no column(s) dataset, sequence"),
+    ("dataset,sequence,codec\nt,clip,x265\n", "is not an rd.csv: no column(s) rate, frames"),
+    ("bpp", "column bpp holds a value that is not a number"),
+])
+def test_a_malformed_rd_csv_is_one_line(copy, content, message):
+    rd = Path("reports/t/rd.csv")
+    if content == "header":
+        content = rd.read_text().splitlines()[0] + "\n"
+    elif content == "bpp":
+        table = pd.read_csv(rd)
+        table["bpp"] = table["bpp"].astype(object)
+        table.loc[0, "bpp"] = "small"
+        content = table.to_csv(index=False)
+    rd.write_text(content)
+    refused(copy, "verify", "reports/t", message=f"{copy / 'reports/t/rd.csv'}: {message}")
+
+
+def test_a_malformed_bd_csv_is_one_line(copy):
+    Path("reports/t/bd.csv").write_text('{"bd": 1}\n')
+    refused(copy, "verify", "reports/t", message="bd.csv: is not a bd.csv: no column(s)")
+
+
+def test_malformed_records_and_frames_csv_are_named_not_tracebacks(copy):
+    stem = "results/t/t/clip/x265/qp30"
+    Path(f"{stem}.encode.json").write_text("[]")
+    Path(f"{stem}.frames.csv").write_text("")
+    Path("results/t/t/clip/x265/qp42.summary.json").write_text("not json")
+    Path("results/t/t/clip/x265/qp42.frames.csv").write_text("")
+    code, report, _ = verify()
+    assert code == 1
+    failed = {(check["row"], check["what"]) for check in failures(report)}
+    assert ("t/clip/x265/qp30", f"record {stem}.encode.json") in failed
+    assert {("t/clip/x265/qp42", "file results/t/t/clip/x265/qp42.summary.json"),
+            ("t/clip/x265/qp42", "file results/t/t/clip/x265/qp42.frames.csv")} <= failed

@@ -44,7 +44,9 @@ def test_denoising_analysis_runs_at_each_divinr_codecs_lowest_rate(config):
     jobs = Plan(config, "demo").denoising_analysis_jobs
     assert {(j.sequence, j.codec, j.rate) for j in jobs} == {("bigbuckbunny", "divinr", "d1"), ("bikes", "divinr", "d1")}
     assert jobs[0].analysis_dir == f"reports/demo/analysis/demo/{jobs[0].sequence}/divinr/d1"
-    assert Plan(config, "paper").denoising_analysis_jobs == []  # no DiV-INR in the paper preset's codecs
+    assert len(Plan(config, "paper").denoising_analysis_jobs) == 42  # one per sequence of the paper preset's DiV-INR
+    config["presets"]["paper"]["codecs"] = ["x265", "vvenc"]
+    assert Plan(config, "paper").denoising_analysis_jobs == []  # no DiV-INR codec
     config["analysis"]["denoising_steps"] = []
     assert Plan(config, "demo").denoising_analysis_jobs == []
 
@@ -53,6 +55,21 @@ def test_denoising_analysis_runs_at_each_divinr_codecs_lowest_rate(config):
 def test_neural_jobs_run_one_per_gpu_or_on_every_core_without_one(monkeypatch, visible, slots):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
     assert local_gpu_slots(cores=6) == slots
+
+
+def test_the_paper_preset_codes_with_every_codec(config):
+    plan = Plan(config, "paper")
+    assert {"x265", "vvenc", "svtav1", "divinr", "givic", "diffvc"} <= set(plan.settings["codecs"])
+    assert {codec for codec in plan.settings["codecs"] if plan.uses_gpu(codec)} == {"divinr", "givic", "diffvc"}
+
+
+def test_scoring_asks_for_a_gpu_only_when_a_metric_runs_a_network(config):
+    plan = Plan(config, "paper")
+    plan.__dict__["unavailable_metrics"] = {"lpips": "missing", "dists": "missing", "fid": "missing"}  # as without weights
+    assert not plan.score_uses_gpu
+    plan = Plan(config, "paper")
+    plan.__dict__["unavailable_metrics"] = {"fid": "missing"}  # LPIPS' and DISTS' weights present
+    assert plan.score_uses_gpu
 
 
 def test_spread_keeps_ends():
@@ -135,6 +152,8 @@ def test_config_check_names_the_key_the_value_and_what_is_allowed(config, path, 
 
 def test_a_metric_option_of_an_unscored_metric_is_an_error_not_ignored(config):
     config["metrics"] = ["psnr", "vmaf"]
+    for preset in config["presets"].values():
+        preset.pop("metrics", None)  # no preset scores a list of its own
     with pytest.raises(ConfigError, match=r"^config metric_options\.lpips: lpips is not among the scored metrics \(psnr, vmaf\)"):
         check_config(edited(config, ("metric_options",), {"lpips": {"net": "vgg"}}), SCHEMA)
 
@@ -149,7 +168,7 @@ def test_metric_options_and_the_assets_folder_reach_the_jobs_as_arguments(config
     config["metric_options"] = {"psnr": {"peak": "jvet"}}
     config["assets"] = {"cache_dir": "/w eights"}
     check_config(config, SCHEMA)
-    assert Plan(config).metric_option_args == "-m psnr.peak=jvet"
+    assert Plan(config).metric_option_args(Plan(config).frame_metrics) == "-m psnr.peak=jvet"
     assert Plan(config).assets_cache_arg == "--cache-dir '/w eights'"  # score and FID jobs alike
     config["assets"]["cache_dir"] = None
     assert Plan(config).assets_cache_arg == ""
@@ -163,8 +182,9 @@ def test_the_schema_holds_every_default_and_the_check_fills_them_in(config):
     check_config(bare, SCHEMA)
     plan = Plan(bare, "demo")
     assert plan.report == {"anchor": "x265", "also_against": [], "bd_method": "pchip",
-                           "bd_metrics": ["psnr_yuv", "psnr_y", "ms_ssim", "vmaf", "vmaf_neg", "lpips", "dists", "fid"],
-                           "preview_rate_bpp": 0.02}
+                           "bd_metrics": None,  # the headline columns the scored metrics declare
+                           "bd_interval_bpp": [0.005, 0.05], "bd_min_overlap": 0.5, "preview_rate_bpp": 0.02}
+    assert plan.bd_span_args == "--interval 0.005 0.05 --min-overlap 0.5"
     assert plan.tracking_args == "--experiment vcbench"
     assert plan.denoising_steps == [] and plan.givic_analyses == [] and plan.diffvc_analyses  # the DiffVC analyses have no switch
     assert plan.codec_requires("x265") == [] and plan.codec_option_args("x265") == ""

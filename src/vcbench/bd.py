@@ -13,9 +13,13 @@ Conventions (every report states them):
   common interval divided by the length of the union (as the ``bjontegaard`` package); below
   75 % the result carries a warning, and it is NaN (with a reason) only when the curves do not
   overlap at all, or a curve is not monotonic.
-* Lower-is-better metrics (LPIPS, DISTS, FID, KID) are negated first, so BD-rate keeps its
-  meaning (negative = the test saves rate) and BD-quality becomes anchor minus test
-  (positive = the test is better), like BD-PSNR for PSNR.
+* ``bd_in_interval`` integrates over a fixed rate interval instead, the same for every pair (a
+  report's fixed bpp interval): BD-quality over log rate in it, BD-rate over the quality range the
+  anchor spans in it; only what both curves cover, each value NaN below a stated coverage.
+* Lower-is-better metrics (as each metric's declaration states, `vcbench.metrics.spec`: LPIPS,
+  DISTS, FID, KID, CAMBI, ...) are negated first, so BD-rate keeps its meaning (negative = the
+  test saves rate) and BD-quality becomes anchor minus test (positive = the test is better),
+  like BD-PSNR for PSNR.
 """
 
 from __future__ import annotations
@@ -29,19 +33,14 @@ from typing import NamedTuple
 import numpy as np
 import scipy.interpolate
 
+from vcbench.metrics.registry import lower_is_better as lower_is_better  # a column's direction, for the BD callers
+
 METHODS = ("pchip", "cubic", "akima")
-LOWER_IS_BETTER = frozenset({"lpips", "dists", "fid", "kid"})
 MIN_OVERLAP = 0.75
 
 
 class BDWarning(UserWarning):
     """A BD value that was computed but deserves caution (small overlap)."""
-
-
-def lower_is_better(metric: str) -> bool:
-    """Direction of a metric known by name (``lpips``, ``dists_y`` ... count as lower-is-better)."""
-    name = metric.lower()
-    return any(name == base or name.startswith(base + "_") for base in LOWER_IS_BETTER)
 
 
 @dataclass
@@ -168,6 +167,17 @@ def _prepare(rate: Sequence[float], quality: Sequence[float], label: str) -> tup
     return np.log10(r), q, problems, notes
 
 
+def _both_curves(rate_anchor, quality_anchor, rate_test, quality_test, lower_better: bool, method: str):
+    """Both curves prepared (log10 rate, quality with lower-is-better negated), the empty result whose
+    ``notes`` the caller extends, and whether there is anything to compute (no problem found)."""
+    sign = -1.0 if lower_better else 1.0
+    log_ra, qa, problems, notes = _prepare(rate_anchor, quality_anchor, "anchor")
+    log_rt, qt, test_problems, test_notes = _prepare(rate_test, quality_test, "test")
+    problems += test_problems
+    result = BDResult(math.nan, math.nan, method, 0.0, 0.0, 0.0, int(log_ra.size), int(log_rt.size), problems + notes + test_notes)
+    return log_ra, sign * qa, log_rt, sign * qt, result, not problems
+
+
 def bd(
     rate_anchor: Sequence[float],
     quality_anchor: Sequence[float],
@@ -185,15 +195,10 @@ def bd(
     """
     if method not in METHODS:
         raise ValueError(f"unknown BD method {method!r}; use one of {', '.join(METHODS)}")
-    sign = -1.0 if lower_better else 1.0
-    log_ra, qa, problems, notes = _prepare(rate_anchor, quality_anchor, "anchor")
-    log_rt, qt, test_problems, test_notes = _prepare(rate_test, quality_test, "test")
-    problems += test_problems
-    notes = problems + notes + test_notes
-    result = BDResult(math.nan, math.nan, method, 0.0, 0.0, 0.0, int(log_ra.size), int(log_rt.size), notes)
-    if problems:
+    log_ra, qa, log_rt, qt, result, usable = _both_curves(rate_anchor, quality_anchor, rate_test, quality_test, lower_better, method)
+    if not usable:
         return result
-    qa, qt = sign * qa, sign * qt
+    notes = result.notes
     if method == "cubic" and min(qa.size, qt.size) < 4:
         notes.append(f"cubic fit of degree {min(qa.size, qt.size) - 1}: VCEG-M33 assumes 4 points")
 
@@ -222,4 +227,71 @@ def bd(
         message = f"curves overlap on {result.overlap:.0%} of their range only (< {min_overlap:.0%}): BD is extrapolation-prone"
         notes.append(message)
         warnings.warn(message, BDWarning, stacklevel=2)
+    return result
+
+
+def _covered_mean_delta(x_anchor, y_anchor, x_test, y_test, lo: float, hi: float, method: str) -> tuple[float, float]:
+    """Mean of y_test - y_anchor over the part of [lo, hi] both curves cover; (delta, covered fraction of [lo, hi])."""
+    start, stop = max(lo, x_anchor.min(), x_test.min()), min(hi, x_anchor.max(), x_test.max())
+    if hi <= lo or stop <= start:
+        return math.nan, 0.0
+    f_anchor = _interpolator(x_anchor, y_anchor, method)
+    f_test = _interpolator(x_test, y_test, method)
+    delta = (_integral(f_test, start, stop) - _integral(f_anchor, start, stop)) / (stop - start)
+    return float(delta), float((stop - start) / (hi - lo))
+
+
+def bd_in_interval(
+    rate_anchor: Sequence[float],
+    quality_anchor: Sequence[float],
+    rate_test: Sequence[float],
+    quality_test: Sequence[float],
+    interval: tuple[float, float],
+    method: str = "pchip",
+    lower_better: bool = False,
+    min_coverage: float = MIN_OVERLAP,
+) -> BDResult:
+    """BD of ``test`` against ``anchor`` over a fixed rate ``interval`` (low, high), the same for every pair.
+
+    BD-quality averages the quality difference over log10 rate in the interval. BD-rate averages the
+    log-rate difference over the anchor's quality range within the interval (the anchor's quality at
+    the interval's ends, where it covers them). Only what both curves cover is integrated, nothing is
+    extrapolated. Each value needs its axis covered on at least ``min_coverage`` of the interval,
+    else it is NaN and the notes give the coverage; ``overlap`` is the smaller of the two coverages.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown BD method {method!r}; use one of {', '.join(METHODS)}")
+    low, high = (float(v) for v in interval)
+    if not 0 < low < high:
+        raise ValueError(f"a BD interval needs 0 < low < high, got {low:g}-{high:g}")
+    log_ra, qa, log_rt, qt, result, usable = _both_curves(rate_anchor, quality_anchor, rate_test, quality_test, lower_better, method)
+    if not usable:
+        return result
+    notes = result.notes
+    lo, hi = math.log10(low), math.log10(high)
+    if not (np.all(np.diff(log_ra) > 0) and np.all(np.diff(log_rt) > 0)):
+        notes.append("a curve repeats a rate: no BD")
+        return result
+    quality_delta, result.overlap_rate_axis = _covered_mean_delta(log_ra, qa, log_rt, qt, lo, hi, method)
+    monotonic = [name for name, q in (("anchor", qa), ("test", qt)) if not np.all(np.diff(q) > 0)]
+    rate_delta = math.nan
+    if monotonic:
+        notes.append(f"quality of {' and '.join(monotonic)} is not strictly increasing with rate: no BD-rate")
+    elif result.overlap_rate_axis > 0:
+        # the quality range the anchor reaches over the part of the interval it covers
+        start, stop = max(lo, log_ra.min()), min(hi, log_ra.max())
+        anchor_at = _interpolator(log_ra, qa, method)
+        rate_delta, covered = _covered_mean_delta(qa, log_ra, qt, log_rt, float(anchor_at(start)), float(anchor_at(stop)), method)
+        result.overlap_quality_axis = covered * (stop - start) / (hi - lo)  # a fraction of the whole interval, as the rate axis's
+    result.overlap = min([result.overlap_rate_axis] + ([] if monotonic else [result.overlap_quality_axis]))
+    span = f"{low:g}-{high:g} bpp"
+    if result.overlap_rate_axis >= min_coverage:
+        result.bd_quality = quality_delta
+    else:
+        notes.append(f"no BD-quality: the two curves cover {result.overlap_rate_axis:.0%} of {span} together (< {min_coverage:.0%})")
+    if not monotonic and result.overlap_quality_axis >= min_coverage:
+        result.bd_rate_pct = float((10.0**rate_delta - 1.0) * 100.0)
+    elif not monotonic:
+        notes.append(f"no BD-rate: the test covers {result.overlap_quality_axis:.0%} of the quality range the anchor spans over "
+                     f"{span} (< {min_coverage:.0%})")
     return result

@@ -11,6 +11,7 @@ import click
 
 from vcbench.errors import VcbenchError
 from vcbench.lazy import resolve
+from vcbench.tools.gpus import claim_job_gpus
 
 # "module:attribute" of every click command or group; add a line to add a command.
 _COMMANDS = [
@@ -38,6 +39,8 @@ _COMMANDS = [
     "vcbench.commands.report:report",
     "vcbench.commands.report:track",
     "vcbench.commands.verify:verify",
+    "vcbench.commands.study:study",
+    "vcbench.commands.metric:metric",
 ]
 
 
@@ -100,6 +103,7 @@ def main() -> None:
 
 def _run() -> None:
     try:
+        claim_job_gpus()  # before torch starts: the GPUs this job asked for (tools/gpus.py)
         cli.main(standalone_mode=False)
     except VcbenchError as err:
         click.echo(f"vcbench: error: {err}", err=True)

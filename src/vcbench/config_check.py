@@ -18,25 +18,32 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from vcbench.codecs.registry import available_codecs, declared_options
 from vcbench.errors import ConfigError, UnknownCodecError
-from vcbench.metrics.registry import declared_metric_options
+from vcbench.io import load_yaml
+from vcbench.metrics.registry import available_metrics, column_spec, metric_spec
 from vcbench.options import OptionSet
-from vcbench.workflow import WEIGHTED_METRICS, Plan
+from vcbench.results import rate_label_problem
+from vcbench.workflow import Plan
 
 
-def check_config(config: dict[str, Any], schema_path: str | Path) -> None:
+def check_config(config: dict[str, Any], schema_path: str | Path, config_files: Iterable[str | Path] = ()) -> None:
     """Fill in the schema's defaults (in place), then raise a one-line ConfigError for the first
-    problem of ``config``; return if there is none."""
-    check_schema(config, yaml.safe_load(Path(schema_path).read_text()))
+    problem of ``config``; return if there is none. ``config_files``: the files ``config`` was read
+    from (Snakemake's configfiles), read again strictly: a key given twice there, which YAML
+    resolves silently to its last value, is an error naming both lines."""
+    for path in config_files:
+        load_yaml(path)
+    check_schema(config, load_yaml(schema_path))
     check_plan(config)
 
 
 def load_config(config_path: str | Path, schema_path: str | Path) -> dict[str, Any]:
     """A configuration file as the workflow sees it: checked, with every default filled in."""
-    config = yaml.safe_load(Path(config_path).read_text())
+    config = load_yaml(config_path)
+    if not isinstance(config, dict):
+        raise ConfigError(f"{config_path}: is not a mapping of settings; see config/config.yaml")
     check_config(config, schema_path)
     return config
 
@@ -128,6 +135,8 @@ def check_plan(config: dict[str, Any]) -> None:
                               f"one of {', '.join(available_codecs())}") from None
         check_options(options, entry["options"], f"{where}.options")
         for index, point in enumerate(entry["ladder"]):
+            if (problem := rate_label_problem(point["label"])) is not None:
+                raise ConfigError(f"{where}.ladder[{index}].label: {problem}")
             check_options(knobs, {k: v for k, v in point.items() if k != "label"}, f"{where}.ladder[{index}]")
     plan = Plan(config)
     if not plan.jobs:  # building the jobs loads the preset's datasets: an unregistered one is named there
@@ -140,11 +149,29 @@ def check_plan(config: dict[str, Any]) -> None:
         if name not in config["codecs"]:
             raise ConfigError(f"config report.also_against[{index}]: {name!r} is not a configured codec; "
                               f"one of {', '.join(config['codecs'])}")
+    check_metrics(config)
+
+
+def check_metrics(config: dict[str, Any]) -> None:
+    """Metric names against the metric registry (the schema cannot list them: a metric is one module and
+    one registry line, or a module on VCBENCH_METRICS), then their options."""
+    lists = {"metrics": config["metrics"]}
+    lists.update({f"presets.{name}.metrics": preset["metrics"] for name, preset in config["presets"].items() if "metrics" in preset})
+    # the analyses' list only narrows what the score jobs score: its names are checked, its options are theirs
+    for where, names in [*lists.items(), ("analysis.metrics", config["analysis"]["metrics"])]:
+        for index, name in enumerate(names):
+            if name not in available_metrics():
+                raise ConfigError(f"config {where}[{index}]: {_shown(name)} is not allowed; one of {', '.join(available_metrics())} "
+                                  f"(the registered metrics)")
+    for index, column in enumerate(config["report"]["bd_metrics"] or []):
+        if column_spec(column) is None:
+            raise ConfigError(f"config report.bd_metrics[{index}]: {_shown(column)} is not allowed; it is no registered metric's column")
+    scored = sorted({name for names in lists.values() for name in names})
     for metric, given in config["metric_options"].items():
         where = f"config metric_options.{metric}"
-        if metric not in config["metrics"]:
-            raise ConfigError(f"{where}: {metric} is not among the scored metrics ({', '.join(config['metrics'])}); "
+        if metric not in scored:
+            raise ConfigError(f"{where}: {metric} is not among the scored metrics ({', '.join(scored)}); "
                               "its options would be ignored")
-        if metric in WEIGHTED_METRICS and "cache_dir" in given:
+        if metric_spec(metric).uses_weights and "cache_dir" in given:
             raise ConfigError(f"{where}.cache_dir: the weights' folder of every learned metric is assets.cache_dir; set it there")
-        check_options(declared_metric_options(metric), given, where)
+        check_options(metric_spec(metric).options, given, where)

@@ -1,5 +1,6 @@
-"""Atomic file output, strict JSON (written and read back as a checked record) and hashing: every file
-vcbench writes appears whole or not at all.
+"""Atomic file output, strict JSON (written and read back as a checked record), strict YAML (no key
+given twice), hashing, and the one way to open a file a user names (regular files only): every file
+vcbench writes appears whole or not at all, and no read blocks forever on a FIFO.
 
 Writers put their bytes in a temporary sibling ``.<name>.<random>.partial<suffix>`` and rename it
 over the target. Each writer holds an exclusive ``flock`` on its temporary file until the rename,
@@ -21,19 +22,40 @@ import json
 import math
 import os
 import re
+import stat
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
+import yaml
 
-from vcbench.errors import ConfigError
+from vcbench.errors import ConfigError, VcbenchError
 
 # Errors of a write that the OS reports without a file name (a full disk, a quota, a size limit).
 _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO})
 # The names open_temporary_sibling gives (tempfile's 8 random characters between the parts).
 _TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.partial.*")
+_NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def open_regular_file(path: str | os.PathLike, fix: str = "copy it into a regular file first",
+                      error: type[VcbenchError] = ConfigError) -> BinaryIO:
+    """``path`` opened for reading, refused in one line (``error``, naming the file and ``fix``)
+    unless it is a regular file; a missing file raises FileNotFoundError as open() does.
+
+    Every file a user names is read through here: a FIFO would block the open (or the read)
+    forever, a device never ends, a directory cannot be read. O_NONBLOCK makes opening a FIFO
+    return at once so that it can be refused; regular files ignore the flag."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    mode = os.fstat(fd).st_mode
+    kind = next((name for test, name in _NOT_REGULAR if test(mode)), None)  # fstat follows links: a link is what it points to
+    if kind is not None:
+        os.close(fd)
+        raise error(f"{path}: is {kind}, not a regular file; {fix}")
+    return os.fdopen(fd, "rb")
 
 
 @contextlib.contextmanager
@@ -163,7 +185,8 @@ def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
 def read_record(path: Path, fields: Mapping[str, type]) -> dict[str, Any]:
     """A JSON record with at least ``fields`` (name -> type); a ConfigError naming what is wrong."""
     try:
-        record = json.loads(path.read_text())
+        with open_regular_file(path) as fh:
+            record = json.loads(fh.read())
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise ConfigError(f"{path}: cannot read this record ({err}); re-run the step that wrote it") from None
     if not isinstance(record, dict):
@@ -175,9 +198,56 @@ def read_record(path: Path, fields: Mapping[str, type]) -> dict[str, Any]:
     return record
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any, first: yaml.Mark, second: yaml.Mark):
+        super().__init__(key)
+        self.key = key
+        if first.line == second.line:
+            self.where = f"line {first.line + 1}, columns {first.column + 1} and {second.column + 1}"
+        else:
+            self.where = f"lines {first.line + 1} and {second.line + 1}"
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error: PyYAML keeps
+    the last value silently (a ladder entry ``{label: qp51, qp: 51, qp: 10}`` would code qp 10)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults` may be overridden: that is its purpose
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, Hashable) and key in seen:
+                raise _DuplicateKey(key, seen[key], key_node.start_mark)
+            if isinstance(key, Hashable):
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(path: str | os.PathLike) -> Any:
+    """A YAML file read strictly (safe types only, no key given twice in a mapping); anything wrong
+    is a one-line ConfigError naming the file (and, for a repeated key, both lines)."""
+    try:
+        with open_regular_file(path) as fh:
+            text = fh.read().decode()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read ({getattr(err, 'strerror', None) or err})") from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: safe types only
+    except _DuplicateKey as err:
+        raise ConfigError(f"{path}: key {err.key!r} is given twice ({err.where}); "
+                          "YAML would keep the last silently, keep one") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML ({problem}{where})") from None
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular_file(path) as fh:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()

@@ -69,6 +69,10 @@ MODEL_MARKER = "model_index.json"
 MODEL_DIR = "models/{model}"
 MODEL_INDEX = f"{MODEL_DIR}/{MODEL_MARKER}"
 
+# studies/: a pairwise subjective study made from a preset's report (what it holds: vcbench.study.folder)
+STUDY_DIR = "studies/{preset}"
+STUDY_SCALE_RECORD = STUDY_DIR + "/scale/" + ANALYSIS_RECORD  # `vcbench study scale`: the report shows it when present
+
 # logs/: one per job. {stage}: encode, decode, score, fid or analysis (DiV-INR's denoising analysis);
 # {analysis}: an analysis' place under its codec, e.g. "{rate}/tdir" or "ladder/qpp"; {step}: the rule's
 LOGS = "logs/{preset}"

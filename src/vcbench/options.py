@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,10 +92,12 @@ class Option:
 class OptionSet:
     """A declared set of options: parses what a user gave into a complete, checked dict."""
 
-    def __init__(self, *options: Option):
+    def __init__(self, *options: Option, check: Callable[[dict[str, Any], str], None] | None = None):
         self.options = {option.name: option for option in options}
         if len(self.options) != len(options):
             raise ValueError("an option is declared twice")
+        # a check of the parsed values together (e.g. that a backbone fits them): a ConfigError naming ``where``
+        self.check = check
 
     def __iter__(self):
         return iter(self.options.values())
@@ -121,6 +123,8 @@ class OptionSet:
                 raise ConfigError(f"{where}: {name} is required; {option.allowed()}")
             else:
                 parsed[name] = option.default
+        if self.check is not None:
+            self.check(parsed, where)
         return parsed
 
     def docs(self) -> list[str]:

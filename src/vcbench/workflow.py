@@ -24,9 +24,7 @@ from vcbench.codecs import codec_entry
 from vcbench.codecs.registry import declared_options
 from vcbench.data import load_dataset
 from vcbench.errors import ConfigError
-from vcbench.metrics.fid import INCEPTION_ASSET
-from vcbench.metrics.learned_options import DISTS_ASSETS, LPIPS_NETS
-from vcbench.metrics.registry import declared_metric_options
+from vcbench.metrics.registry import headline_columns, metric_spec
 from vcbench.tracking.job import recorded_sha256
 
 
@@ -90,27 +88,11 @@ def cli_pairs(flag: str, mapping: Mapping[str, Any]) -> str:
     return " ".join(f"{flag} {shlex.quote(f'{key}={value}')}" for key, value in mapping.items())
 
 
-# Learned metrics read their weights from the assets folder (config `assets.cache_dir`, given to
-# every job that loads weights as --cache-dir).
-WEIGHTED_METRICS = ("lpips", "dists")
-
-
-def metric_assets(metric: str, options: Mapping[str, Any]) -> tuple[str, ...]:
-    """The assets (registry names) that ``metric`` loads with its complete ``options``; none for the
-    metrics without pretrained weights."""
-    if metric == "lpips":
-        return LPIPS_NETS[options["net"]]
-    if metric == "dists":
-        return DISTS_ASSETS
-    if metric == "fid":
-        return (INCEPTION_ASSET,)
-    return ()
-
-
 def not_computed_args(plan: Plan) -> str:
     """``--not-computed 'METRICS: REASON'`` of the report, one per metric the plan leaves out."""
-    # KID is computed with FID: both are left out together, as fid.csv names them
-    texts = [f"{'fid, kid' if metric == 'fid' else metric}: {reason}" for metric, reason in plan.unavailable_metrics.items()]
+    # a pooled metric's columns are left out together, as its own table names them (FID with KID)
+    texts = [f"{', '.join(spec.column_names) if (spec := metric_spec(metric)).scope == 'pooled' else metric}: {reason}"
+             for metric, reason in plan.unavailable_metrics.items()]
     return " ".join(f"--not-computed {shlex.quote(text)}" for text in texts)
 
 
@@ -211,20 +193,39 @@ class Plan:
         return f"--cache-dir {shlex.quote(cache_dir)}" if cache_dir else ""
 
     @property
+    def bd_span_args(self) -> str:
+        """``--interval LOW HIGH`` and ``--min-overlap`` of the BD table (config `report.bd_interval_bpp`, `bd_min_overlap`)."""
+        report = self.config["report"]
+        interval = f"--interval {report['bd_interval_bpp'][0]!r} {report['bd_interval_bpp'][1]!r} " if report["bd_interval_bpp"] else ""
+        return f"{interval}--min-overlap {report['bd_min_overlap']!r}"
+
+    @property
     def tracking_args(self) -> str:
         """``--experiment`` and ``--tracking-uri`` of the MLflow jobs (config `tracking`)."""
         tracking = self.config["tracking"]
         uri = f" --tracking-uri {shlex.quote(tracking['tracking_uri'])}" if tracking["tracking_uri"] else ""
         return f"--experiment {shlex.quote(tracking['experiment'])}{uri}"
 
+    @property
+    def metrics(self) -> list[str]:
+        """The metrics the preset scores: its own `metrics` where it sets them, else the config's."""
+        return list(self.settings.get("metrics", self.config["metrics"]))
+
+    @property
+    def bd_metrics(self) -> list[str]:
+        """The columns of the BD table and RD plots: config `report.bd_metrics`, or (null) the headline
+        columns the preset's metrics declare."""
+        chosen = self.report["bd_metrics"]
+        return list(chosen) if chosen is not None else headline_columns(self.metrics)
+
     def metric_options(self, metric: str) -> dict[str, Any]:
         """Config `metric_options` of ``metric`` as given (the metric fills in its own defaults)."""
         return self.config["metric_options"].get(metric, {})  # a sparse map: most metrics have no entry
 
-    @property
-    def metric_option_args(self) -> str:
-        """``-m METRIC.KEY=VALUE`` of the frame metrics: their config `metric_options`."""
-        return cli_pairs("-m", {f"{metric}.{key}": value for metric in self.frame_metrics
+    def metric_option_args(self, metrics: list[str]) -> str:
+        """``-m METRIC.KEY=VALUE`` of ``metrics``: their config `metric_options` (a command refuses options of
+        a metric it does not score)."""
+        return cli_pairs("-m", {f"{metric}.{key}": value for metric in metrics
                                 for key, value in self.metric_options(metric).items()})
 
     def all_sequences(self) -> list[tuple[str, str]]:
@@ -261,13 +262,12 @@ class Plan:
         Presence is checked without hashing the large files (`is_present`); the jobs verify the sha256."""
         cache_dir = self.config["assets"]["cache_dir"]
         unavailable = {}
-        for metric in self.config["metrics"]:
-            options = dict(self.metric_options(metric))
-            if metric in WEIGHTED_METRICS:  # complete, with the defaults (LPIPS' net)
-                options = declared_metric_options(metric).parse(options, f"config metric_options.{metric}")
-            names = metric_assets(metric, options)
-            if not names:
+        for metric in self.metrics:
+            spec = metric_spec(metric)
+            if not spec.uses_weights:
                 continue
+            options = spec.options.parse(self.metric_options(metric), f"config metric_options.{metric}")  # LPIPS' net
+            names = spec.asset_names(options)
             registry = load_registry(options.get("registry_path"))
             unknown = sorted(set(names) - set(registry))
             if unknown:
@@ -281,12 +281,23 @@ class Plan:
     @property
     def available_metrics(self) -> list[str]:
         """The configured metrics that can be computed here, in the config's order."""
-        return [metric for metric in self.config["metrics"] if metric not in self.unavailable_metrics]
+        return [metric for metric in self.metrics if metric not in self.unavailable_metrics]
 
     @property
     def frame_metrics(self) -> list[str]:
-        """The available metrics scored per frame (every one but FID/KID, which pool over a dataset)."""
-        return [metric for metric in self.available_metrics if metric != "fid"]
+        """The available metrics the score jobs compute (per frame or per sequence; not FID/KID, which pool over a dataset)."""
+        return [metric for metric in self.available_metrics if metric_spec(metric).scope != "pooled"]
+
+    @property
+    def score_uses_gpu(self) -> bool:
+        """Whether the score jobs run a network (a metric with a `device` option: LPIPS, DISTS), and so
+        ask for a GPU. Without those metrics' weights none is planned, and scoring asks for none."""
+        return any("device" in metric_spec(metric).options for metric in self.frame_metrics)
+
+    @property
+    def analysis_metrics(self) -> list[str]:
+        """The score jobs' metrics that config `analysis.metrics` keeps for the codecs' analyses, in score order."""
+        return [metric for metric in self.frame_metrics if metric in self.config["analysis"]["metrics"]]
 
     def analysis_setting(self, name: str) -> Any:
         """An analysis setting (``denoising_steps``, ``givic_steps``, ``givic_contexts``, ``givic_context_rates``):

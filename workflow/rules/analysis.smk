@@ -15,8 +15,8 @@ rule denoising_analysis:
         record=f"{layout.DENOISING_ANALYSIS}/{layout.ANALYSIS_RECORD}",
     params:
         out_dir=lambda wc, output: os.path.dirname(output.record),
-        metrics=",".join(FRAME_METRICS),
-        metric_options=METRIC_OPTIONS,
+        metrics=",".join(ANALYSIS_METRICS),
+        metric_options=ANALYSIS_METRIC_OPTIONS,
         options=codec_options,
         steps=lambda wc: ",".join(str(n) for n in plan(wc.preset).denoising_steps),
     resources:
@@ -26,6 +26,6 @@ rule denoising_analysis:
     log:
         layout.partial(layout.JOB_LOG, stage="analysis"),
     shell:
-        "vcbench denoising-analysis {input.bitstream} {input.source} --out-dir {params.out_dir} --steps {params.steps}"
+        "VCBENCH_GPUS={resources.gpu} vcbench denoising-analysis {input.bitstream} {input.source} --out-dir {params.out_dir} --steps {params.steps}"
         " --job {wildcards.dataset}/{wildcards.sequence}/{wildcards.codec}/{wildcards.rate}"
         " --metrics {params.metrics} {params.metric_options} {params.options} --quiet > {log} 2>&1"

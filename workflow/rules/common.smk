@@ -5,6 +5,7 @@
 # Every value a shell command uses reaches it through `params:` or `input:`, so that a change of
 # it reruns the jobs it shapes (Snakemake's params rerun trigger), never as a global.
 from functools import cache
+from pathlib import Path
 
 from vcbench import layout
 from vcbench.workflow import (
@@ -84,6 +85,23 @@ def frames_of(wc):
     return plan(wc.preset).frames
 
 
+# Threads. A job's `threads` is what it asks Slurm for (--cpus-per-task, or --cpus-per-gpu for a GPU
+# job) and what its pools use: Snakemake sets OMP_NUM_THREADS to it, which vcbench.tools.threads reads
+# (torch, numpy, libvmaf, ffmpeg's decoders, the anchor encoders), so none of them counts the node's
+# cores. Threads are never params: the bytes do not depend on them (see coding_threads).
+# CPU jobs that run in parallel (the anchor encoders' WPP rows and lookahead, ffmpeg's decoders, libvmaf):
+PARALLEL_THREADS = 4
+# Training on a GPU node (its data loading and CPU-side work); without a GPU, its CPU work:
+TRAINING_THREADS = 8
+
+
+def coding_threads(codec):
+    """A codec's encode and decode threads: its `threads` option where the config sets one (a neural
+    codec's CPU decode depends on its thread count, so the config pins it), else PARALLEL_THREADS (the
+    anchors are bit-exact at any count; tests/test_anchors.py)."""
+    return PLAN.codec_option(codec, "threads") or PARALLEL_THREADS
+
+
 # Conda environments per family of jobs (used with `--sdm conda`, e.g. on a cluster).
 TORCH_ENV = "../../envs/torch.yaml"
 FFMPEG_ENV = "../../envs/ffmpeg.yaml"
@@ -97,8 +115,10 @@ def codec_env(wc):
 # Metrics. FID/KID pool over a dataset (fid.smk); every other metric is scored per frame. Only the
 # metrics whose weights are present are planned (Plan.unavailable_metrics: the report says why of the others).
 FRAME_METRICS = PLAN.frame_metrics
+ANALYSIS_METRICS = PLAN.analysis_metrics  # the codecs' analyses score their extra decodes with these
 # `-m METRIC.KEY=VALUE` of the frame metrics (config `metric_options`).
-METRIC_OPTIONS = PLAN.metric_option_args
+METRIC_OPTIONS = PLAN.metric_option_args(FRAME_METRICS)
+ANALYSIS_METRIC_OPTIONS = PLAN.metric_option_args(ANALYSIS_METRICS)
 # --cache-dir of every job that loads pretrained weights (config `assets.cache_dir`): the one way the folder reaches them.
 ASSETS_CACHE = PLAN.assets_cache_arg
 
@@ -106,6 +126,13 @@ ASSETS_CACHE = PLAN.assets_cache_arg
 def denoising_analyses(preset):
     """The analysis records of a preset (none when the analysis is off or no DiV-INR codec runs)."""
     return [f"{job.path(layout.DENOISING_ANALYSIS)}/{layout.ANALYSIS_RECORD}" for job in plan(preset).denoising_analysis_jobs]
+
+
+def scaled_study(preset):
+    """The preset's subjective study as an analysis record, once `vcbench study scale` has written it (the report
+    then shows it); a study is run by people, so the DAG never asks for one."""
+    record = layout.fill(layout.STUDY_SCALE_RECORD, preset=preset)
+    return [record] if Path(record).is_file() else []
 
 
 def fid_inputs(wc):
@@ -144,5 +171,5 @@ def plots_file_args(wc):
 # The report's settings (config `report`, `tracking`), each a params value of the jobs it shapes.
 REPORT = PLAN.report
 ALSO_AGAINST = " ".join(f"--also-against {name}" for name in REPORT["also_against"])
-BD_METRICS = ",".join(REPORT["bd_metrics"])
+BD_METRICS = ",".join(PLAN.bd_metrics)  # config report.bd_metrics, or the headline columns the metrics declare
 TRACKING_ARGS = PLAN.tracking_args

@@ -16,6 +16,7 @@ rule decode:
         options=codec_options,
     resources:
         gpu=lambda wc: int(plan(wc.preset).uses_gpu(wc.codec)),
+    threads: lambda wc: coding_threads(wc.codec)
     conda:
         codec_env
     log:
@@ -23,5 +24,5 @@ rule decode:
     benchmark:
         layout.DECODE_TIMING
     shell:
-        "vcbench decode {input.bitstream} {output.reconstruction} --codec {params.codec} {params.options}"
+        "VCBENCH_GPUS={resources.gpu} vcbench decode {input.bitstream} {output.reconstruction} --codec {params.codec} {params.options}"
         " --like {input.like} --encode-record {input.encode_record} --record {output.record} > {log} 2>&1"

@@ -21,14 +21,16 @@ rule train_diffvc:
         out=lambda wc, output: os.path.dirname(output[0]),
     resources:
         gpu=1,
-    # on a GPU node the GPU trains it (--device auto); without one, every core
-    threads: workflow.cores
+    # on a GPU node the GPU trains it (--device auto); its threads feed it (common.smk)
+    threads: TRAINING_THREADS
     conda:
         TORCH_ENV
     log:
         layout.fill(layout.MODEL_LOG, model="diffvc", step="train_diffvc"),
+    # --perceptual-loss ssim: the committed model's perceptual term (its record says so; DISTS needs weights
+    # that a fresh clone does not have)
     shell:
-        "vcbench train-diffvc --backbone {params.backbone} --out {params.out} --threads {threads} 2> {log}"
+        "VCBENCH_GPUS={resources.gpu} vcbench train-diffvc --backbone {params.backbone} --out {params.out} --perceptual-loss ssim --threads {threads} 2> {log}"
 
 
 rule diffvc_tdir:
@@ -42,8 +44,8 @@ rule diffvc_tdir:
         record=f"{layout.TDIR_ANALYSIS}/{layout.ANALYSIS_RECORD}",
     params:
         out_dir=lambda wc, output: os.path.dirname(output.record),
-        metrics=",".join(FRAME_METRICS),
-        metric_options=METRIC_OPTIONS,
+        metrics=",".join(ANALYSIS_METRICS),
+        metric_options=ANALYSIS_METRIC_OPTIONS,
         options=codec_options,
     resources:
         gpu=1,
@@ -52,7 +54,7 @@ rule diffvc_tdir:
     log:
         layout.partial(layout.ANALYSIS_LOG, analysis="{rate}/tdir"),
     shell:
-        "vcbench diffvc-tdir {input.bitstream} {input.source} --out-dir {params.out_dir} --metrics {params.metrics}"
+        "VCBENCH_GPUS={resources.gpu} vcbench diffvc-tdir {input.bitstream} {input.source} --out-dir {params.out_dir} --metrics {params.metrics}"
         " {params.metric_options} {params.options} --codec {wildcards.codec} --dataset {wildcards.dataset}"
         " --sequence {wildcards.sequence} --quiet > {log} 2>&1"
 
@@ -78,7 +80,7 @@ rule diffvc_qpp:
     log:
         layout.partial(layout.ANALYSIS_LOG, analysis="ladder/qpp"),
     shell:
-        "vcbench diffvc-qpp {input.source} --out-dir {params.out_dir} {params.points} {params.options}"
+        "VCBENCH_GPUS={resources.gpu} vcbench diffvc-qpp {input.source} --out-dir {params.out_dir} {params.points} {params.options}"
         " --codec {wildcards.codec} --dataset {wildcards.dataset} --sequence {wildcards.sequence} > {log} 2>&1"
 
 

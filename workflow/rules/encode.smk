@@ -25,6 +25,7 @@ for _codec_key in config["codecs"]:
             source_sha256=source_sha256,
         resources:
             gpu=int(PLAN.uses_gpu(_codec_key)),
+        threads: coding_threads(_codec_key)
         # neural encodes are the longest jobs: start them as soon as their inputs exist
         priority: 10 if PLAN.uses_gpu(_codec_key) else 0
         conda:
@@ -34,5 +35,5 @@ for _codec_key in config["codecs"]:
         benchmark:
             layout.ENCODE_TIMING
         shell:
-            "vcbench encode {input.sequence} {output.bitstream} --codec {params.codec} --rate-label {wildcards.rate}"
+            "VCBENCH_GPUS={resources.gpu} vcbench encode {input.sequence} {output.bitstream} --codec {params.codec} --rate-label {wildcards.rate}"
             " {params.knobs} {params.options} --frames {params.frames} --record {output.record} > {log} 2>&1"

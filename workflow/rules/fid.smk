@@ -34,12 +34,16 @@ rule fid_source_features:
         frames=frames_of,
         cache=ASSETS_CACHE,
         source_sha256=source_sha256,
+    # an Inception network over every frame's patches: on a GPU (device auto), the CPU reads and cuts the frames
+    resources:
+        gpu=1,
+    threads: PARALLEL_THREADS
     conda:
         TORCH_ENV
     log:
         layout.SOURCE_FEATURES_LOG,
     shell:
-        "vcbench fid-features {input} {output} --frames {params.frames}"
+        "VCBENCH_GPUS={resources.gpu} vcbench fid-features {input} {output} --frames {params.frames}"
         " --dataset {wildcards.dataset} --sequence {wildcards.sequence} {params.cache} > {log} 2>&1"
 
 
@@ -51,12 +55,16 @@ rule fid_features:
     params:
         frames=frames_of,
         cache=ASSETS_CACHE,
+    # an Inception network over every frame's patches: on a GPU (device auto), the CPU reads and cuts the frames
+    resources:
+        gpu=1,
+    threads: PARALLEL_THREADS
     conda:
         TORCH_ENV
     log:
         layout.partial(layout.JOB_LOG, stage="fid"),
     shell:
-        "vcbench fid-features {input} {output} --frames {params.frames}"
+        "VCBENCH_GPUS={resources.gpu} vcbench fid-features {input} {output} --frames {params.frames}"
         " --dataset {wildcards.dataset} --sequence {wildcards.sequence}"
         " --codec {wildcards.codec} --rate {wildcards.rate} {params.cache} > {log} 2>&1"
 

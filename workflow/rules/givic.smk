@@ -21,8 +21,8 @@ rule givic_steps:
     params:
         out_dir=lambda wc, output: os.path.dirname(output.record),
         steps=lambda wc: ",".join(str(n) for n in plan(wc.preset).analysis_setting("givic_steps")),
-        metrics=",".join(FRAME_METRICS),
-        metric_options=METRIC_OPTIONS,
+        metrics=",".join(ANALYSIS_METRICS),
+        metric_options=ANALYSIS_METRIC_OPTIONS,
         options=codec_options,
     resources:
         gpu=1,
@@ -31,7 +31,7 @@ rule givic_steps:
     log:
         layout.partial(layout.ANALYSIS_LOG, analysis="{rate}/sampling_steps"),
     shell:
-        "vcbench givic-analysis steps {input.bitstream} {input.source} --out-dir {params.out_dir} --steps {params.steps}"
+        "VCBENCH_GPUS={resources.gpu} vcbench givic-analysis steps {input.bitstream} {input.source} --out-dir {params.out_dir} --steps {params.steps}"
         " --metrics {params.metrics} {params.metric_options} {params.options} --codec {wildcards.codec}"
         " --dataset {wildcards.dataset} --sequence {wildcards.sequence} --quiet > {log} 2>&1"
 
@@ -46,8 +46,8 @@ rule givic_context_reference:
         context=lambda wc: plan(wc.preset).codec_option(wc.codec, "context"),
         knobs=rate_knobs,
         frames=frames_of,
-        metrics=",".join(FRAME_METRICS),
-        metric_options=METRIC_OPTIONS,
+        metrics=",".join(ANALYSIS_METRICS),
+        metric_options=ANALYSIS_METRIC_OPTIONS,
         options=codec_options,
     resources:
         gpu=1,
@@ -56,7 +56,7 @@ rule givic_context_reference:
     log:
         layout.partial(layout.ANALYSIS_LOG, analysis="context/reference_{rate}"),
     shell:
-        "vcbench givic-analysis context-point {input.source} --out {output} --bitstream {input.bitstream} --context {params.context}"
+        "VCBENCH_GPUS={resources.gpu} vcbench givic-analysis context-point {input.source} --out {output} --bitstream {input.bitstream} --context {params.context}"
         " --rate-label {wildcards.rate} {params.knobs} --frames {params.frames} --metrics {params.metrics} {params.metric_options}"
         " {params.options} --quiet > {log} 2>&1"
 
@@ -72,8 +72,8 @@ rule givic_context_point:
     params:
         knobs=rate_knobs,
         frames=frames_of,
-        metrics=",".join(FRAME_METRICS),
-        metric_options=METRIC_OPTIONS,
+        metrics=",".join(ANALYSIS_METRICS),
+        metric_options=ANALYSIS_METRIC_OPTIONS,
         options=codec_options,
         source_sha256=source_sha256,
     resources:
@@ -84,7 +84,7 @@ rule givic_context_point:
     log:
         layout.partial(layout.ANALYSIS_LOG, analysis="context/L{context}_{rate}"),
     shell:
-        "vcbench givic-analysis context-point {input.source} --out {output.record} --context {wildcards.context}"
+        "VCBENCH_GPUS={resources.gpu} vcbench givic-analysis context-point {input.source} --out {output.record} --context {wildcards.context}"
         " --rate-label {wildcards.rate} {params.knobs} --frames {params.frames} --metrics {params.metrics} {params.metric_options}"
         " {params.options} --quiet > {log} 2>&1"
 

@@ -22,14 +22,14 @@ rule train_prior:
         folder=lambda wc: layout.fill(layout.MODEL_DIR, model=wc.model),
     resources:
         gpu=1,
-    # on a GPU node the GPU trains it (--device auto); without one, every core
-    threads: workflow.cores
+    # on a GPU node the GPU trains it (--device auto); its threads feed it (common.smk)
+    threads: TRAINING_THREADS
     conda:
         TORCH_ENV
     log:
         layout.partial(layout.MODEL_LOG, step="train_prior"),
     shell:
-        "vcbench train-prior --out {params.folder} --vae-steps {params.vae_steps} --unet-steps {params.unet_steps}"
+        "VCBENCH_GPUS={resources.gpu} vcbench train-prior --out {params.folder} --vae-steps {params.vae_steps} --unet-steps {params.unet_steps}"
         " --seed {params.seed} --threads {threads} 2> {log}"
 
 
@@ -52,5 +52,5 @@ rule backbone_check:
     log:
         layout.BACKBONE_LOG,
     shell:
-        "vcbench backbone check --backbone {params.folder} --frames {params.frames} --out {output} --quiet {input.sources}"
+        "VCBENCH_GPUS={resources.gpu} vcbench backbone check --backbone {params.folder} --frames {params.frames} --out {output} --quiet {input.sources}"
         " > {log} 2>&1"

@@ -18,13 +18,14 @@ rule bd_table:
         method=REPORT["bd_method"],
         metrics=BD_METRICS,
         fid=fid_table_arg,
+        span=PLAN.bd_span_args,  # the fixed bpp interval and the coverage below which BD is not defined
     conda:
         TORCH_ENV
     log:
         layout.partial(layout.REPORT_LOG, step="bd_table"),
     shell:
         "vcbench bd-table --rd {input.rd} {params.fid} --out {output} --anchor {params.anchor} {params.also_against}"
-        " --method {params.method} --metrics {params.metrics} > {log} 2>&1"
+        " --method {params.method} --metrics {params.metrics} {params.span} > {log} 2>&1"
 
 
 rule plots:
@@ -81,13 +82,14 @@ rule mlflow_runs:
     params:
         records=lambda wc: record_args(wc, {"--encode-record": layout.ENCODE_RECORD}),
         tracking=TRACKING_ARGS,
+        anchor=REPORT["anchor"],
     conda:
         TORCH_ENV
     log:
         layout.partial(layout.REPORT_LOG, step="mlflow_runs"),
     shell:
         "vcbench track --stage runs --preset {wildcards.preset} --rd {input.rd} --bd {input.bd} {params.records} --out {output}"
-        " {params.tracking}"
+        " --anchor {params.anchor} {params.tracking}"
         " > {log} 2>&1"
 
 
@@ -100,7 +102,9 @@ rule report:
         runs=layout.MLFLOW_RUNS,
         fid=fid_table_input,
         # every codec's analysis records (DiV-INR: analysis.smk; DiffVC, GIViC: their rule files)
-        analyses=lambda wc: denoising_analyses(wc.preset) + diffvc_analyses(wc.preset) + givic_analyses(wc.preset),
+        # (and the preset's subjective study once `vcbench study scale` has scaled its answers; never a target)
+        analyses=lambda wc: denoising_analyses(wc.preset) + diffvc_analyses(wc.preset) + givic_analyses(wc.preset)
+        + scaled_study(wc.preset),
         backbone_checks=lambda wc: [layout.fill(layout.BACKBONE_CHECK, preset=wc.preset, backbone=name) for name in plan(wc.preset).backbones],
     output:
         html=layout.HTML,

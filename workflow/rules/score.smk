@@ -2,9 +2,8 @@
 
 
 rule score:
-    # On a cluster, many score jobs share one submission (slurm/config.yaml: group-components).
-    group:
-        "score"
+    # Not grouped on a cluster (slurm/config.yaml says why). A GPU when a metric runs a network
+    # (LPIPS, DISTS: Plan.score_uses_gpu); the other metrics' pools use the threads (tools/threads.py).
     input:
         reference=source_of,
         reconstruction=layout.RECONSTRUCTION,
@@ -19,12 +18,15 @@ rule score:
         metric_options=METRIC_OPTIONS,
         cache=ASSETS_CACHE,
         frames=frames_of,
+    resources:
+        gpu=int(PLAN.score_uses_gpu),
+    threads: PARALLEL_THREADS
     conda:
         TORCH_ENV  # MS-SSIM and the learned metrics
     log:
         layout.partial(layout.JOB_LOG, stage="score"),
     shell:
-        "vcbench score {input.reference} {input.reconstruction} --metrics {params.metrics} --frames {params.frames}"
+        "VCBENCH_GPUS={resources.gpu} vcbench score {input.reference} {input.reconstruction} --metrics {params.metrics} --frames {params.frames}"
         " {params.metric_options} {params.cache} --encode-record {input.encode_record} --decode-record {input.decode_record}"
         " --dataset {wildcards.dataset} --sequence {wildcards.sequence} --codec {wildcards.codec}"
         " --frames-csv {output.frames} --summary {output.summary} --preview {output.preview} --quiet > {log} 2>&1"

@@ -21,6 +21,8 @@ rule verify_report:
     params:
         report_dir=lambda wc: layout.fill(layout.REPORT_DIR, preset=wc.preset),
         metric_options=METRIC_OPTIONS,
+        # rd.csv's config_hash must be the hash of the configuration this run checks it under
+        config_hash=CONFIG_HASH,
     resources:
         # decoding a neural codec on the device its decode record names gives identical numbers
         gpu=lambda wc: int(any(plan(wc.preset).uses_gpu(codec) for codec in plan(wc.preset).settings["codecs"])),
@@ -29,4 +31,4 @@ rule verify_report:
     log:
         layout.partial(layout.PRESET_LOG, step="verify"),
     shell:
-        "vcbench verify {params.report_dir} --out {output} {params.metric_options} > {log} 2>&1"
+        "VCBENCH_GPUS={resources.gpu} vcbench verify {params.report_dir} --out {output} {params.metric_options} --config-hash {params.config_hash} > {log} 2>&1"

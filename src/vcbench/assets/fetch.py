@@ -23,7 +23,7 @@ def download(asset: Asset, target: Path, timeout: float = 60.0, progress: bool =
             response.raise_for_status()
             total = int(response.headers.get("content-length") or 0) or asset.size
             with atomic_path(target) as tmp, open(tmp, "wb") as out, tqdm(
-                total=total, unit="B", unit_scale=True, desc=asset.file, disable=not progress
+                total=total, unit="B", unit_scale=True, desc=asset.file, disable=None if progress else True
             ) as bar:
                 for block in response.iter_content(_CHUNK):
                     out.write(block)

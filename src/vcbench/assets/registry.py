@@ -11,10 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from vcbench.errors import ConfigError, VcbenchError
-from vcbench.io import sha256_file
+from vcbench.io import load_yaml, sha256_file
 
 DEFAULT_REGISTRY = Path(__file__).with_name("registry.yaml")
 REGISTRY_ENV = "VCBENCH_ASSET_REGISTRY"
@@ -64,9 +62,9 @@ class Asset:
 def load_registry(registry_path: str | os.PathLike | None = None) -> dict[str, Asset]:
     path = Path(registry_path or os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY)
     try:
-        entries = yaml.safe_load(path.read_text())["assets"]
-    except (OSError, KeyError, TypeError, yaml.YAMLError) as err:
-        raise ConfigError(f"cannot read the asset registry {path}: {err}") from None
+        entries = load_yaml(path)["assets"]
+    except (KeyError, TypeError) as err:
+        raise ConfigError(f"cannot read the asset registry {path}: no list `assets` ({err})") from None
     known = set(Asset.__dataclass_fields__)
     assets = {}
     for entry in entries:

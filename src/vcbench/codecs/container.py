@@ -15,7 +15,10 @@ caller sees a value: magic, version, codec id, CRC32, lengths, and each field's 
 choices; ``check`` then tests what only the codec knows (fields at odds with each other or with
 the sections). Whatever fails is a one-line :class:`BitstreamError` naming the file and the
 field, never a ValueError or struct.error. Writers validate with the same code before writing, so
-vcbench never writes a file it would refuse to read.
+vcbench never writes a file it would refuse to read; and encoders ask :meth:`Format.check_source`
+before any work whether the source's values fit the declared fields at all (a frame rate beyond u32,
+a width beyond u16, a frame above :data:`MAX_PIXELS` samples), so that no optimisation runs for a
+file that could not be written.
 """
 
 from __future__ import annotations
@@ -28,13 +31,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vcbench.errors import BitstreamError
+from vcbench.errors import BitstreamError, VideoFormatError
 from vcbench.io import atomic_path
 from vcbench.video import VideoFormat
 
 MAGIC = b"VCBN"
 NO_MODEL = "0" * 64
 _KINDS = {"u8": "<B", "u16": "<H", "u32": "<I", "i32": "<i", "f32": "<f", "f64": "<d"}  # plus "str": u8 length + ASCII
+_INTEGER_RANGES = {"u8": (0, 2**8 - 1), "u16": (0, 2**16 - 1), "u32": (0, 2**32 - 1), "i32": (-(2**31), 2**31 - 1)}
+# The largest frame (luma samples) a file may declare: 8192 x 8192, twice 8K UHD. A header is a few
+# bytes, so without a cap an edited one (CRC recomputed) could make a decoder allocate for a frame
+# of 65534 x 65534 before any section contradicts it.
+MAX_PIXELS = 2**26
+
+
+def _number(value: float) -> str:
+    """A bound as people write it: 4294967295, not 4.29497e+09; 0.5 as 0.5."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 @dataclass(frozen=True)
@@ -52,26 +65,39 @@ class Field:
     def __post_init__(self) -> None:
         if self.kind != "str" and self.kind not in _KINDS:
             raise ValueError(f"field {self.name}: unknown kind {self.kind!r}")
+        low, high = _INTEGER_RANGES.get(self.kind, (-math.inf, math.inf))
+        minimum = low if self.minimum is None else self.minimum
+        maximum = high if self.maximum is None else self.maximum
+        if not low <= minimum <= maximum <= high:  # an option's range copied into a field must fit its wire type
+            raise ValueError(f"field {self.name}: declared range {self.minimum}..{self.maximum} exceeds what {self.kind} carries")
 
-    def check(self, value: Any, path: Path | str) -> Any:
-        def bad(why: str) -> BitstreamError:
-            return BitstreamError(f"{path}: header field {self.name}={value!r} {why}; the file is damaged or was not "
-                                  "written by vcbench, re-encode it")
-
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` cannot be this field's (its type, its wire type's range, the declared range
+        or choices), as the end of a sentence that starts with the field's name; None if it can."""
         if self.kind == "str":
             if not isinstance(value, str) or not value.isascii() or len(value) > 255:
-                raise bad("is not an ASCII string of at most 255 characters")
+                return "is not an ASCII string of at most 255 characters"
         elif self.kind.startswith("f"):
             if type(value) not in (int, float) or not math.isfinite(value):
-                raise bad("is not a finite number")
+                return "is not a finite number"
         elif type(value) is not int:
-            raise bad("is not an integer")
-        if self.minimum is not None and value < self.minimum:
-            raise bad(f"is below {self.minimum:g}")
-        if self.maximum is not None and value > self.maximum:
-            raise bad(f"is above {self.maximum:g}")
+            return "is not an integer"
+        low, high = _INTEGER_RANGES.get(self.kind, (None, None))
+        minimum = self.minimum if self.minimum is not None else low
+        maximum = self.maximum if self.maximum is not None else high
+        if minimum is not None and value < minimum:
+            return f"is below {_number(minimum)}"
+        if maximum is not None and value > maximum:
+            return f"is above {_number(maximum)}"
         if self.choices is not None and value not in self.choices:
-            raise bad(f"is not one of {', '.join(map(str, self.choices))}")
+            return f"is not one of {', '.join(map(str, self.choices))}"
+        return None
+
+    def check(self, value: Any, path: Path | str) -> Any:
+        why = self.problem(value)
+        if why:
+            raise BitstreamError(f"{path}: header field {self.name}={value!r} {why}; the file is damaged or was not written by "
+                                 "vcbench, re-encode it")
         return value
 
     def pack(self, value: Any) -> bytes:
@@ -117,6 +143,16 @@ def video_fields(fmt: VideoFormat, frames: int) -> dict[str, Any]:
             "fps_den": fmt.fps_den, "full_range": int(fmt.full_range), "chroma_siting": fmt.chroma_siting, "frames": frames}
 
 
+def frame_problem(width: int, height: int) -> str | None:
+    """Why a ``width`` x ``height`` frame cannot be coded in a vcbench file (4:2:0: even sizes; at
+    most :data:`MAX_PIXELS`), or None."""
+    if width % 2 or height % 2:
+        return f"{width}x{height} is odd (4:2:0 frames have even sizes)"
+    if width * height > MAX_PIXELS:
+        return f"{width}x{height} is above the {MAX_PIXELS:,} samples a frame may have"
+    return None
+
+
 def video_format(header: dict[str, Any]) -> VideoFormat:
     """The VideoFormat a header's :data:`VIDEO_FIELDS` describe."""
     return VideoFormat(header["width"], header["height"], header["bit_depth"], header["fps_num"], header["fps_den"],
@@ -158,11 +194,34 @@ class Format:
                                  f"{sorted(f.name for f in self.fields)}; re-encode it")
         for declared in self.fields:
             declared.check(header[declared.name], path)
-        if "width" in header and (header["width"] % 2 or header["height"] % 2):
-            raise BitstreamError(f"{path}: header field width/height {header['width']}x{header['height']} is odd (4:2:0 frames "
-                                 "have even sizes); the file is damaged, re-encode it")
+        problem = frame_problem(header["width"], header["height"]) if "width" in header else None
+        if problem:
+            raise BitstreamError(f"{path}: header field width/height {problem}; the file is damaged, re-encode it")
         if self.check is not None:
             self.check(header, container.sections, path)
+
+    def unfit(self, values: dict[str, Any]) -> str | None:
+        """Whether these values (some of this format's header fields, by name) would fit the file:
+        why not, naming the first field that would not, or None. Encoders ask before any work, so
+        that a value the header cannot carry is refused at the start, not after an optimisation."""
+        declared = {f.name: f for f in self.fields}
+        unknown = set(values) - set(declared)
+        if unknown:
+            raise ValueError(f"{self.codec}: {sorted(unknown)} are not header fields")
+        for name, value in values.items():
+            why = declared[name].problem(value)
+            if why:
+                return f"header field {name}={value!r} {why} ({declared[name].kind}: {declared[name].doc})"
+        return frame_problem(values["width"], values["height"]) if {"width", "height"} <= set(values) else None
+
+    def check_source(self, fmt: VideoFormat, frames: int, source: Path | str, fields: dict[str, Any] | None = None) -> None:
+        """Refuse, before any work, a source of ``frames`` frames of format ``fmt`` that this
+        format's header could not describe (see :meth:`unfit`), or the other header ``fields``
+        coding it would take (e.g. sizes padded for a backbone)."""
+        problem = self.unfit({**(fields or {}), **video_fields(fmt, frames)})
+        if problem:
+            raise VideoFormatError(f"{source}: a {self.codec} file cannot carry this video: {problem}; convert the source "
+                                   "(e.g. ffmpeg's fps or scale filters) first")
 
     def as_read(self, header: dict[str, Any]) -> dict[str, Any]:
         """``header`` as a reader will see it (f32 fields rounded to float32): an encoder that
@@ -202,7 +261,8 @@ class Format:
                 raise BitstreamError(f"{path}: not a vcbench {name} bitstream (unreadable codec id); re-encode it")
             raise BitstreamError(f"{path}: a {codec!r} bitstream, expected {name!r}; decode it with --codec {codec}")
         if version != self.version:
-            raise BitstreamError(f"{path}: {name} format version {version}, this vcbench reads version {self.version}")
+            raise BitstreamError(f"{path}: {name} format version {version}, this vcbench reads version {self.version}; "
+                                 "re-encode it with this vcbench")
         offset = 6 + codec_len
         try:
             model_hash = body[offset : offset + 32].hex()

@@ -37,7 +37,8 @@ from vcbench.codecs.base import Codec, RatePoint
 from vcbench.errors import BitstreamError, ConfigError
 from vcbench.io import atomic_path
 from vcbench.options import Option, OptionSet
-from vcbench.tools.ffmpeg import ffmpeg_exe, ffmpeg_version, run_ffmpeg
+from vcbench.tools.ffmpeg import dies_with_parent, ffmpeg_exe, ffmpeg_version, run_ffmpeg
+from vcbench.tools.threads import job_threads
 from vcbench.video import VideoFormat, Y4MReader, read_y4m_header
 
 STRUCTURES = ("random_access", "low_delay")
@@ -60,12 +61,33 @@ class Setting:
         return f"{exact} ({self.note})" if exact and self.note else exact or self.note
 
 
-def _options(presets: tuple, default_preset: str | int) -> OptionSet:
+@dataclass(frozen=True)
+class UnrunnablePresets:
+    """Speed presets an encoder refuses under one prediction structure of the policy, and why."""
+
+    structure: str
+    presets: tuple
+    reason: str
+
+
+def _options(presets: tuple, default_preset: str | int, unrunnable: UnrunnablePresets | None = None) -> OptionSet:
+    preset_doc = "the encoder's speed preset"
+    if unrunnable is not None:
+        runnable = ", ".join(str(p) for p in presets if p not in unrunnable.presets)
+        preset_doc += f"; structure={unrunnable.structure} needs one of {runnable} ({unrunnable.reason})"
+
+    def check(values: dict[str, Any], where: str) -> None:
+        if unrunnable is not None and values["structure"] == unrunnable.structure and values["preset"] in unrunnable.presets:
+            raise ConfigError(f"{where}: preset={values['preset']} cannot run with structure={unrunnable.structure} "
+                              f"({unrunnable.reason}); use one of {runnable}")
+
     return OptionSet(
         Option("gop", int, 32, "intra period: a key frame at frames 0, gop, 2 gop, ... (closed GOPs)", minimum=1),
         Option("structure", str, "random_access", "random_access (hierarchical B) or low_delay (no reordering)", choices=STRUCTURES),
-        Option("preset", type(default_preset), default_preset, "the encoder's speed preset", choices=presets),
-        Option("threads", int, 0, "encoder threads (0: the encoder's default, all cores); the bytes do not depend on it", minimum=0),
+        Option("preset", type(default_preset), default_preset, preset_doc, choices=presets),
+        Option("threads", int, 0, "encoder threads (0: the job's threads or the CPUs it may use); the bytes do not depend on it",
+               minimum=0),
+        check=check,
     )
 
 
@@ -97,11 +119,12 @@ class FFmpegCodec(Codec):
         self.preset, self.threads = self.options["preset"], self.options["threads"]
 
     @abstractmethod
-    def policy(self, qp: int | str) -> list[Setting]:
-        """The encoder's settings for each of :data:`ASPECTS`, at quantiser ``qp``."""
+    def policy(self, qp: int | str, threads: int = 0) -> list[Setting]:
+        """The encoder's settings for each of :data:`ASPECTS`, at quantiser ``qp`` with ``threads``
+        threads (0: none stated, as the policy table shows it)."""
 
     def encoder_args(self, qp: int) -> list[str]:
-        settings = self.policy(qp)
+        settings = self.policy(qp, job_threads(self.threads))
         params = [*(p for s in settings for p in s.params), *self.driver_params]
         return [*self.driver_args, *(a for s in settings for a in s.args), self.params_option, ":".join(params)]
 
@@ -148,7 +171,8 @@ class FFmpegCodec(Codec):
         if not bitstream.is_file() or bitstream.stat().st_size == 0:
             raise BitstreamError(f"{bitstream}: missing or empty bitstream; re-run the encode step")
         with atomic_path(reconstruction, suffix=".y4m") as tmp:
-            args = ["-f", self.muxer, "-i", str(bitstream), "-f", "yuv4mpegpipe", "-strict", "-1", str(tmp)]
+            # decoders give the same frames at any thread count: the job's threads, not the node's cores
+            args = ["-threads", str(job_threads()), "-f", self.muxer, "-i", str(bitstream), "-f", "yuv4mpegpipe", "-strict", "-1", str(tmp)]
             run_ffmpeg(args, f"{bitstream}: {self.name} decode")
             command = [ffmpeg_exe(), *args[:-1], str(reconstruction)]
         return {"command": shlex.join(command), "versions": self.versions()}
@@ -178,12 +202,16 @@ def _encoder_version(encoder: str) -> str:
         "libvvenc": ([*tiny, "-pix_fmt", "yuv420p10le", "-c:v", "libvvenc"], r"libvvenc version: ([\w.+-]+)"),
     }[encoder]
     proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "info", *probe[0], "-f", "null", "-"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, preexec_fn=dies_with_parent)
     match = re.search(probe[1], proc.stderr, flags=re.IGNORECASE)
     return match.group(1) if match else f"bundled with ffmpeg {ffmpeg_version()}"
 
 
 X265_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+#: the presets up to ``fast`` look at most 15 frames ahead (rc-lookahead 5 to 15), and x265 needs more than
+#: the 15 B frames in a row of the random-access structure; found by trying every preset (tests/test_anchors.py)
+X265_UNRUNNABLE = UnrunnablePresets("random_access", X265_PRESETS[:5],
+                                    "x265's lookahead depth must exceed the 15 consecutive B frames of the mini-GOP of 16")
 
 
 class X265(FFmpegCodec):
@@ -194,13 +222,13 @@ class X265(FFmpegCodec):
     encoder = "libx265"
     muxer = "hevc"
     params_option = "-x265-params"
-    option_set = _options(X265_PRESETS, "veryslow")
+    option_set = _options(X265_PRESETS, "veryslow", X265_UNRUNNABLE)
     knob_set = _qp_knob(0, 51)
     min_side, even_sides = 16, True
     size_reason = "libx265 refuses smaller frames; 4:2:0 chroma needs even sides"
     driver_params = ("log-level=error",)  # x265 logs on its own, whatever ffmpeg's -loglevel
 
-    def policy(self, qp: int | str) -> list[Setting]:
+    def policy(self, qp: int | str, threads: int = 0) -> list[Setting]:
         ra = self.structure == "random_access"
         return [
             Setting("rate control", params=(f"qp={qp}",)),
@@ -213,7 +241,7 @@ class X265(FFmpegCodec):
             Setting("stream contents", params=("info=0", "vui-timing-info=0"),
                     note="no version/options SEI, no VUI timing; the VUI range flag stays"),
             Setting("speed preset", args=("-preset", str(self.preset))),
-            Setting("threads", params=("frame-threads=1", "lookahead-slices=0", *([f"pools={self.threads}"] if self.threads else [])),
+            Setting("threads", params=("frame-threads=1", "lookahead-slices=0", *([f"pools={threads}"] if threads else [])),
                     note="WPP rows in parallel; frame threads change the bytes"),
             self._bit_depth_setting(),
         ]
@@ -233,7 +261,7 @@ class VVenC(FFmpegCodec):
     min_side, even_sides = 16, True
     size_reason = "ffmpeg's libvvenc fails on smaller frames; 4:2:0 chroma needs even sides"
 
-    def policy(self, qp: int | str) -> list[Setting]:
+    def policy(self, qp: int | str, threads: int = 0) -> list[Setting]:
         ra = self.structure == "random_access"
         return [
             Setting("rate control", args=("-qp", str(qp))),
@@ -248,7 +276,7 @@ class VVenC(FFmpegCodec):
             Setting("stream contents", params=("AccessUnitDelimiter=0", "HrdParametersPresent=0"),
                     note="ffmpeg turns AUDs on; no SPS timing/HRD; VVenC writes no SEI by default"),
             Setting("speed preset", args=("-preset", str(self.preset))),
-            Setting("threads", args=("-threads", str(self.threads)) if self.threads else (), params=("Tiles=1x1", "IFP=0"),
+            Setting("threads", args=("-threads", str(threads)) if threads else (), params=("Tiles=1x1", "IFP=0"),
                     note="automatic tiles and inter-frame parallelism change the bytes"),
             self._bit_depth_setting(),
         ]
@@ -267,7 +295,7 @@ class SvtAV1(FFmpegCodec):
     knob_set = _qp_knob(1, 63)
     driver_args = ("-err_detect", "explode")  # a misspelt SVT-AV1 parameter is an error, not a warning
 
-    def policy(self, qp: int | str) -> list[Setting]:
+    def policy(self, qp: int | str, threads: int = 0) -> list[Setting]:
         ra = self.structure == "random_access"
         return [
             Setting("rate control", args=("-qp", str(qp)), params=("rc=0",)),
@@ -279,7 +307,7 @@ class SvtAV1(FFmpegCodec):
             Setting("PSNR tuning", params=("tune=1", "aq-mode=0", "enable-variance-boost=0"), note="aq-mode 0 also turns TPL off"),
             Setting("stream contents", note="nothing to turn off: no metadata OBUs, no timing info"),
             Setting("speed preset", args=("-preset", str(self.preset))),
-            Setting("threads", params=(f"lp={self.threads}",) if self.threads else (), note="bit-exact at any lp"),
+            Setting("threads", params=(f"lp={threads}",) if threads else (), note="bit-exact at any lp"),
             self._bit_depth_setting(),
         ]
 

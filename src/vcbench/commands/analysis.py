@@ -6,15 +6,19 @@ from pathlib import Path
 
 import click
 
+from vcbench.analysis_record import RECORD_NAME
+from vcbench.commands.files import FilePath, FolderPath, outputs_in, refuse_overwriting
 from vcbench.commands.options import metric_options as checked_metric_options, parse_pairs
 from vcbench.commands.scoring import DEFAULT_METRICS
 
+# what the analysis writes into --out-dir (vcbench.codecs.divinr.analysis.write_analysis)
+WRITES = ("per_step.csv", "per_step_count.csv", "denoising.png", RECORD_NAME)
+
 
 @click.command()
-@click.argument("bitstream", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Where per_step.csv, per_step_count.csv, denoising.png and analysis.json go.")
+@click.argument("bitstream", type=FilePath(exists=True))
+@click.argument("source", type=FilePath(exists=True))
+@click.option("--out-dir", type=FolderPath(), required=True, help=f"Where {', '.join(WRITES)} go.")
 @click.option("--job", required=True, metavar="DATASET/SEQUENCE/CODEC/RATE", help="Which result this is (titles the report's section).")
 @click.option("--steps", "step_counts", default="1,2,4,8", show_default=True,
               help="Comma-separated numbers of sampling steps to decode with.")
@@ -28,6 +32,8 @@ def denoising_analysis(bitstream: Path, source: Path, out_dir: Path, job: str, s
                        quiet: bool) -> None:
     """Score the predicted clean frames of every denoising step of a DiV-INR BITSTREAM, and its
     decodes with each number of sampling steps in --steps, against the Y4M SOURCE."""
+    refuse_overwriting({"BITSTREAM": bitstream, "SOURCE": source}, outputs_in(out_dir, WRITES))
+
     from vcbench.analysis_record import JobName
     from vcbench.codecs.divinr.analysis import run
     from vcbench.metrics.scoring import score_files

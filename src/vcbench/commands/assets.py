@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from vcbench.assets import AssetError, cache_path, fetch, load_registry, locate, missing_reason, remove_if_wrong
+from vcbench.commands.files import FilePath
 from vcbench.io import write_json_atomic
 
 _cache_option = click.option(
@@ -19,7 +20,7 @@ _cache_option = click.option(
 _registry_option = click.option(
     "--registry",
     "registry_path",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    type=FilePath(exists=True),
     default=None,
     help="Another asset registry YAML (default: the one shipped with vcbench, or $VCBENCH_ASSET_REGISTRY).",
 )
@@ -53,7 +54,7 @@ def list_assets(cache_dir: Path | None, registry_path: Path | None) -> None:
 @click.argument("names", nargs=-1)
 @_cache_option
 @_registry_option
-@click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), help="Write name -> verified path as JSON.")
+@click.option("--manifest", type=FilePath(), help="Write name -> verified path as JSON.")
 def fetch_assets(names: tuple[str, ...], cache_dir: Path | None, registry_path: Path | None, manifest: Path | None) -> None:
     """Download the named assets (default: all) that are not present, verifying each sha256."""
     failures, found = [], {}

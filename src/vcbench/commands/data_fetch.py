@@ -9,12 +9,11 @@ import sys
 from pathlib import Path
 
 import click
-import yaml
 
 from vcbench.data import load_dataset, prepare_sequence
 from vcbench.data.fetch import fetch_archive
 from vcbench.errors import VcbenchError
-from vcbench.io import sha256_file, write_json_atomic
+from vcbench.io import load_yaml, sha256_file, write_json_atomic
 
 
 @click.command("fetch")
@@ -92,6 +91,6 @@ def add(data_dir: Path, check: bool, push: bool) -> None:
         if result.returncode:
             raise VcbenchError(f"`dvc {' '.join(args)}` failed: {(result.stderr or result.stdout).strip().splitlines()[-1:]}")
     dvc_file = data_dir.with_name(data_dir.name + ".dvc")
-    out = yaml.safe_load(dvc_file.read_text())["outs"][0]
+    out = load_yaml(dvc_file)["outs"][0]
     click.echo(f"{dvc_file}: md5 {out['md5']} ({out.get('nfiles')} files, {out.get('size')} bytes)")
     click.echo(f"Commit it: git add {dvc_file} .gitignore && git commit -m 'data: ...'" + ("" if push else "; share it: dvc push"))

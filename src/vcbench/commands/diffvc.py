@@ -9,16 +9,23 @@ from pathlib import Path
 
 import click
 
+from vcbench.analysis_record import RECORD_NAME
+from vcbench.commands.files import FilePath, FolderPath, outputs_in, refuse_nested_folders, refuse_overwriting
 from vcbench.commands.options import metric_options as checked_metric_options, parse_pairs
 from vcbench.commands.scoring import DEFAULT_METRICS
+
+# what each analysis writes into its --out-dir (vcbench.codecs.diffvc.analysis)
+TDIR_WRITES = ("tdir.csv", "tdir.png", RECORD_NAME)
+QPP_WRITES = ("qpp.csv", "qpp.png", RECORD_NAME)
+PROPAGATION_WRITES = ("propagation.csv", "propagation.png", RECORD_NAME)
 
 
 @click.command()
 @click.option("--backbone", type=click.Path(path_type=Path), default=Path("models/embedded"), show_default=True,
               help="diffusers folder of the backbone (frozen; the model records its content hash)")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("models/diffvc"), show_default=True,
+@click.option("--out", type=FolderPath(), default=Path("models/diffvc"), show_default=True,
               help="model folder to write (intra/, inter/, adapter/, model_index.json)")
-@click.option("--septuplets", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+@click.option("--septuplets", type=FolderPath(exists=True), default=None,
               help="train on a Vimeo-90k septuplet folder instead of the backbone's own material (paper scale)")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="training steps (default 3000)")
 @click.option("--batch", type=click.IntRange(min=1), default=None, help="clips per step (default 4)")
@@ -26,25 +33,28 @@ from vcbench.commands.scoring import DEFAULT_METRICS
               help="training crop in pixels, a multiple of the frame padding (64 on the embedded backbone; default 128)")
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None, help="Adam learning rate (default 1e-3)")
 @click.option("--seed", type=int, default=None, help="seed of the initialisation and the material draws (default 0)")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-def train_diffvc(backbone: Path, out: Path, septuplets: Path | None, steps, batch, crop, learning_rate, seed, device: str,
-                 threads: int | None) -> None:
+@click.option("--perceptual-loss", type=click.Choice(["dists", "ssim"]), default="dists", show_default=True,
+              help="the perceptual term: DISTS (the paper's; needs its weights, `vcbench assets fetch`) or the weight-free 1 - SSIM")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="auto: the GPU when torch sees one, else the CPU")
+@click.option("--threads", type=int, default=None, help="torch CPU threads (default: the job's threads or the CPUs it may use)")
+def train_diffvc(backbone: Path, out: Path, septuplets: Path | None, steps, batch, crop, learning_rate, seed, perceptual_loss: str,
+                 device: str, threads: int | None) -> None:
     """Train DiffVC (intra and predictive codecs, QPP, the denoiser's adapter) once around a frozen
     BACKBONE, on material disjoint from the test sequences; resumes from a checkpoint beside OUT."""
+    refuse_nested_folders({"--backbone": backbone, "--septuplets": septuplets}, {"--out": out})
+
     import dataclasses
 
-    import torch
-
-    from vcbench.codecs.diffvc.training import Septuplets, TrainSettings, embedded_material, train
+    from vcbench.codecs.diffvc.training import Septuplets, TrainSettings, check_perceptual_loss, embedded_material, train
     from vcbench.diffusion.backbone import load_backbone
-    from vcbench.tools.device import choose_device
+    from vcbench.tools.device import prepare_torch
 
-    if threads:
-        torch.set_num_threads(threads)
-    given = {"steps": steps, "batch": batch, "crop": crop, "learning_rate": learning_rate, "seed": seed}
+    check_perceptual_loss(perceptual_loss)  # before the backbone and the material are read
+    chosen = prepare_torch(device, threads or 0, "train-diffvc --device")
+    given = {"steps": steps, "batch": batch, "crop": crop, "learning_rate": learning_rate, "seed": seed, "perceptual_loss": perceptual_loss}
     settings = dataclasses.replace(TrainSettings(), **{k: v for k, v in given.items() if v is not None})
-    loaded = load_backbone(backbone, choose_device(device, "train-diffvc --device"))
+    loaded = load_backbone(backbone, chosen)
     material = Septuplets(septuplets) if septuplets else embedded_material(settings.max_motion)
     command = shlex.join(["vcbench", *sys.argv[1:]])
     record = train(loaded, out, settings, material, command)
@@ -70,10 +80,9 @@ def _with_identity(command):
 
 
 @click.command()
-@click.argument("bitstream", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Where tdir.csv, tdir.png and analysis.json go.")
+@click.argument("bitstream", type=FilePath(exists=True))
+@click.argument("source", type=FilePath(exists=True))
+@click.option("--out-dir", type=FolderPath(), required=True, help=f"Where {', '.join(TDIR_WRITES)} go.")
 @click.option("--metrics", default=DEFAULT_METRICS, show_default=True, help="Comma-separated frame metrics (as for `vcbench score`).")
 @click.option("-m", "--metric-option", "metric_options", multiple=True, metavar="METRIC.KEY=VALUE",
               help="An option for one metric, e.g. -m lpips.cache_dir=PATH.")
@@ -85,6 +94,8 @@ def diffvc_tdir(bitstream: Path, source: Path, out_dir: Path, metrics: str, metr
                 dataset: str | None, sequence: str | None, quiet: bool) -> None:
     """Decode a DiffVC BITSTREAM with every TDIR r (0 to its steps - 1) and score each decode against
     the Y4M SOURCE: decode time per frame against the loss on every metric."""
+    refuse_overwriting({"BITSTREAM": bitstream, "SOURCE": source}, outputs_in(out_dir, TDIR_WRITES))
+
     from vcbench.codecs.diffvc.analysis import run_tdir
     from vcbench.metrics.scoring import score_files
 
@@ -112,11 +123,10 @@ def _grid(text: str) -> list[int]:
 
 
 @click.command()
-@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Where qpp.csv, qpp.png and analysis.json go.")
+@click.argument("source", type=FilePath(exists=True))
+@click.option("--out-dir", type=FolderPath(), required=True, help=f"Where {', '.join(QPP_WRITES)} go.")
 @click.option("--point", "points", nargs=2, multiple=True, required=True, metavar="ENCODE_RECORD SUMMARY",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path), help="A ladder point: its encode record and score summary.")
+              type=FilePath(exists=True), help="A ladder point: its encode record and score summary.")
 @click.option("--grid", default="0,7,14,21,28,35,42,49,56,63", show_default=True, help="q values whose file sizes are measured.")
 @click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
               help="A DiffVC option (model, backbone, intra_period, ... as the ladder was coded with).")
@@ -125,6 +135,10 @@ def diffvc_qpp(source: Path, out_dir: Path, points, grid: str, options, codec_ke
                sequence: str | None) -> None:
     """QPP from one model: rate (file size at every q of --grid) and quality (the ladder's scored
     points) against q, for the Y4M SOURCE."""
+    read = {f"--point #{index} {which}": path
+            for index, pair in enumerate(points, 1) for which, path in zip(("ENCODE_RECORD", "SUMMARY"), pair)}
+    refuse_overwriting({"SOURCE": source, **read}, outputs_in(out_dir, QPP_WRITES))
+
     from vcbench.codecs.diffvc.analysis import run_qpp
     from vcbench.codecs.diffvc.settings import OPTIONS
 
@@ -135,14 +149,15 @@ def diffvc_qpp(source: Path, out_dir: Path, points, grid: str, options, codec_ke
 
 
 @click.command()
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Where propagation.csv, propagation.png and analysis.json go.")
+@click.option("--out-dir", type=FolderPath(), required=True, help=f"Where {', '.join(PROPAGATION_WRITES)} go.")
 @click.option("--point", "points", nargs=2, multiple=True, required=True, metavar="RATE FRAMES_CSV",
-              type=(str, click.Path(exists=True, dir_okay=False, path_type=Path)), help="A rate point's label and its per-frame scores.")
+              type=(str, FilePath(exists=True)), help="A rate point's label and its per-frame scores.")
 @click.option("--intra-period", type=click.IntRange(min=1), required=True, help="The codec's intra period.")
 @_with_identity
 def diffvc_propagation(out_dir: Path, points, intra_period: int, codec_key: str, dataset: str | None, sequence: str | None) -> None:
     """Quality against the frame's position within the intra period, per rate point (error propagation)."""
+    refuse_overwriting({f"--point {rate}": path for rate, path in points}, outputs_in(out_dir, PROPAGATION_WRITES))
+
     from vcbench.codecs.diffvc.analysis import run_propagation
 
     table = run_propagation(out_dir, list(points), intra_period, _ids(codec_key, dataset, sequence, None))

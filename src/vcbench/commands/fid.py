@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from vcbench.commands.files import FilePath, refuse_overwriting
 from vcbench.io import write_text_atomic
 from vcbench.metrics.base import MetricUnavailable
 from vcbench.metrics.fid import FEATURE_DIM, InceptionFeatures, pool, read_feature_file, sequence_features, write_feature_file
@@ -19,8 +20,8 @@ FID_COLUMNS = [
 
 
 @click.command()
-@click.argument("video", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("video", type=FilePath(exists=True))
+@click.argument("output", type=FilePath())
 @click.option("--frames", type=click.IntRange(min=1), default=None, help="Use only the first N frames.")
 @click.option("--dataset", required=True)
 @click.option("--sequence", required=True)
@@ -40,6 +41,7 @@ def fid_features(
     """
     if bool(codec) != bool(rate):
         raise click.UsageError("give both --codec and --rate for a reconstruction, or neither for a source")
+    refuse_overwriting({"VIDEO": video}, {"OUTPUT": output})
     try:
         extractor, missing = InceptionFeatures(cache_dir=cache_dir, batch_size=batch_size), ""
     except MetricUnavailable as err:
@@ -53,12 +55,13 @@ def fid_features(
 
 
 @click.command()
-@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("features", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.argument("output", type=FilePath())
+@click.argument("features", nargs=-1, required=True, type=FilePath(exists=True))
 @click.option("--kid-subsets", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--kid-subset-size", type=click.IntRange(min=2), default=1000, show_default=True)
 def fid(output: Path, features: tuple[Path, ...], kid_subsets: int, kid_subset_size: int) -> None:
     """Pool feature files (sources and reconstructions) into OUTPUT (fid.csv): FID and KID per dataset x codec x rate."""
+    refuse_overwriting({f"FEATURES #{index}": path for index, path in enumerate(features, 1)}, {"OUTPUT": output})
     rows = pool([read_feature_file(path) for path in features], kid_subsets, kid_subset_size)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=FID_COLUMNS, lineterminator="\n")

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import click
 
+from vcbench.commands.files import FilePath, refuse_overwriting
 from vcbench.errors import ConfigError, VcbenchError
+from vcbench.report.bd_table import MIN_COVERAGE
 
 _METHOD = click.Choice(["pchip", "cubic", "akima"])
-_FILE = click.Path(dir_okay=False, path_type=Path)
+_FILE = FilePath()
 _DIR = click.Path(file_okay=False, path_type=Path)
 _ROOT = click.option("--root", type=_DIR, default=Path("."), show_default=True,
                      help="Repository root: its git state and data version are recorded.")
@@ -34,9 +36,19 @@ def _require(path: Path, rule: str) -> Path:
 
 
 def _read_rd(path: Path):
-    import pandas as pd
+    from vcbench.results import CURVE_COLUMNS, read_rd
 
-    return pd.read_csv(_require(path, "aggregate"))
+    return read_rd(_require(path, "aggregate"), CURVE_COLUMNS)
+
+
+def _job_files(option: str, pairs: tuple[tuple[str, Path], ...]) -> dict[str, Path]:
+    """``--option KEY FILE`` pairs as refuse_overwriting's inputs, each named as the command line names it."""
+    return {f"{option} {key}": path for key, path in pairs}
+
+
+def _repeated(option: str, paths: tuple[Path, ...]) -> dict[str, Path]:
+    """A repeatable option's files as refuse_overwriting's inputs (``--analysis #2``)."""
+    return {f"{option} #{index}": path for index, path in enumerate(paths, 1)}
 
 
 def _read_fid(path: Path | None):
@@ -52,8 +64,9 @@ def _read_fid(path: Path | None):
     return frame
 
 
-def _read_curve(path: Path, metric: str, wanted: dict[str, tuple[str, str | None]]) -> tuple[list[float], list[float]]:
-    """(rate, quality) of the one curve in a CSV: its rows of the dataset, sequence and codec asked for.
+def _read_curve(path: Path, rate: str, metric: str, wanted: dict[str, tuple[str, str | None]]) -> tuple[list[float], list[float]]:
+    """(rate, quality) of the one curve in a CSV: its rows of the dataset, sequence and codec asked
+    for, the rate from column ``rate`` (never guessed: rd.csv's rate column holds labels).
 
     ``wanted`` maps each of those columns to (its option, the value given or None). A CSV holding
     several values of a column needs its option: merged, several curves make a zig-zag whose BD
@@ -63,13 +76,15 @@ def _read_curve(path: Path, metric: str, wanted: dict[str, tuple[str, str | None
 
     from vcbench.bd import screen_points
 
-    try:
-        frame = pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise VcbenchError(f"{path}: cannot read as CSV ({err})") from None
-    rate = next((c for c in ("rate", "bpp") if c in frame.columns and pd.api.types.is_numeric_dtype(frame[c])), None)
-    if rate is None:
-        raise VcbenchError(f"{path}: needs a numeric `rate` or `bpp` column (found: {', '.join(frame.columns)})")
+    try:  # labels stay text: a codec or sequence called "NA" or "1" is a name
+        frame = pd.read_csv(path, dtype={column: str for column in wanted}, keep_default_na=False, na_values=[""])
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise VcbenchError(f"{path}: cannot read as CSV ({str(err).splitlines()[0]})") from None
+    if rate not in frame.columns:
+        raise VcbenchError(f"{path}: no rate column {rate!r} (found: {', '.join(frame.columns)}); pass --rate-column with its name")
+    if not pd.api.types.is_numeric_dtype(frame[rate]):
+        raise VcbenchError(f"{path}: the rate column {rate!r} holds values that are not numbers; pass --rate-column with the "
+                           "column of rates (rd.csv: bpp)")
     if metric not in frame.columns:
         raise VcbenchError(f"{path}: no column {metric!r} (found: {', '.join(frame.columns)}); pass --metric with a column name")
     for column, (option, value) in wanted.items():
@@ -97,11 +112,13 @@ def _read_curve(path: Path, metric: str, wanted: dict[str, tuple[str, str | None
 
 
 @click.command()
-@click.option("--anchor", "anchor_csv", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="CSV of the anchor curve (a rate or bpp column and the metric's column; rows of rd.csv will do).")
-@click.option("--test", "test_csv", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+@click.option("--anchor", "anchor_csv", required=True, type=FilePath(exists=True),
+              help="CSV of the anchor curve (a rate column, bpp by default, and the metric's column; rows of rd.csv will do).")
+@click.option("--test", "test_csv", required=True, type=FilePath(exists=True),
               help="CSV of the test curve, same columns.")
 @click.option("--metric", required=True, help="Quality column, e.g. psnr_yuv, vmaf, lpips.")
+@click.option("--rate-column", default="bpp", show_default=True,
+              help="The column of rates (numbers; BD takes their log). rd.csv's `rate` column holds labels, not rates.")
 @click.option("--method", type=_METHOD, default="pchip", show_default=True)
 @click.option("--lower-is-better/--higher-is-better", "lower", default=None,
               help="Direction of the metric; by default known from its name (lpips, dists, fid, kid are lower-is-better).")
@@ -109,8 +126,8 @@ def _read_curve(path: Path, metric: str, wanted: dict[str, tuple[str, str | None
 @click.option("--sequence", default=None, help="Use the rows of this sequence (needed when a CSV holds several).")
 @click.option("--anchor-codec", default=None, help="Use the anchor CSV's rows of this codec (needed when it holds several).")
 @click.option("--test-codec", default=None, help="Use the test CSV's rows of this codec (needed when it holds several).")
-def bd(anchor_csv: Path, test_csv: Path, metric: str, method: str, lower: bool | None, dataset: str | None, sequence: str | None,
-       anchor_codec: str | None, test_codec: str | None) -> None:
+def bd(anchor_csv: Path, test_csv: Path, metric: str, rate_column: str, method: str, lower: bool | None, dataset: str | None,
+       sequence: str | None, anchor_codec: str | None, test_codec: str | None) -> None:
     """BD-rate and BD-quality of two RD curves, printed as JSON.
 
     BD-rate (%) < 0: the test needs less rate. BD-quality > 0: the test is better (for a
@@ -122,14 +139,14 @@ def bd(anchor_csv: Path, test_csv: Path, metric: str, method: str, lower: bool |
 
     lower_better = lower_is_better(metric) if lower is None else lower
     curve = {"dataset": ("--dataset", dataset), "sequence": ("--sequence", sequence)}
-    rate_a, quality_a = _read_curve(anchor_csv, metric, {**curve, "codec": ("--anchor-codec", anchor_codec)})
-    rate_t, quality_t = _read_curve(test_csv, metric, {**curve, "codec": ("--test-codec", test_codec)})
+    rate_a, quality_a = _read_curve(anchor_csv, rate_column, metric, {**curve, "codec": ("--anchor-codec", anchor_codec)})
+    rate_t, quality_t = _read_curve(test_csv, rate_column, metric, {**curve, "codec": ("--test-codec", test_codec)})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", BDWarning)
         result = compute(rate_a, quality_a, rate_t, quality_t, method=method, lower_better=lower_better)
     for warning in caught:
         click.echo(f"vcbench: warning: {warning.message}", err=True)
-    payload = {"metric": metric, "lower_is_better": lower_better, **result.to_dict()}
+    payload = {"metric": metric, "rate_column": rate_column, "lower_is_better": lower_better, **result.to_dict()}
     click.echo(dumps_json(payload, indent=2))
 
 
@@ -142,8 +159,14 @@ def bd(anchor_csv: Path, test_csv: Path, metric: str, method: str, lower: bool |
               help="Another anchor codec (repeatable); skipped with a warning if rd.csv has no points of it.")
 @click.option("--method", type=_METHOD, default="pchip", show_default=True)
 @click.option("--metrics", required=True, help="Comma-separated metrics; those absent from rd.csv are skipped.")
-def bd_table(rd_path: Path, fid: Path | None, out: Path, anchor: str, also_against: tuple[str, ...], method: str, metrics: str) -> None:
-    """rd.csv (+ fid.csv) -> bd.csv (per sequence, then the dataset mean).
+@click.option("--interval", type=(float, float), default=None, metavar="LOW HIGH",
+              help="Also BD over this fixed bpp interval, the same for every pair (config report.bd_interval_bpp).")
+@click.option("--min-overlap", type=click.FloatRange(0, 1), default=MIN_COVERAGE, show_default=True,
+              help="Below this coverage of the range a BD value is not defined (config report.bd_min_overlap).")
+def bd_table(rd_path: Path, fid: Path | None, out: Path, anchor: str, also_against: tuple[str, ...], method: str, metrics: str,
+             interval: tuple[float, float] | None, min_overlap: float) -> None:
+    """rd.csv (+ fid.csv) -> bd.csv (per sequence, then the dataset mean with its bootstrap interval), over each pair's
+    overlap and over --interval.
 
     FID/KID are pooled per dataset: their BD rows (sequence `mean`) use the dataset's mean bpp per rate point.
     """
@@ -153,6 +176,9 @@ def bd_table(rd_path: Path, fid: Path | None, out: Path, anchor: str, also_again
     from vcbench.io import atomic_path
     from vcbench.report.bd_table import bd_table as build
 
+    if interval is not None and not 0 < interval[0] < interval[1]:
+        raise ConfigError(f"--interval {interval[0]:g} {interval[1]:g}: give 0 < LOW < HIGH bpp (report.bd_interval_bpp)")
+    refuse_overwriting({"--rd": rd_path, "--fid": fid}, {"--out": out})
     rd = _read_rd(rd_path)
     if anchor not in set(rd["codec"]):
         raise ConfigError(f"{rd_path}: anchor codec {anchor!r} has no RD points "
@@ -165,7 +191,8 @@ def bd_table(rd_path: Path, fid: Path | None, out: Path, anchor: str, also_again
         elif other != anchor:
             click.echo(f"vcbench: warning: no BD against {other}: rd.csv has no RD points of it", err=True)
     names = [m.strip() for m in metrics.split(",") if m.strip()]
-    table = pd.concat([build(rd, each, names, method, fid=fid_rows) for each in anchors], ignore_index=True)
+    table = pd.concat([build(rd, each, names, method, fid=fid_rows, interval=interval, min_overlap=min_overlap)
+                       for each in anchors], ignore_index=True)
     flagged = int(table["low_overlap"].sum())
     if flagged:
         click.echo(f"vcbench: warning: {flagged} BD row(s) have curve overlap below {MIN_OVERLAP:.0%} (the low_overlap column)", err=True)
@@ -191,15 +218,25 @@ def plots(rd_path: Path, out_dir: Path, frames_csv: tuple[tuple[str, Path], ...]
     """RD plots, per-frame plots and visual crops into OUT (+ manifest.json)."""
     from vcbench.io import write_json_atomic
     from vcbench.job_files import JobFiles
-    from vcbench.report.crops import crop_figures
-    from vcbench.report.plots import frame_plots, rd_plots
+    from vcbench.report.crops import crop_figures, lowest_rate_points
+    from vcbench.report.plots import frame_plots, nearest_rate_points, rd_plots
 
+    refuse_overwriting({"--rd": rd_path, **_job_files("--frames", frames_csv), **_job_files("--preview", previews),
+                        **_job_files("--source", sources)}, {"--out": out_dir, "--out's manifest": out_dir / "manifest.json"})
     rd = _read_rd(rd_path)
+    frames_files = JobFiles("--frames", "score", dict(frames_csv))
+    preview_files, source_files = JobFiles("--preview", "score", dict(previews)), JobFiles("--source", "prepare_sequence", dict(sources))
+    for point in nearest_rate_points(rd, preview_bpp).to_dict("records"):  # every file a figure needs, before any is drawn
+        job = (point["dataset"], point["sequence"], point["codec"], point["rate"])
+        frames_files.of(*job)
+        preview_files.of(*job)
+        source_files.of(*job[:2])
+    for point in lowest_rate_points(rd).to_dict("records"):  # the crops' first row
+        preview_files.of(point["dataset"], point["sequence"], point["codec"], point["rate"])
     out_dir.mkdir(parents=True, exist_ok=True)
     figures = rd_plots(rd, [m.strip() for m in metrics.split(",") if m.strip()], out_dir)
-    figures += frame_plots(rd, preview_bpp, out_dir, JobFiles("--frames", "score", dict(frames_csv)))
-    figures += crop_figures(rd, preview_bpp, out_dir, JobFiles("--preview", "score", dict(previews)),
-                            JobFiles("--source", "prepare_sequence", dict(sources)))
+    figures += frame_plots(rd, preview_bpp, out_dir, frames_files)
+    figures += crop_figures(rd, preview_bpp, out_dir, preview_files, source_files)
     write_json_atomic(out_dir / "manifest.json", {"preview_bpp": preview_bpp, "figures": figures})
     click.echo(f"wrote {len(figures)} figures to {out_dir}")
 
@@ -221,6 +258,8 @@ def provenance(preset: str, rd_path: Path, bd_path: Path, encode_records: tuple[
     from vcbench.job_files import JobFiles
     from vcbench.tracking.provenance import build_provenance
 
+    refuse_overwriting({"--rd": rd_path, "--bd": bd_path, **_job_files("--encode-record", encode_records),
+                        **_job_files("--decode-record", decode_records), **_job_files("--summary", summaries)}, {"--out": out})
     records = {"encode": JobFiles("--encode-record", "encode", dict(encode_records)),
                "decode": JobFiles("--decode-record", "decode", dict(decode_records)),
                "score": JobFiles("--summary", "score", dict(summaries))}
@@ -243,9 +282,9 @@ def provenance(preset: str, rd_path: Path, bd_path: Path, encode_records: tuple[
 @click.option("--md", "md_path", required=True, type=_FILE, help="report.md to write (its links are relative to its folder).")
 @click.option("--anchor", required=True, help="Anchor codec (stated in the report).")
 @click.option("--method", type=_METHOD, default="pchip", show_default=True)
-@click.option("--analysis", "analyses", multiple=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+@click.option("--analysis", "analyses", multiple=True, type=FilePath(exists=True),
               help="An analysis record (analysis.json) to show (repeatable; the DAG passes those of the preset).")
-@click.option("--backbone-check", "backbone_checks", multiple=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+@click.option("--backbone-check", "backbone_checks", multiple=True, type=FilePath(exists=True),
               help="A `vcbench backbone check --out` file to show among the conventions (repeatable; the DAG passes the preset's).")
 @click.option("--not-computed", "not_planned", multiple=True, metavar="'METRICS: REASON'",
               help="A metric no job computed, and why (repeatable; the DAG passes those whose weights are absent).")
@@ -259,6 +298,9 @@ def report(preset: str, rd_path: Path, bd_path: Path, plots_dir: Path, provenanc
     from vcbench.report.markdown import MarkdownLinks, render_markdown
 
     manifest = plots_dir / "manifest.json"
+    refuse_overwriting({"--rd": rd_path, "--bd": bd_path, "--plots": plots_dir, "--plots' manifest": manifest,
+                        "--provenance": provenance_path, "--runs": runs_path, "--fid": fid, **_repeated("--analysis", analyses),
+                        **_repeated("--backbone-check", backbone_checks)}, {"--html": html_path, "--md": md_path})
     for path, rule in ((rd_path, "aggregate"), (bd_path, "bd_table"), (manifest, "plots"), (provenance_path, "provenance")):
         _require(path, rule)
     if runs_path is not None:
@@ -283,27 +325,30 @@ def report(preset: str, rd_path: Path, bd_path: Path, plots_dir: Path, provenanc
 @click.option("--runs", "runs_path", type=_FILE, default=None, help="artifacts: mlflow_runs.json (--stage runs).")
 @click.option("--artifact", "artifacts", multiple=True, type=_FILE, help="artifacts: a file to attach (repeatable).")
 @click.option("--artifact-dir", "artifact_dirs", multiple=True, type=_DIR, help="artifacts: a folder to attach (repeatable).")
+@click.option("--anchor", default=None, help="runs: the report's anchor (config report.anchor), a param of the parent run.")
 @click.option("--experiment", default="vcbench", show_default=True)
 @click.option("--tracking-uri", default=None, help="Default: $MLFLOW_TRACKING_URI, else sqlite:///<root>/mlflow.db.")
 @_ROOT
 def track(stage: str, out: Path, preset: str | None, rd_path: Path | None, bd_path: Path | None,
           encode_records: tuple[tuple[str, Path], ...], runs_path: Path | None, artifacts: tuple[Path, ...],
-          artifact_dirs: tuple[Path, ...], experiment: str, tracking_uri: str | None, root: Path) -> None:
+          artifact_dirs: tuple[Path, ...], anchor: str | None, experiment: str, tracking_uri: str | None, root: Path) -> None:
     """Log an aggregated preset to MLflow (idempotent: running it again adds no runs)."""
+    refuse_overwriting({"--rd": rd_path, "--bd": bd_path, "--runs": runs_path, **_job_files("--encode-record", encode_records),
+                        **_repeated("--artifact", artifacts)}, {"--out": out})
     from vcbench.io import write_json_atomic
     from vcbench.job_files import JobFiles
     from vcbench.tracking.mlflow_runs import log_artifacts, log_runs, resolve_tracking_uri
 
     root = root.resolve()
     if stage == "runs":
-        if preset is None or rd_path is None or bd_path is None:
-            raise VcbenchError("vcbench track --stage runs needs --preset, --rd, --bd and --encode-record KEY FILE (the preset's "
-                               "name, rd.csv, bd.csv and every job's encode record)")
+        if preset is None or rd_path is None or bd_path is None or anchor is None:
+            raise VcbenchError("vcbench track --stage runs needs --preset, --rd, --bd, --anchor and --encode-record KEY FILE (the "
+                               "preset's name, rd.csv, bd.csv, the report's anchor and every job's encode record)")
         _require(rd_path, "aggregate")
         _require(bd_path, "bd_table")
         uri = resolve_tracking_uri(root, tracking_uri)
         encoded = JobFiles("--encode-record", "encode", dict(encode_records))
-        record = log_runs(root, preset, rd_path, bd_path, encoded, experiment, uri)
+        record = log_runs(root, preset, rd_path, bd_path, encoded, experiment, uri, anchor)
         write_json_atomic(out, record)
         click.echo(f"MLflow parent run {record['parent_run_id']} with {len(record['children'])} child runs at {uri}")
         return

@@ -7,15 +7,23 @@ from pathlib import Path
 import click
 import numpy as np
 
-from vcbench.commands.files import refuse_overlaps, written_together
+from vcbench.commands.files import (
+    FilePath,
+    live_bitstream,
+    refuse_overlaps,
+    refuse_replacing_record,
+    refuse_replacing_records,
+    written_together,
+)
 from vcbench.commands.options import metric_options as checked_metric_options
 from vcbench.errors import ConfigError
 from vcbench.io import atomic_path, dumps_json, read_record, write_json_atomic, write_text_atomic
 from vcbench.metrics.registry import declared_metric_options
 from vcbench.metrics.scoring import score_files
 from vcbench.results import RDRow
+from vcbench.tools.threads import job_threads
 from vcbench.tracking.job import job_provenance, require_same_source
-from vcbench.video import Y4MReader, yuv_to_rgb
+from vcbench.video import Y4MReader, read_y4m_header, yuv_to_rgb
 
 DEFAULT_METRICS = "psnr,ms_ssim,vmaf"
 
@@ -29,6 +37,17 @@ def save_preview(reconstruction: Path, frame_index: int, out_png: Path) -> None:
         rgb = yuv_to_rgb(frame, reader.format)
     with atomic_path(out_png, suffix=".png") as tmp:
         Image.fromarray(np.rint(rgb * 255.0).astype(np.uint8)).save(tmp, format="PNG")
+
+
+def format_warnings(reference: Path, distorted: Path, allowed: bool) -> list[str]:
+    """Refuse a DISTORTED whose colour range or frame rate is not REFERENCE's (its samples line up,
+    but mean other levels or other instants), or with ``allowed``, the warnings its summary carries.
+    The pipeline's reconstructions always match: `vcbench decode --like` writes the source's format."""
+    differences = read_y4m_header(distorted).range_and_rate_differences(read_y4m_header(reference))
+    if differences and not allowed:
+        raise ConfigError(f"{distorted}: differs from its reference {reference} in {' and '.join(differences)}; bring it to the "
+                          "reference's format, or pass --allow-format-mismatch to score it anyway")
+    return [f"{distorted} differs from its reference {reference} in {difference}" for difference in differences]
 
 
 def frames_to_score(reference: Path, distorted: Path, frames: int | None, encoded: dict | None, encode_path: Path | None,
@@ -60,34 +79,37 @@ def frames_to_score(reference: Path, distorted: Path, frames: int | None, encode
 
 
 @click.command()
-@click.argument("reference", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.argument("distorted", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("reference", type=click.Path(exists=True, path_type=Path))  # the Y4M reader refuses directories in one line
+@click.argument("distorted", type=click.Path(exists=True, path_type=Path))
 @click.option("--metrics", default=DEFAULT_METRICS, show_default=True,
-              help="Comma-separated metrics (psnr, ms_ssim, vmaf, and lpips/dists when installed).")
+              help="Comma-separated registered metrics (`vcbench options` lists them; lpips/dists need their weights).")
 @click.option("--frames", type=click.IntRange(min=1), default=None,
               help="Score only the first N frames (default: all frames of DISTORTED; with --encode-record, the frames it says were coded).")
 @click.option("-m", "--metric-option", "metric_options", multiple=True, metavar="METRIC.KEY=VALUE",
               help="An option for one metric, e.g. -m lpips.net=vgg.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of the learned metrics' verified weights (their cache_dir option, where -m does not set it).")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Threads for libvmaf.")
-@click.option("--frames-csv", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write per-frame values here.")
-@click.option("--summary", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Threads for libvmaf and PSNR (0: the job's threads or the CPUs it may use, never the node's count).")
+@click.option("--frames-csv", type=FilePath(), default=None, help="Write per-frame values here.")
+@click.option("--summary", type=FilePath(), default=None,
               help="Write the per-sequence summary (JSON) here.")
-@click.option("--encode-record", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+@click.option("--encode-record", type=FilePath(exists=True), default=None,
               help="The encode record: makes the summary a full rd.csv row.")
-@click.option("--decode-record", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+@click.option("--decode-record", type=FilePath(exists=True), default=None,
               help="The decode record (decode time).")
 @click.option("--dataset", default=None, help="Dataset name for the rd row.")
 @click.option("--sequence", default=None, help="Sequence name for the rd row.")
 @click.option("--codec", "codec_label", default=None,
               help="Codec label for the rd row: the config's codec key (default: the encode record's codec name).")
-@click.option("--preview", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--preview", type=FilePath(), default=None,
               help="Save the middle frame of DISTORTED as an RGB PNG here.")
+@click.option("--allow-format-mismatch", is_flag=True,
+              help="Score a DISTORTED whose colour range or frame rate differs from REFERENCE's; the summary lists it under warnings.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def score(reference: Path, distorted: Path, metrics: str, frames: int | None, metric_options, cache_dir: Path | None, threads: int,
           frames_csv: Path | None, summary: Path | None, encode_record: Path | None, decode_record: Path | None, dataset: str | None,
-          sequence: str | None, codec_label: str | None, preview: Path | None, quiet: bool) -> None:
+          sequence: str | None, codec_label: str | None, preview: Path | None, allow_format_mismatch: bool, quiet: bool) -> None:
     """Score DISTORTED against REFERENCE (both Y4M) frame by frame and print the means.
 
     PSNR is per frame (Y, U, V and YUV weighted 6:1:1, capped at 100 dB), averaged over frames;
@@ -95,6 +117,7 @@ def score(reference: Path, distorted: Path, metrics: str, frames: int | None, me
     """
     refuse_overlaps({"REFERENCE": reference, "DISTORTED": distorted, "--encode-record": encode_record, "--decode-record": decode_record},
                     {"--frames-csv": frames_csv, "--summary": summary, "--preview": preview})
+    warnings = format_warnings(reference, distorted, allow_format_mismatch)
     names = [m.strip() for m in metrics.split(",") if m.strip()]
     if not names:
         raise ConfigError(f"--metrics {metrics!r}: name at least one metric")
@@ -108,14 +131,21 @@ def score(reference: Path, distorted: Path, metrics: str, frames: int | None, me
     decoded = read_record(decode_record, {"frames": int, "bitstream_sha256": str, "decode_seconds": float}) if decode_record else None
     if encoded is not None:  # before anything is scored or written
         require_same_source(encoded, encode_record, reference, provenance)
+    if summary is not None:  # a summary replaces only a summary of the same bitstream (or of none, scored without a record)
+        bitstream = (live_bitstream(encode_record, encoded) or Path(str(encoded.get("bitstream")))) if encoded is not None else None
+        refuse_replacing_record(summary, "--summary", "summary", bitstream)
+    refuse_replacing_records({"--frames-csv": frames_csv, "--preview": preview})
     frames = frames_to_score(reference, distorted, frames, encoded, encode_record, decoded, decode_record)
-    scores = score_files(reference, distorted, names, frames, per_metric, threads, progress=not quiet)
+    scores = score_files(reference, distorted, names, frames, per_metric, job_threads(threads), progress=not quiet)
     means = scores.means()
     result: dict = {"reference": str(reference), "distorted": str(distorted), "frames": scores.frames, **means,
                     "not_computed": scores.not_computed}
     if encode_record is not None:
         # two config entries of one codec (divinr, divinr_quick) are two curves: label by config key
-        result = RDRow.from_records(encoded, decoded or {}, means, scores.not_computed, dataset, sequence, codec_label).to_dict()
+        result = RDRow.from_records(encoded, decoded or {}, means, scores.not_computed, dataset, sequence, codec_label,
+                                    warnings).to_dict()
+    elif warnings:
+        result["warnings"] = warnings
     result["provenance"] = provenance
     outputs = [(path, suffix) for path, suffix in ((frames_csv, ".csv"), (summary, ".json"), (preview, ".png")) if path is not None]
     with written_together(outputs) as temporaries:
@@ -128,4 +158,6 @@ def score(reference: Path, distorted: Path, metrics: str, frames: int | None, me
             save_preview(distorted, scores.frames // 2, written[preview])
     for name, reason in scores.not_computed.items():
         click.echo(f"not computed: {name}: {reason}", err=True)
+    for warning in warnings:
+        click.echo(f"vcbench: warning: {warning}", err=True)
     click.echo(dumps_json({k: (round(v, 4) if isinstance(v, float) else v) for k, v in means.items()}))

@@ -137,7 +137,7 @@ def _download_once(url: str, part: Path, progress: bool, timeout: float) -> None
         total = have + remaining if remaining is not None else None
         written = 0
         with open(part, "ab" if resumed else "wb") as out, tqdm(
-            total=total, initial=have, unit="B", unit_scale=True, desc=part.name.removesuffix(".part"), disable=not progress
+            total=total, initial=have, unit="B", unit_scale=True, desc=part.name.removesuffix(".part"), disable=None if progress else True
         ) as bar:
             # read1 hands over whatever arrived, so a connection dropped midway loses nothing that
             # was received (iter_content would discard the partly filled chunk).
@@ -298,7 +298,7 @@ def convert_to_y4m(source: Path, fmt: VideoFormat, frames: int, out_y4m: Path, *
         raise FetchError(f"{source}: has {count} frames of {fmt.width}x{fmt.height} {fmt.bit_depth}-bit 4:2:0, the registry says {frames}; "
                          "the file is truncated or not the registered sequence")
     with Y4MWriter(out_y4m, fmt) as writer:
-        for frame in tqdm(reader.frames(), total=frames, unit="frame", desc=out_y4m.name, disable=not progress):
+        for frame in tqdm(reader.frames(), total=frames, unit="frame", desc=out_y4m.name, disable=None if progress else True):
             writer.write(frame)
 
 

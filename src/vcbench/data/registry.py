@@ -13,9 +13,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from vcbench.errors import ConfigError
+from vcbench.io import load_yaml
 
 _BUILTIN = Path(__file__).parent / "registry"
 
@@ -63,7 +62,7 @@ def load_dataset(name: str) -> Dataset:
             break
     else:
         raise ConfigError(f"unknown dataset {name!r}; registered datasets: {', '.join(list_datasets())}")
-    raw = yaml.safe_load(path.read_text())
+    raw = load_yaml(path)
     try:
         sequences = {seq: SequenceSpec(seq, params or {}) for seq, params in raw["sequences"].items()}
         return Dataset(raw["name"], raw.get("description", ""), raw.get("licence", ""), raw["source"], sequences, path)

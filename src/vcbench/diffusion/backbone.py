@@ -18,7 +18,7 @@ motion bucket, noise augmentation) are three header numbers.
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,32 +26,14 @@ from pathlib import Path
 import diffusers
 import torch
 
+from vcbench.diffusion.compatibility import DENOISERS, PRECISIONS, VAES
+from vcbench.diffusion.identity import CONFIGS, backbone_hash
 from vcbench.errors import BitstreamError, ConfigError
 from vcbench.lazy import resolve
 
-# subfolders whose every file decides what a bitstream decodes to (the content hash covers them)
-HASHED_SUBFOLDERS = ("vae", "unet", "scheduler")
-_DENOISERS = {"UNet2DModel": "image", "UNet2DConditionModel": "image", "UNetSpatioTemporalConditionModel": "video"}
-_VAES = ("AutoencoderKL", "AutoencoderKLTemporalDecoder", "PatchAutoencoder")
 # components vcbench defines itself (diffusers ModelMixins, loaded the same way), by class name
 _OWN_CLASSES = {"PatchAutoencoder": "vcbench.diffusion.patch_vae:PatchAutoencoder"}
 CONTEXT_TOKENS = 1  # learned cross-attention tokens per GOP, when the denoiser has cross-attention
-
-
-def backbone_hash(folder: str | Path) -> str:
-    """sha256 over the relative paths and contents of the vae/unet/scheduler files of ``folder``."""
-    root = Path(folder)
-    digest = hashlib.sha256()
-    files = sorted(p for sub in HASHED_SUBFOLDERS for p in (root / sub).rglob("*") if p.is_file())
-    if not files:
-        raise ConfigError(f"{root} holds no diffusers backbone (expected {', '.join(HASHED_SUBFOLDERS)} subfolders)")
-    for path in files:
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        with open(path, "rb") as fh:
-            while block := fh.read(1 << 20):
-                digest.update(block)
-        digest.update(b"\0")
-    return digest.hexdigest()
 
 
 def _component_class(root: Path, subfolder: str, allowed) -> type:
@@ -75,7 +57,7 @@ def resolve_folder(name_or_path: str | Path) -> Path:
     if text.startswith("hf://"):
         from huggingface_hub import snapshot_download  # only for hub ids; a network is needed once
 
-        return Path(snapshot_download(text[len("hf://") :], allow_patterns=[f"{s}/*" for s in HASHED_SUBFOLDERS]))
+        return Path(snapshot_download(text[len("hf://") :], allow_patterns=[f"{s}/*" for s in CONFIGS]))
     path = Path(name_or_path)
     if path.is_dir():
         return path
@@ -93,10 +75,27 @@ class Backbone:
     unet: torch.nn.Module
     scheduler_config: dict
     device: torch.device
+    precision: str = "fp32"  # the forward passes' autocast dtype (compatibility.PRECISIONS); fp32: no autocast
+    unet_batch: int = 0  # frames per denoiser call for image denoisers (0: all at once)
 
     @property
     def kind(self) -> str:
-        return _DENOISERS[type(self.unet).__name__]
+        return DENOISERS[type(self.unet).__name__]
+
+    def configure_memory(self, precision: str, vae_tiling: bool, unet_batch: int = 0) -> None:
+        """Set the memory options (:data:`vcbench.diffusion.compatibility.MEMORY_OPTIONS`, and frames per denoiser call)."""
+        self.precision, self.unet_batch = precision, unet_batch
+        if vae_tiling:
+            self.vae.enable_tiling()
+
+    def autocast(self, vae: bool = False):
+        """The context the backbone's forward passes run in: autocast to ``precision`` (weights stay fp32, so
+        LoRA and the codecs' own tensors train in fp32: activations halve, weights do not), or nothing for fp32
+        (the bits stay those of fp32). A VAE whose config says ``force_upcast`` (SDXL's: it overflows in fp16)
+        stays in fp32 under fp16, as diffusers' pipelines keep it."""
+        if self.precision == "fp32" or (vae and self.precision == "fp16" and getattr(self.vae.config, "force_upcast", False)):
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=getattr(torch, PRECISIONS[self.precision]))
 
     @property
     def latent_channels(self) -> int:
@@ -123,7 +122,8 @@ class Backbone:
     def encode_frames(self, rgb: torch.Tensor, chunk: int = 4) -> torch.Tensor:
         """Latents (a KL autoencoder's mode, or a deterministic latent; scaled as the denoiser expects) of RGB in [-1, 1]."""
         scale, shift = self._scale_shift()
-        out = [_latent(self.vae.encode(part.to(self.device))) for part in rgb.split(chunk)]
+        with self.autocast(vae=True):
+            out = [_latent(self.vae.encode(part.to(self.device))).float() for part in rgb.split(chunk)]
         return (torch.cat(out) - shift) * scale
 
     @torch.inference_mode()
@@ -132,39 +132,59 @@ class Backbone:
         scale, shift = self._scale_shift()
         z = latents / scale + shift
         parts = []
-        for part in z.split(chunk):
-            if type(self.vae).__name__ == "AutoencoderKLTemporalDecoder":
-                parts.append(self.vae.decode(part, num_frames=part.shape[0]).sample)
-            else:
-                parts.append(self.vae.decode(part).sample)
+        with self.autocast(vae=True):
+            for part in z.split(chunk):
+                if type(self.vae).__name__ == "AutoencoderKLTemporalDecoder":
+                    parts.append(self.vae.decode(part, num_frames=part.shape[0]).sample.float())
+                else:
+                    parts.append(self.vae.decode(part).sample.float())
         return torch.cat(parts).clamp(-1, 1)
 
     # -- denoiser ------------------------------------------------------------------------------
-    def check_concatenated(self, condition_channels: int, what: str) -> None:
-        """A ConfigError unless the denoiser takes the noisy latent plus ``condition_channels``
-        concatenated channels (``what`` names them and their codec, for the message)."""
-        expected = self.latent_channels + condition_channels
-        if int(self.unet.config.in_channels) != expected:
-            raise ConfigError(
-                f"{self.folder}: the denoiser takes {self.unet.config.in_channels} input channels; {what} concatenated to the "
-                f"noisy latent need {expected}; pass a backbone trained for this conditioning"
-            )
+    @property
+    def concatenates(self) -> bool:
+        """Whether the denoiser's input convolution takes a condition concatenated to the noisy latent
+        (the embedded backbone, SVD, a stock one DiffVC widened) or the noisy latent alone (stock SD)."""
+        return int(self.unet.conv_in.in_channels) == 2 * self.latent_channels
 
-    def predict(self, noisy: torch.Tensor, timestep: torch.Tensor, condition: torch.Tensor,
+    def added_conditions(self, frames: int, latent_hw: tuple[int, int]) -> dict | None:
+        """SDXL's micro-conditioning (``addition_embed_type: text_time``): a pooled text embedding, zero
+        (the unconditional prompt; the codecs' own tokens go through cross-attention), and the time ids
+        (original size, crop corner, target size) of an uncropped frame of the coded size. None for others."""
+        if getattr(self.unet.config, "addition_embed_type", None) != "text_time":
+            return None
+        config = self.unet.config
+        text_dim = int(config.projection_class_embeddings_input_dim) - 6 * int(config.addition_time_embed_dim)
+        height, width = latent_hw[0] * self.downscale, latent_hw[1] * self.downscale
+        time_ids = torch.tensor([[height, width, 0, 0, height, width]], dtype=torch.float32, device=self.device)
+        return {"text_embeds": torch.zeros(frames, text_dim, device=self.device), "time_ids": time_ids.expand(frames, -1)}
+
+    def predict(self, noisy: torch.Tensor, timestep: torch.Tensor, condition: torch.Tensor | None,
                 context: torch.Tensor | None, time_ids: torch.Tensor | None) -> torch.Tensor:
-        """Denoiser output for frames ``noisy`` (F, C, h, w) given the concatenated ``condition``.
+        """Denoiser output for frames ``noisy`` (F, C, h, w) given the concatenated ``condition`` (None:
+        a denoiser that takes the noisy latent alone), in fp32 whatever the precision.
 
         ``timestep`` is one value for all frames or one per frame (image kind only)."""
-        sample = torch.cat([noisy, condition], dim=1)
+        sample = noisy if condition is None else torch.cat([noisy, condition], dim=1)
+        with self.autocast():
+            if self.kind == "video":
+                out = self.unet(sample.unsqueeze(0), timestep.reshape(-1)[:1], encoder_hidden_states=context,
+                                added_time_ids=time_ids, return_dict=False)[0]
+                return out[0].float()
+            frames = sample.shape[0]
+            steps = timestep.reshape(-1).expand(frames) if timestep.numel() == 1 else timestep
+            batch = self.unet_batch or frames
+            outputs = [self._predict_image(sample[first : first + batch], steps[first : first + batch], context)
+                       for first in range(0, frames, batch)]
+        return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+
+    def _predict_image(self, sample: torch.Tensor, steps: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
         frames = sample.shape[0]
-        if self.kind == "video":
-            out = self.unet(sample.unsqueeze(0), timestep.reshape(-1)[:1], encoder_hidden_states=context,
-                            added_time_ids=time_ids, return_dict=False)[0]
-            return out[0]
-        steps = timestep.reshape(-1).expand(frames) if timestep.numel() == 1 else timestep
         if self.context_dim is None:
-            return self.unet(sample, steps, return_dict=False)[0]
-        return self.unet(sample, steps, encoder_hidden_states=context.expand(frames, -1, -1), return_dict=False)[0]
+            return self.unet(sample, steps, return_dict=False)[0].float()
+        added = self.added_conditions(frames, tuple(sample.shape[-2:]))
+        return self.unet(sample, steps, encoder_hidden_states=context.expand(frames, -1, -1), added_cond_kwargs=added,
+                         return_dict=False)[0].float()
 
 
 def _latent(encoded) -> torch.Tensor:
@@ -172,15 +192,26 @@ def _latent(encoded) -> torch.Tensor:
     return encoded.latent_dist.mode() if hasattr(encoded, "latent_dist") else encoded.latent
 
 
-def load_backbone(name_or_path: str | Path, device: torch.device | str = "cpu") -> Backbone:
-    """Load a backbone through diffusers' ``from_pretrained`` and hash it."""
+def check_precision(precision: str, device: torch.device, owner: str) -> None:
+    """A ConfigError naming ``owner`` where ``device`` has no native ``precision`` (bf16 on a CUDA GPU before
+    Ampere, where torch would emulate it slowly); bf16 and fp16 both run on the CPU."""
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
+        raise ConfigError(f"{owner}: precision=bf16, but {torch.cuda.get_device_name(device)} has no native bfloat16; use fp16 or fp32")
+
+
+def load_backbone(name_or_path: str | Path, device: torch.device | str = "cpu", precision: str = "fp32", vae_tiling: bool = False,
+                  unet_batch: int = 0) -> Backbone:
+    """Load a backbone through diffusers' ``from_pretrained`` and hash it (``precision``, ``vae_tiling``,
+    ``unet_batch``: the memory options of :data:`vcbench.diffusion.compatibility.MEMORY_OPTIONS`)."""
     root = resolve_folder(name_or_path)
-    vae = _component_class(root, "vae", _VAES).from_pretrained(root, subfolder="vae")
-    unet = _component_class(root, "unet", tuple(_DENOISERS)).from_pretrained(root, subfolder="unet")
+    vae = _component_class(root, "vae", VAES).from_pretrained(root, subfolder="vae")
+    unet = _component_class(root, "unet", tuple(DENOISERS)).from_pretrained(root, subfolder="unet")
     scheduler = _component_class(root, "scheduler", None).from_pretrained(root, subfolder="scheduler")
     for module in (vae, unet):
         module.to(device).eval().requires_grad_(False)
-    return Backbone(root, backbone_hash(root), vae, unet, dict(scheduler.config), torch.device(device))
+    backbone = Backbone(root, backbone_hash(root), vae, unet, dict(scheduler.config), torch.device(device))
+    backbone.configure_memory(precision, vae_tiling, unet_batch)
+    return backbone
 
 
 def find_backbone(digest: str, candidates: list[str | Path], models_dir: str | Path | None, bitstream: Path) -> Path:

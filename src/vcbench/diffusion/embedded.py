@@ -187,7 +187,7 @@ def _step(optimiser, loss, step, state, name, shown, progress, save_checkpoint, 
 def _train_vae(vae, crops, settings, state, save_checkpoint, started, device) -> None:
     optimiser = torch.optim.Adam(vae.parameters(), lr=settings.vae_learning_rate)
     vae.train()
-    progress = tqdm(range(state["step"], settings.vae_steps), desc="prior: VAE", unit="it", mininterval=2.0)
+    progress = tqdm(range(state["step"], settings.vae_steps), desc="prior: VAE", unit="it", mininterval=2.0, disable=None)
     for step in progress:
         for group in optimiser.param_groups:  # linear decay to 10 %
             group["lr"] = settings.vae_learning_rate * (1 - 0.9 * step / settings.vae_steps)
@@ -226,7 +226,7 @@ def _train_unet(vae, unet, scheduler, crops, generator, settings, state, save_ch
     pool = _latent_pool(vae, crops, settings, device)
     optimiser = torch.optim.Adam(unet.parameters(), lr=settings.learning_rate)
     unet.train()
-    progress = tqdm(range(state["step"], settings.unet_steps), desc="prior: denoiser", unit="it", mininterval=2.0)
+    progress = tqdm(range(state["step"], settings.unet_steps), desc="prior: denoiser", unit="it", mininterval=2.0, disable=None)
     for step in progress:
         for group in optimiser.param_groups:
             group["lr"] = settings.learning_rate * (1 - 0.9 * step / settings.unet_steps)

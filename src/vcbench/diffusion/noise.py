@@ -4,7 +4,10 @@ runs (its name is written in the bitstream header) and the loss each trains with
 
 ddim-trailing  discrete-timestep models (DDPM/DDIM-trained image LDMs, the embedded prior):
                noise from the scheduler's alphas at a random timestep; DDIM with eta = 0 and
-               trailing timestep spacing, so that few steps start from pure noise
+               trailing timestep spacing, so that few steps start from pure noise. Whatever
+               discrete scheduler a backbone ships (SD 1.5's PNDM, SD 2.1's v-prediction DDIM,
+               SD-Turbo's trailing Euler), its betas and prediction type are what matter: DDIM
+               with eta = 0 integrates the same probability-flow ODE as those samplers do
 euler-edm      continuous-noise models of the SVD kind (EulerDiscreteScheduler with
                ``timestep_type: continuous``): EDM preconditioning (input scaled by
                1/sqrt(sigma^2 + 1), timestep 0.25 ln sigma), log-normal training noise levels,
@@ -21,6 +24,7 @@ import torch
 from diffusers import DDIMScheduler
 
 from vcbench.diffusion.backbone import Backbone
+from vcbench.diffusion.compatibility import sampler_name
 
 if TYPE_CHECKING:
     from diffusers import EulerDiscreteScheduler
@@ -126,8 +130,8 @@ SAMPLERS = {cls.name: cls for cls in (DdimTrailing, EulerEdm)}
 
 
 def noise_process(config: dict) -> DdimTrailing | EulerEdm:
-    """The process a backbone was trained with, from its scheduler config."""
-    return EulerEdm(config) if config.get("timestep_type") == "continuous" else DdimTrailing(config)
+    """The process a backbone was trained with, from its scheduler config (the rule: :func:`sampler_name`)."""
+    return SAMPLERS[sampler_name(config)](config)
 
 
 def start_latents(process: DdimTrailing | EulerEdm, scheduler, clean: torch.Tensor, noise: torch.Tensor, start: int) -> torch.Tensor:
@@ -140,13 +144,14 @@ def start_latents(process: DdimTrailing | EulerEdm, scheduler, clean: torch.Tens
 @torch.inference_mode()
 def sample(backbone: Backbone, process: DdimTrailing | EulerEdm, condition: torch.Tensor, context: torch.Tensor | None,
            time_ids: torch.Tensor | None, steps: int, seed: int,
-           on_step: Callable[[int, torch.Tensor], None] | None = None, start: int = 0) -> torch.Tensor:
+           on_step: Callable[[int, torch.Tensor], None] | None = None, start: int = 0, concatenate: bool = True) -> torch.Tensor:
     """Latents (F, C, h, w) of a GOP; ``on_step(step, predicted_x0)`` sees every step's clean estimate.
 
     ``start`` > 0 skips the first ``start`` of the ``steps`` steps: sampling begins from the
     condition (a latent-space estimate of the frames) noised to the level of step ``start``, as
     SDEdit does, so the denoiser refines the estimate instead of inventing the frames from noise;
-    every step's clean estimate is still reported, those skipped as the condition itself."""
+    every step's clean estimate is still reported, those skipped as the condition itself. Without
+    ``concatenate`` (a denoiser that takes the noisy latent alone) that start is all the denoiser sees of it."""
     scheduler = process.scheduler(steps)
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn(condition.shape, generator=generator).to(condition.device)
@@ -157,7 +162,8 @@ def sample(backbone: Backbone, process: DdimTrailing | EulerEdm, condition: torc
                 on_step(index, condition)
             continue
         model_input = scheduler.scale_model_input(latents, timestep)
-        output = backbone.predict(model_input, timestep.reshape(1).to(condition.device), condition, context, time_ids)
+        output = backbone.predict(model_input, timestep.reshape(1).to(condition.device), condition if concatenate else None, context,
+                                  time_ids)
         result = process.step(scheduler, output, timestep, latents)
         latents = result.prev_sample
         if on_step is not None:

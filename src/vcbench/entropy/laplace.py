@@ -80,15 +80,18 @@ def decode_tensors(data: bytes, sizes: list[int]) -> list[np.ndarray]:
     words = data[offset:]
     if len(words) % 4:
         raise BitstreamError("entropy-coded payload is not a whole number of 32-bit words")
-    decoder = constriction.stream.stack.AnsCoder(np.frombuffer(words, dtype="<u4").astype(np.uint32))
     out = []
-    for size, header in zip(sizes, headers):
-        if header.max_abs and size:
-            if not math.isfinite(header.scale) or header.scale <= 0:
-                raise BitstreamError("entropy-coded payload has an invalid Laplace scale")
-            out.append(decoder.decode(_model(header), size).astype(np.int32))
-        else:
-            out.append(np.zeros(size, dtype=np.int32))
+    try:
+        decoder = constriction.stream.stack.AnsCoder(np.frombuffer(words, dtype="<u4").astype(np.uint32))
+        for size, header in zip(sizes, headers):
+            if header.max_abs and size:
+                if not math.isfinite(header.scale) or header.scale <= 0:
+                    raise BitstreamError("entropy-coded payload has an invalid Laplace scale")
+                out.append(decoder.decode(_model(header), size).astype(np.int32))
+            else:
+                out.append(np.zeros(size, dtype=np.int32))
+    except (AssertionError, ValueError) as err:  # how constriction refuses data that no encoder wrote
+        raise BitstreamError(f"entropy-coded payload is invalid ({err})") from None
     return out
 
 

@@ -14,9 +14,11 @@ encoder reconstructs exactly what the decoder will (no escape codes needed at th
 
 What decides the decoded symbols is fixed data, not float arithmetic: the factorised prior's
 probability tables are computed once (:meth:`FactorizedPrior.update_tables`) and stored with the
-weights (buffers in the state dict), and the Gaussian's scales are the table's exact float64
-values. The scale *index* comes from the caller's network, so a decoder on another platform
-can compute another index at a boundary; callers that care check a digest of the symbols.
+weights (buffers in the state dict), and the Gaussian's scales are the table's decimal constants.
+The scale *index* is picked on the CPU from the scale's natural log as an exact fixed-point value
+(:meth:`GaussianConditional.indexes`; the caller computes it with
+:mod:`vcbench.entropy.fixed_point`, the same bit for bit on every device), by comparisons with the
+table's logs rounded up to the same grid.
 
 ``compress(...) -> list[bytes]`` gives one string per batch item; ``decompress(strings, ...)``
 inverts it and refuses, as a BitstreamError, a string that is not whole 32-bit words or that is
@@ -32,11 +34,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from vcbench.entropy import fixed_point
 from vcbench.errors import BitstreamError
 
 LIKELIHOOD_BOUND = 1e-9
-# CompressAI's default scale table: 64 scales log-spaced over [0.11, 256]
-SCALE_TABLE = tuple(float(v) for v in np.exp(np.linspace(math.log(0.11), math.log(256.0), 64)))
+# CompressAI's default scale table, 64 scales log-spaced over [0.11, 256], rounded to 6 significant
+# digits: decimal constants are the same on every machine, where exp() may differ in the last bit
+# (no entry lies within 1e-8 of a rounding boundary, so a 1-ulp exp still rounds to the same digits)
+SCALE_TABLE = tuple(float(f"{v:.6g}") for v in np.exp(np.linspace(math.log(0.11), math.log(256.0), 64)))
 
 
 def bits(likelihoods: torch.Tensor) -> torch.Tensor:
@@ -57,6 +62,16 @@ def _decoder(string: bytes, what: str):
     if len(string) % 4:
         raise BitstreamError(f"{what}: the range-coded string is not a whole number of 32-bit words ({len(string)} bytes)")
     return constriction.stream.queue.RangeDecoder(np.frombuffer(string, dtype="<u4").astype(np.uint32))
+
+
+def _decode(decoder, what: str, *args) -> np.ndarray:
+    """decoder.decode(*args), with constriction's refusals of data no encoder wrote (it raises
+    AssertionError or ValueError) as a one-line BitstreamError."""
+    try:
+        return decoder.decode(*args)
+    except (AssertionError, ValueError) as err:
+        raise BitstreamError(f"{what}: the range-coded string is invalid for this model ({str(err).rstrip('.')}; damaged or not "
+                             "written for it)") from None
 
 
 def _check_used_up(decoder, what: str) -> None:
@@ -149,7 +164,7 @@ class FactorizedPrior(nn.Module):
         for index, string in enumerate(strings):
             what = f"side information {index}"
             decoder = _decoder(string, what)
-            channels = [decoder.decode(model, per_channel).astype(np.int64) - self.support for model in models]
+            channels = [_decode(decoder, what, model, per_channel).astype(np.int64) - self.support for model in models]
             _check_used_up(decoder, what)
             items.append(np.stack(channels).reshape(shape))
         return torch.from_numpy(np.stack(items))
@@ -163,6 +178,11 @@ class GaussianConditional(nn.Module):
         self.support = support
         self.register_buffer("scale_table", torch.tensor(scale_table, dtype=torch.float64), persistent=False)
         self._family = constriction.stream.model.QuantizedGaussian(-support, support)
+        # see indexes(); math.log is within 1 ulp everywhere, and no log of SCALE_TABLE lies within
+        # 1e-9 (relative) of a grid point, so every machine rounds it up to the same one
+        self._log_thresholds = np.array([math.ceil(math.log(scale) * fixed_point.GRID) / fixed_point.GRID for scale in scale_table[1:]])
+        if np.any(np.diff(self._log_thresholds) <= 0):
+            raise ValueError("the scale table must rise strictly (and its logs by more than the grid's step)")
 
     @property
     def scale_bound(self) -> float:
@@ -178,10 +198,21 @@ class GaussianConditional(nn.Module):
     def clip(self, symbols: torch.Tensor) -> torch.Tensor:
         return symbols.clamp(-self.support, self.support)
 
-    def indexes(self, scales: torch.Tensor) -> torch.Tensor:
-        """The table entry each scale is coded with: the largest table scale not above it (int64)."""
-        table = self.scale_table.to(device=scales.device, dtype=scales.dtype)
-        return (scales.detach()[..., None] >= table[1:]).sum(dim=-1)
+    def indexes(self, log_scales: torch.Tensor) -> torch.Tensor:
+        """The table entry each scale is coded with (int64, on the CPU), from the scales' natural
+        logs as exact values on :mod:`~vcbench.entropy.fixed_point`'s grid: the number of
+        thresholds reached, the thresholds being the logs of the table's scales 1..63 rounded up
+        to that grid (so a scale picks the largest table entry not above it, up to the grid's
+        resolution, 1.5e-5 in the log).
+
+        Every step is exact, so the decision is the same on every device, thread count and
+        precision, as long as the logs are: a caller computes them with
+        :class:`~vcbench.entropy.fixed_point.ExactNet`, never with float arithmetic on the device."""
+        values = log_scales.detach().to(device="cpu", dtype=torch.float64)
+        if not bool(torch.equal(values, fixed_point.to_grid(values))):
+            raise ValueError("log scales off the fixed-point grid: compute them with vcbench.entropy.fixed_point")
+        picked = np.searchsorted(self._log_thresholds, values.numpy(), side="right")
+        return torch.from_numpy(picked.astype(np.int64))
 
     def compress(self, symbols: torch.Tensor, indexes: torch.Tensor) -> list[bytes]:
         """Integer symbols (B, ...) within the support and their scale indexes -> one string per item."""
@@ -206,7 +237,7 @@ class GaussianConditional(nn.Module):
             if flat.size and (flat.min() < 0 or flat.max() >= len(table)):
                 raise ValueError("scale indexes outside the table")
             decoder = _decoder(string, what)
-            decoded = decoder.decode(self._family, np.zeros(flat.size), table[flat])
+            decoded = _decode(decoder, what, self._family, np.zeros(flat.size), table[flat])
             _check_used_up(decoder, what)
             items.append(decoded.astype(np.int64).reshape(index.shape))
         return torch.from_numpy(np.stack(items)) if items else torch.zeros((0, *indexes.shape[1:]), dtype=torch.int64)

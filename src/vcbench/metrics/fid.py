@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from vcbench.io import atomic_path
+from vcbench.metrics.learned_options import INCEPTION_ASSET
 from vcbench.metrics.weights import load_weights
 from vcbench.tools.device import choose_device
 from vcbench.video import Frame, VideoFormat, Y4MReader, yuv_to_rgb
@@ -35,7 +36,6 @@ SHIFT = 128
 MIN_SIDE_FOR_SHIFT = 384
 INCEPTION_SIZE = 299
 FEATURE_DIM = 2048
-INCEPTION_ASSET = "fid-inception-2015-12-05"
 
 
 def patch_origins(height: int, width: int) -> list[tuple[int, int]]:
@@ -155,7 +155,7 @@ class InceptionFeatures:
 
         out = np.zeros((len(patches), FEATURE_DIM), dtype=np.float32)
         starts = range(0, len(patches), self.batch_size)
-        for start in tqdm(starts, desc="inception", unit="batch", disable=not self.progress, leave=False):
+        for start in tqdm(starts, desc="inception", unit="batch", disable=None if self.progress else True, leave=False):
             batch = torch.from_numpy(patches[start : start + self.batch_size]).permute(0, 3, 1, 2).to(self.device)
             with torch.no_grad():
                 out[start : start + len(batch)] = self._forward(batch).float().cpu().numpy()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from vcbench.metrics.base import MetricUnavailable
+from vcbench.metrics.spec import Column, FrameLimit, MetricSpec
 from vcbench.options import OptionSet
 from vcbench.video import Frame, VideoFormat
 
@@ -91,14 +92,25 @@ def ms_ssim(reference: np.ndarray, distorted: np.ndarray, data_range: float) -> 
     return float(np.prod(np.array(factors) ** WEIGHTS))
 
 
+SPEC = MetricSpec(
+    "ms_ssim", (Column("ms_ssim", "higher", 1e-3),), "frame", "vcbench.metrics.msssim:MSSSIM",
+    "MS-SSIM: luma, Wang et al.'s as pytorch-msssim computes it (5 scales, 11x11 Gaussian, sigma 1.5, valid filtering, "
+    "2x2 average pooling), in numpy to within 1e-6 of pytorch-msssim in float64, per frame, averaged over frames; not "
+    "libvmaf's float_ms_ssim, another algorithm (up to 1.5e-3 apart per frame on the demo clip bikes).",
+    options=OptionSet(),  # the conventions above are fixed: nothing to choose
+    smallest_frame=FrameLimit(min_side=MIN_SIDE, why="its 5-scale pyramid with an 11-tap window"),
+    small_frames="not computed",
+)
+
+
 class MSSSIM:
-    columns = ("ms_ssim",)
-    option_set = OptionSet()  # the conventions above are fixed: nothing to choose
+    columns = SPEC.column_names
+    option_set = SPEC.options
 
     def __init__(self, **options):
         self.option_set.parse(options, "ms_ssim options")
 
     def compute(self, reference: list[Frame], distorted: list[Frame], fmt: VideoFormat) -> dict[str, list[float]]:
         if min(fmt.width, fmt.height) < MIN_SIDE:
-            raise MetricUnavailable(f"MS-SSIM needs frames of at least {MIN_SIDE}x{MIN_SIDE}, these are {fmt.width}x{fmt.height}")
+            raise MetricUnavailable(SPEC.too_small(fmt.width, fmt.height))
         return {"ms_ssim": [ms_ssim(ref.y, dist.y, float(fmt.max_value)) for ref, dist in zip(reference, distorted)]}

@@ -13,19 +13,20 @@ At 10 bit the two differ by exactly 20 log10(1023 / 1020) = 0.0255 dB; at 8 bit 
 from __future__ import annotations
 
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from vcbench.metrics.spec import Column, MetricSpec
 from vcbench.options import Option, OptionSet
+from vcbench.tools.threads import job_threads
 from vcbench.video import Frame, VideoFormat
 
 #: PSNR of an exact match: capped so that averages stay finite (stated in every report).
 PSNR_CAP_DB = 100.0
 
-# numpy releases the GIL in its loops, so threads use every core.
-_POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="psnr")
+# numpy releases the GIL in its loops, so threads use every core the job was given.
+_POOL = ThreadPoolExecutor(max_workers=job_threads(), thread_name_prefix="psnr")
 
 
 #: rows per work item: a block of about 256 KiB stays in cache through the passes below.
@@ -61,12 +62,25 @@ def psnr_from_mse(mse: float, peak: int) -> float:
 PEAKS = {"jvet": lambda bit_depth: 255 << (bit_depth - 8), "ffmpeg": lambda bit_depth: (1 << bit_depth) - 1}
 
 
-class PSNR:
-    columns = ("psnr_y", "psnr_u", "psnr_v", "psnr_yuv")
-    option_set = OptionSet(
+SPEC = MetricSpec(
+    "psnr",
+    (Column("psnr_y", "higher", 0.05, unit="dB"), Column("psnr_u", "higher", 0.05, headline=False, unit="dB"),
+     Column("psnr_v", "higher", 0.05, headline=False, unit="dB"), Column("psnr_yuv", "higher", 0.05, unit="dB")),
+    "frame", "vcbench.metrics.psnr:PSNR",
+    "PSNR: per frame on the Y4M's YUV, YUV weighted (6Y + U + V) / 8, averaged over frames; PSNR-Y is the luma alone. Peak "
+    "255 x 2^(bitdepth-8) (1020 at 10 bit), as HM, VTM and VVenC compute it, unless the psnr metric option "
+    "peak=ffmpeg is set (2^bitdepth - 1 = 1023, as ffmpeg's psnr filter; 0.0255 dB more at 10 bit, equal at 8 bit); "
+    "an exact match counts as 100 dB.",
+    options=OptionSet(
         Option("peak", str, "jvet", "peak sample value: jvet = 255 x 2^(bitdepth-8) (HM/VTM/VVenC), ffmpeg = 2^bitdepth - 1",
                choices=tuple(PEAKS)),
-    )
+    ),
+)
+
+
+class PSNR:
+    columns = SPEC.column_names
+    option_set = SPEC.options
 
     def __init__(self, **options):
         self.options = self.option_set.parse(options, "psnr options")

@@ -7,28 +7,16 @@ FID feature job without the Inception weights only counts patches).
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-from vcbench.assets import AssetError, require
+from vcbench.assets import AssetError
 from vcbench.metrics.base import MetricUnavailable
-
-if TYPE_CHECKING:
-    pass
-
-
-def require_weights(asset: str, cache_dir: str | os.PathLike | None, registry_path: str | os.PathLike | None) -> Path:
-    """The verified path of ``asset``; MetricUnavailable (reason + fix) when it is missing."""
-    try:
-        return require(asset, cache_dir=cache_dir, registry_path=registry_path)
-    except AssetError as err:
-        raise MetricUnavailable(str(err)) from None
 
 
 def load_weights(asset: str, cache_dir: str | os.PathLike | None, registry_path: str | os.PathLike | None) -> dict:
     """The state dict of a verified asset; MetricUnavailable (reason + fix) when it is missing."""
-    path = require_weights(asset, cache_dir, registry_path)
-    import torch
+    from vcbench.perceptual.nets import load_state  # torch, only once the weights are wanted
 
-    return torch.load(path, map_location="cpu", weights_only=True)
-
+    try:
+        return load_state(asset, cache_dir, registry_path)
+    except AssetError as err:
+        raise MetricUnavailable(str(err)) from None

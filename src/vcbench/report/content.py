@@ -12,13 +12,23 @@ from pathlib import Path
 import pandas as pd
 
 from vcbench.analysis_record import read_record
-from vcbench.bd import LOWER_IS_BETTER
 from vcbench.codecs.ffmpeg import anchor_settings_table
-from vcbench.report.bd_table import MEAN
+from vcbench.metrics.registry import specs
+from vcbench.report import overview
+from vcbench.report.bd_table import FIXED, OVERLAP
+from vcbench.report.cost import time_table
+from vcbench.report.summary import summary_sentences
 
 
-def conventions(anchor: str, method: str) -> list[str]:
-    lower = ", ".join(sorted(LOWER_IS_BETTER))
+def reported_metrics(columns) -> list[str]:
+    """The declared metrics that filled any of ``columns`` (of rd.csv and fid.csv), in the registry's order."""
+    return [name for name, spec in specs().items() if set(spec.column_names) & set(columns)]
+
+
+def conventions(anchor: str, method: str, metrics: list[str]) -> list[str]:
+    """What every number of a report means: BD, bpp, the anchors, then each of ``metrics`` as its declaration states it."""
+    declared = [specs()[name] for name in metrics]
+    lower = ", ".join(column.name for spec in declared for column in spec.columns if column.lower_is_better) or "none here"
     method_text = {
         "pchip": "PCHIP interpolation with the exact integral of the piecewise cubic (as the JVET CTC sheet)",
         "cubic": "a single cubic polynomial fit (VCEG-M33)",
@@ -26,33 +36,30 @@ def conventions(anchor: str, method: str) -> list[str]:
     }[method]
     return [
         f"Anchor: {anchor}. Every BD value compares a codec (the test) against this anchor on the same sequence.",
-        f"BD method: {method_text}, over log10(bpp), integrated over the overlap of the two curves only.",
+        f"BD method: {method_text}, over log10(bpp), integrated over the overlap of the two curves and, where bd.csv has "
+        "it, over the fixed bpp interval the config states (BD-rate there: over the quality range the anchor spans in "
+        "the interval); nothing is extrapolated.",
         "BD-rate (%): average rate difference at equal quality; negative = the test needs less rate than the anchor (better).",
         "BD-quality: average quality difference at equal rate; positive = the test is better. For higher-is-better metrics "
         "it is test minus anchor (BD-PSNR in dB for PSNR).",
         f"Lower-is-better metrics ({lower}) are negated before the BD computation: their BD-rate keeps the meaning above, "
         "and their BD-quality is anchor minus test (positive = the test is better).",
-        "Overlap: the common part of the two curves' ranges divided by their union; below 75 % the value is flagged in the "
-        "notes. A value is n/a (NaN) only when the curves do not overlap or a curve is not monotonic (reason in the notes).",
-        "Datasets: BD is computed per sequence, then averaged over the sequences of the dataset (sequences without a "
-        "finite value are left out and named).",
+        "Overlap: the common part of the two curves' ranges divided by their union (over the fixed interval: the part of "
+        "it both curves cover); below bd.csv's min_overlap the value is not defined (n.d., with the overlap) and never "
+        "enters a mean; below 75 % it is flagged in the notes.",
+        "Datasets: BD is computed per sequence, then averaged over the sequences of the dataset where it is defined (the "
+        "others named), with a 95 % percentile bootstrap interval over those sequences (fixed seed; none with one).",
         "bpp = 8 x bytes / (frames x width x height) of the original; conventional codecs: the elementary stream; "
         "neural codecs: the whole file, the shared pretrained backbone excluded.",
-        "PSNR: per frame, YUV weighted (6Y + U + V) / 8, averaged over frames; PSNR-Y is the luma alone. Peak "
-        "255 x 2^(bitdepth-8) (1020 at 10 bit), as HM, VTM and VVenC compute it, unless the psnr metric option "
-        "peak=ffmpeg is set (2^bitdepth - 1 = 1023, as ffmpeg's psnr filter; 0.0255 dB more at 10 bit, equal at 8 bit).",
-        "MS-SSIM: luma, Wang et al.'s as pytorch-msssim computes it (5 scales, 11x11 Gaussian, sigma 1.5, valid filtering, "
-        "2x2 average pooling), in numpy to within 1e-6 of pytorch-msssim in float64; not libvmaf's float_ms_ssim, "
-        "another algorithm (up to 1.5e-3 apart per frame on the demo clip bikes).",
         "Anchors: one policy for x265, VVenC and SVT-AV1 (fixed QP, key frames at 0, 32, 64, ... in closed GOPs, "
         "hierarchical B as deep as each allows, PSNR tuning, no informational SEI, bit-exact at any thread count): "
         "the default settings are in the table below; each bitstream's exact command is in its .encode.json.",
-        "RGB for learned metrics: BT.709, chroma upsampled, range as the source states. LPIPS: AlexNet v0.1 in [-1, 1] at "
-        "full resolution; DISTS: the reference implementation without resizing; VMAF: libvmaf vmaf_v0.6.1 and vmaf_v0.6.1neg.",
         "RD plots: dataset curves average bpp and quality over sequences per rate point; the shaded region is below 0.05 bpp.",
-        "FID and KID: Inception features of 256x256 patches pooled over a dataset per codec and rate point, against the "
-        "sources' patches; their BD rows (sequence mean) are computed on that pooled curve with the mean bpp of the "
-        "dataset's sequences as rate. Below 2048 patches (the feature dimension) FID is biased: see the warning column.",
+        f"Metrics in this report: {', '.join(metrics) or 'none'}"
+        + (f"; registered but not in it: {', '.join(left_out)} (the preset's choice or absent weights: config/config.yaml "
+           "says why, and the not-computed list below names absent weights)." if (left_out := [n for n in specs() if n not in metrics])
+           else "."),
+        *(spec.conventions for spec in declared),
     ]
 
 
@@ -77,40 +84,58 @@ class ReportContent:
     backbone_ceilings: tuple[list[str], list[list[str]]] = ([], [])
 
     @property
+    def metrics(self) -> list[str]:
+        """bd.csv's metrics in its order (the registry's)."""
+        return list(dict.fromkeys(self.bd["metric"])) if not self.bd.empty else []
+
+    def summary(self) -> list[str]:
+        return summary_sentences(self.bd, self.anchor, self.metrics)
+
+    def fixed_interval(self) -> tuple[float, float] | None:
+        fixed = self.bd[self.bd["interval"] == FIXED] if "interval" in self.bd.columns else self.bd.iloc[0:0]
+        return (float(fixed["bpp_low"].iloc[0]), float(fixed["bpp_high"].iloc[0])) if len(fixed) else None
+
+    def min_overlap(self) -> float:
+        return float(self.bd["min_overlap"].iloc[0]) if "min_overlap" in self.bd.columns and len(self.bd) else math.nan
+
+    def caveats(self) -> list[str]:
+        backbones = [row[0] for row in self.backbone_ceilings[1]]
+        return overview.caveats(self.rd, sorted(set(backbones)), self.not_computed(), self.fixed_interval(), self.min_overlap())
+
+    def time_table(self) -> tuple[list[str], list[list[str]]]:
+        return time_table(self.rd)
+
+    def bd_views(self) -> list[tuple[str, str]]:
+        """(interval, how the heading says it) of the BD tables: the fixed interval first where bd.csv has it."""
+        fixed = self.fixed_interval()
+        views = [(FIXED, f"over {fixed[0]:g}-{fixed[1]:g} bpp")] if fixed else []
+        return views + [(OVERLAP, "over each pair's overlap")]
+
+    def bd_means(self, dataset: str, interval: str) -> tuple[list[str], list[list[str]]]:
+        return overview.bd_means(self.bd, dataset, self.anchor, interval)
+
+    def bd_pivots(self, dataset: str) -> list[tuple[str, tuple[list[str], list[list[str]]]]]:
+        """Per metric, sequences by codec (the per-sequence BD pivot)."""
+        return [(m, overview.bd_pivot(self.bd, dataset, self.anchor, m)) for m in overview.pivot_metrics(self.bd, dataset, self.anchor)]
+
+    @property
     def warning(self) -> str:
         return self.provenance.get("warning", "")
 
     def datasets(self) -> list[str]:
         return sorted(self.rd["dataset"].unique())
 
-    def bd_summary(self, dataset: str, value: str) -> tuple[list[str], list[list[str]]]:
-        """Codec x metric table of the dataset means of ``value`` (bd_rate_pct or bd_quality)."""
-        means = self.bd[(self.bd["dataset"] == dataset) & (self.bd["sequence"] == MEAN) & (self.bd["anchor"] == self.anchor)]
-        metrics = list(dict.fromkeys(means["metric"]))
-        header = ["codec"] + [f"{m} ({'lower' if d == 'lower' else 'higher'} better)"
-                              for m, d in dict(zip(means["metric"], means["direction"])).items()]
-        rows = []
-        for codec, group in means.groupby("codec", sort=True):
-            values = dict(zip(group["metric"], group[value]))
-            flagged = set(group.loc[group["low_overlap"].astype(bool), "metric"])
-            rows.append([codec] + [fmt(values.get(m), 2 if value == "bd_rate_pct" else 4) + (" *" if m in flagged else "")
-                                   for m in metrics])
-        return header, rows
-
-    def has_low_overlap(self, dataset: str) -> bool:
-        means = (self.bd["sequence"] == MEAN) & (self.bd["dataset"] == dataset) & (self.bd["anchor"] == self.anchor)
-        return bool(self.bd.loc[means, "low_overlap"].astype(bool).any())
-
     def bd_detail(self) -> tuple[list[str], list[list[str]]]:
-        columns = ["dataset", "sequence", "codec", "anchor", "metric", "bd_rate_pct", "bd_quality", "overlap",
-                   "points_anchor", "points_test", "notes"]
-        rows = [[fmt(r[c], 4) if c in ("bd_rate_pct", "bd_quality", "overlap") else fmt(r[c]) for c in columns]
-                for _, r in self.bd.iterrows()]
+        numbers = ("bd_rate_pct", "bd_quality", "ci_low_rate_pct", "ci_high_rate_pct", "overlap")
+        wanted = ["dataset", "sequence", "codec", "anchor", "metric", "interval", *numbers, "sequences", "notes"]
+        columns = [c for c in wanted if c in self.bd.columns]
+        rows = [[fmt(r[c], 4) if c in numbers else fmt(r[c]) for c in columns] for _, r in self.bd.iterrows()]
         return columns, rows
 
     def rd_table(self) -> tuple[list[str], list[list[str]]]:
-        preferred = ["dataset", "sequence", "codec", "rate", "bpp", "psnr_y", "psnr_yuv", "ms_ssim", "vmaf", "vmaf_neg",
-                     "lpips", "dists", "fid", "kid", "encode_seconds", "decode_seconds", "not_computed"]
+        """rd.csv's identity and bpp, every headline metric column in the registry's order, the timings and not_computed."""
+        quality = [column.name for spec in specs().values() for column in spec.columns if column.headline]
+        preferred = ["dataset", "sequence", "codec", "rate", "bpp", *quality, "encode_seconds", "decode_seconds", "not_computed"]
         columns = [c for c in preferred if c in self.rd.columns]
         rows = [[fmt(r[c], 5 if c == "bpp" else 3) for c in columns] for _, r in self.rd.iterrows()]
         return columns, rows
@@ -162,12 +187,13 @@ class ReportContent:
             ("per-number provenance", "provenance.json (bitstream sha256, config hash, commit, data version, tool versions)"),
         ]
 
-    def mlflow_rows(self) -> list[tuple[str, str, str]]:
-        """(label, run id, link) for the parent and every child run."""
+    def mlflow_rows(self) -> list[tuple[str, str, str | None]]:
+        """(label, run id, link or None for a local store) for the parent and every child run."""
         if not self.mlflow:
             return []
-        rows = [("parent run", self.mlflow["parent_run_id"], self.mlflow["parent_link"])]
-        rows += [(key, rid, self.mlflow["links"][key]) for key, rid in sorted(self.mlflow["children"].items())]
+        links = self.mlflow.get("links", {})
+        rows = [("parent run", self.mlflow["parent_run_id"], self.mlflow.get("parent_link"))]
+        rows += [(key, rid, links.get(key)) for key, rid in sorted(self.mlflow["children"].items())]
         return rows
 
     def mlflow_note(self) -> str:
@@ -176,12 +202,9 @@ class ReportContent:
         uri = self.mlflow["tracking_uri"]
         note = f"Tracking URI: {uri}; experiment {self.mlflow['experiment']} (id {self.mlflow['experiment_id']})."
         if not uri.startswith(("http://", "https://")):
-            note += f" The links open after `mlflow ui --backend-store-uri {uri}` (default port 5000)."
+            note += (f" A local store has no address of its own: open it with `mlflow ui --backend-store-uri {uri}` and "
+                     "find the runs by the ids below (the parent's tag vcbench.preset names this preset).")
         return note
-
-
-LOW_OVERLAP_NOTE = ("* some sequences' curves overlap on less than 75 % of their range: the value leans on "
-                    "interpolation near the ends (see the notes of bd.csv).")
 
 
 # "metric: reason; metric: reason" where a reason may itself contain "; " (e.g. "...; run `vcbench assets fetch`"):
@@ -218,7 +241,8 @@ def load_content(preset: str, rd_path: Path, bd_path: Path, manifest: Path, prov
     figures = json.loads(manifest.read_text())["figures"]
     provenance = json.loads(provenance_path.read_text())
     mlflow = json.loads(runs_path.read_text()) if runs_path is not None else None
-    return ReportContent(preset, rd, bd, figures, provenance, mlflow, anchor, method, conventions(anchor, method), fid,
+    metrics = reported_metrics([*rd.columns, *(fid.columns if fid is not None else [])])
+    return ReportContent(preset, rd, bd, figures, provenance, mlflow, anchor, method, conventions(anchor, method, metrics), fid,
                          load_analyses(report_dir, analyses or []), list(not_planned or []),
                          backbone_ceilings=load_backbone_checks(backbone_checks or []))
 
@@ -252,6 +276,8 @@ def load_analyses(report_dir: Path, records: list[Path]) -> list[dict]:
         for table in record.tables:
             frame = pd.read_csv(folder / table.csv)
             tables.append((table.caption, list(frame.columns), [[fmt(v) for v in row] for row in frame.itertuples(index=False)]))
-        section["items"].append({"title": record.title, "findings": record.findings, "tables": tables,
+        where = f"{record.dataset}/{record.sequence}"
+        title = record.title if record.sequence in record.title else f"{record.title}: {where}"
+        section["items"].append({"title": title, "findings": record.findings, "tables": tables,
                                  "figures": [os.path.relpath(folder / name, root) for name in record.figures]})
     return list(sections.values())

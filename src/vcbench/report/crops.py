@@ -1,19 +1,31 @@
-"""Visual comparison: the same crop of the original and of each codec near one low bpp."""
+"""Visual comparison that judges generative codecs: per sequence, the full frame with the crop box
+marked, then the same detailed crop of each codec at its lowest rate point and near a chosen bpp,
+zoomed nearest-neighbour so that hallucinated texture is not smoothed away by the display.
+
+The crop is where detail is spread over the whole window (texture energy: the median over its
+8x8 blocks of the high-pass energy of luma), not where a few strong edges sit in a flat area.
+Each panel's title gives the PSNR of that crop, not of the sequence.
+"""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib.image
 import numpy as np
 import pandas as pd
+from matplotlib.patches import Rectangle
 
 from vcbench.job_files import JobFiles
 from vcbench.report.figures import plt, save
 from vcbench.report.plots import nearest_rate_points
 from vcbench.video import Y4MReader, yuv_to_rgb
 
-CROP = (160, 240)  # height, width in pixels of the source
+CROP = 96  # side of the square crop, in source pixels
+ZOOM = 2  # each source pixel drawn as ZOOM x ZOOM screen pixels (nearest neighbour)
+BLOCK = 8  # texture energy is measured per BLOCK x BLOCK block
+_PANEL_INCHES = 2.1
 
 
 def original_frame(path: Path, index: int) -> np.ndarray:
@@ -23,51 +35,91 @@ def original_frame(path: Path, index: int) -> np.ndarray:
         return yuv_to_rgb(frame, reader.format)
 
 
-def busiest_window(rgb: np.ndarray, height: int, width: int) -> tuple[int, int]:
-    """Top-left corner of the window with the most texture (gradient energy): where low rates hurt first."""
+def block_energy(rgb: np.ndarray) -> np.ndarray:
+    """Mean squared high-pass luma (luma minus its 3x3 mean) per BLOCK x BLOCK block."""
     luma = rgb[..., :3].mean(axis=2)
-    energy = np.abs(np.diff(luma, axis=0, append=luma[-1:])) + np.abs(np.diff(luma, axis=1, append=luma[:, -1:]))
-    integral = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    padded = np.pad(luma, 1, mode="edge")
+    blurred = sum(padded[dy:dy + luma.shape[0], dx:dx + luma.shape[1]] for dy in range(3) for dx in range(3)) / 9.0
+    high = (luma - blurred) ** 2
+    rows, cols = luma.shape[0] // BLOCK, luma.shape[1] // BLOCK
+    return high[:rows * BLOCK, :cols * BLOCK].reshape(rows, BLOCK, cols, BLOCK).mean(axis=(1, 3))
+
+
+def textured_window(rgb: np.ndarray, side: int) -> tuple[int, int]:
+    """Top-left corner (on the block grid) of the ``side`` x ``side`` window whose median block energy is highest."""
+    energy = block_energy(rgb)
+    span = max(side // BLOCK, 1)
     best, corner = -1.0, (0, 0)
-    step = max(8, min(height, width) // 4)
-    for top in range(0, rgb.shape[0] - height + 1, step):
-        for left in range(0, rgb.shape[1] - width + 1, step):
-            total = (integral[top + height, left + width] - integral[top, left + width]
-                     - integral[top + height, left] + integral[top, left])
-            if total > best:
-                best, corner = total, (top, left)
+    for row in range(0, max(energy.shape[0] - span, 0) + 1):
+        for col in range(0, max(energy.shape[1] - span, 0) + 1):
+            score = float(np.median(energy[row:row + span, col:col + span]))
+            if score > best:
+                best, corner = score, (row * BLOCK, col * BLOCK)
     return corner
 
 
-def crop_figures(rd: pd.DataFrame, target_bpp: float, out_dir: Path, previews: JobFiles, sources: JobFiles,
-                 quality: str = "psnr_yuv") -> list[dict]:
-    """Per sequence: the original middle frame (``sources``: every sequence's file) and each codec's preview
-    (``previews``: every job's preview.png) at its rate point nearest ``target_bpp``."""
+def crop_psnr(reference: np.ndarray, test: np.ndarray) -> float:
+    """PSNR (dB) of two RGB crops in [0, 1]; 100 dB for identical crops."""
+    mse = float(np.mean((np.clip(reference, 0, 1) - np.clip(test, 0, 1)) ** 2))
+    return 100.0 if mse == 0 else 10 * math.log10(1.0 / mse)
+
+
+def lowest_rate_points(rd: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset, sequence and codec, the RD point with the lowest bpp."""
+    valid = rd[rd["bpp"] > 0]
+    return valid.loc[valid.groupby(["dataset", "sequence", "codec"])["bpp"].idxmin()].reset_index(drop=True)
+
+
+def _zoomed(image: np.ndarray) -> np.ndarray:
+    return np.clip(image, 0, 1).repeat(ZOOM, axis=0).repeat(ZOOM, axis=1)
+
+
+def _bare(ax) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def crop_figures(rd: pd.DataFrame, target_bpp: float, out_dir: Path, previews: JobFiles, sources: JobFiles) -> list[dict]:
+    """One figure per sequence (``sources``: every sequence's file; ``previews``: every job's preview.png, the
+    reconstruction's middle frame): the original crop, then each codec's crop at its lowest rate point (first row);
+    the full frame with the crop box, then each codec's crop at its point nearest ``target_bpp`` (second row)."""
     entries = []
-    chosen = nearest_rate_points(rd, target_bpp)
-    for (dataset, sequence), points in chosen.groupby(["dataset", "sequence"], sort=True):
-        source = sources.of(dataset, sequence)
-        panels = [(point, matplotlib.image.imread(previews.of(dataset, sequence, point["codec"], point["rate"]))[..., :3])
-                  for _, point in points.sort_values("codec").iterrows()]
-        middle = int(panels[0][0]["frames"]) // 2
-        original = original_frame(source, middle)
-        height, width = min(CROP[0], original.shape[0]), min(CROP[1], original.shape[1])
-        top, left = busiest_window(original, height, width)
-        window = (slice(top, top + height), slice(left, left + width))
-        fig, axes = plt.subplots(1, len(panels) + 1, figsize=(2.9 * (len(panels) + 1), 2.4), squeeze=False)
-        axes[0, 0].imshow(np.clip(original[window], 0, 1), interpolation="nearest")
-        axes[0, 0].set_title(f"original (frame {middle})", fontsize=8)
-        for ax, (point, image) in zip(axes[0, 1:], panels):
-            ax.imshow(np.clip(image[window], 0, 1), interpolation="nearest")
-            score = f", {quality} {point[quality]:.2f}" if quality in point and pd.notna(point[quality]) else ""
-            ax.set_title(f"{point['codec']} {point['rate']}: {point['bpp']:.4f} bpp{score}", fontsize=8)
+    rows_of = {"lowest rate point": lowest_rate_points(rd), f"nearest {target_bpp:g} bpp": nearest_rate_points(rd, target_bpp)}
+    for (dataset, sequence), group in rd.groupby(["dataset", "sequence"], sort=True):
+        codecs = sorted(group["codec"].unique())
+        middle = int(group["frames"].iloc[0]) // 2
+        original = original_frame(sources.of(dataset, sequence), middle)
+        side = min(CROP, original.shape[0], original.shape[1])
+        top, left = textured_window(original, side)
+        window = (slice(top, top + side), slice(left, left + side))
+        fig, axes = plt.subplots(2, len(codecs) + 1, figsize=(_PANEL_INCHES * (len(codecs) + 1), _PANEL_INCHES * 2.3),
+                                 squeeze=False)
+        axes[0, 0].imshow(_zoomed(original[window]), interpolation="nearest")
+        axes[0, 0].set_title(f"original crop\n{side}x{side} px at ({left}, {top}), {ZOOM}x", fontsize=7)
+        axes[1, 0].imshow(np.clip(original, 0, 1), interpolation="nearest")
+        axes[1, 0].add_patch(Rectangle((left - 0.5, top - 0.5), side, side, fill=False, edgecolor="red", linewidth=1.2))
+        axes[1, 0].set_title(f"{sequence}, frame {middle}", fontsize=7)
+        for row, (label, chosen) in enumerate(rows_of.items()):
+            points = chosen[(chosen["dataset"] == dataset) & (chosen["sequence"] == sequence)].set_index("codec")
+            for column, codec in enumerate(codecs, start=1):
+                ax = axes[row, column]
+                if codec not in points.index:
+                    ax.set_axis_off()
+                    continue
+                point = points.loc[codec]
+                image = matplotlib.image.imread(previews.of(dataset, sequence, codec, point["rate"]))[..., :3][window]
+                ax.imshow(_zoomed(image), interpolation="nearest")
+                ax.set_title(f"{codec} {point['rate']}\n{point['bpp']:.4f} bpp, crop PSNR {crop_psnr(original[window], image):.1f} dB",
+                             fontsize=7)
+                if column == 1:
+                    ax.set_ylabel(label, fontsize=8)
         for ax in axes.flat:
-            ax.set_xticks([])
-            ax.set_yticks([])
-        fig.suptitle(f"{dataset}/{sequence}: crop at ({left}, {top}), {width}x{height} px, near {target_bpp} bpp", fontsize=9)
+            _bare(ax)
         fig.tight_layout()
         files = save(fig, out_dir / f"crops_{dataset}_{sequence}", svg=False)
         entries.append({"kind": "crops", "dataset": dataset, "sequence": sequence, **files,
-                        "caption": f"{dataset}/{sequence}: original vs each codec at its rate point nearest {target_bpp} bpp "
-                                   f"(middle frame {middle}, most textured {width}x{height} window)."})
+                        "caption": f"{dataset}/{sequence}, middle frame {middle}: the {side}x{side} px window with the most detail "
+                                   f"spread over it (median {BLOCK}x{BLOCK}-block high-pass energy; red box, bottom left), drawn "
+                                   f"{ZOOM}x nearest-neighbour; top row each codec at its lowest rate point, bottom row at its "
+                                   f"point nearest {target_bpp:g} bpp; titles give the crop's own PSNR (RGB)."})
     return entries

@@ -10,6 +10,7 @@ matplotlib.use("Agg")  # headless: cluster nodes and CI have no display
 import matplotlib.pyplot as plt  # noqa: E402
 
 from vcbench.io import atomic_path  # noqa: E402
+from vcbench.metrics.registry import column_spec  # noqa: E402
 
 LOW_BPP = 0.05  # the regime this benchmark is about; marked on every RD plot
 # The svg hash salt makes SVG output byte-identical across runs (no random ids).
@@ -29,5 +30,6 @@ def save(fig: plt.Figure, stem: Path, svg: bool = True) -> dict[str, str]:
 
 
 def metric_label(metric: str, lower_better: bool) -> str:
-    units = {"psnr_yuv": " (dB)", "psnr_y": " (dB)", "psnr_u": " (dB)", "psnr_v": " (dB)"}
-    return f"{metric}{units.get(metric, '')} ({'lower' if lower_better else 'higher'} is better)"
+    declared = column_spec(metric)
+    unit = f" ({declared.unit})" if declared is not None and declared.unit else ""
+    return f"{metric}{unit} ({'lower' if lower_better else 'higher'} is better)"

@@ -1,4 +1,11 @@
-"""index.html: one self-contained page (PNG figures embedded as base64; SVGs linked beside it)."""
+"""index.html: one self-contained page (PNG figures embedded as base64; SVGs linked beside it).
+
+Ordered for a reviewer with five minutes: the summary, the caveats, the anchor settings and the time
+per codec first; then per dataset the BD means with their intervals, the per-sequence BD pivot
+(collapsed), the plots and, per sequence, its figures and crops; the long tables (conventions, every
+BD value, rd.csv, the MLflow runs) collapsed at the end. Wide tables scroll inside themselves, never
+the page.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +14,37 @@ import os
 from html import escape
 from pathlib import Path
 
-from vcbench.report.content import BACKBONE_NOTE, LOW_OVERLAP_NOTE, ReportContent
+from vcbench.report.content import BACKBONE_NOTE, ReportContent
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1200px;margin:1.5em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.2em;font-size:.85em}
-th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right}
+table{border-collapse:collapse;margin:.5em 0 1.2em;font-size:.85em;display:block;max-width:100%;overflow-x:auto}
+th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right;overflow-wrap:anywhere}
 th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}
 .warning{background:#fff3cd;border:1px solid #e0b000;padding:.6em;font-weight:bold}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.85em;color:#555}
-figure.rd{display:inline-block;vertical-align:top;width:48%;margin:.5em 1% .5em 0}.note{font-size:.85em;color:#555}
-code{background:#f5f5f5;padding:0 .2em}details{margin:.5em 0}
+figure.rd{display:inline-block;vertical-align:top;width:32%;margin:.5em 1% .5em 0}
+figure.rd_sequences{display:inline-block;vertical-align:top;width:48%;margin:.5em 1% .5em 0}
+.items{display:grid;grid-template-columns:1fr 1fr;gap:0 1.5em}.items h3{font-size:1em}
+figure.crops img{image-rendering:pixelated}
+.note{font-size:.85em;color:#555}ul.summary li{margin:.3em 0}
+code{background:#f5f5f5;padding:0 .2em}details{margin:.5em 0}summary{cursor:pointer;color:#134}
 """
+_OPEN_RD = 6  # RD plots shown open per dataset (two rows)
 
 
 def _table(header: list[str], rows: list[list[str]], css_class: str = "") -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
     body = "\n".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
     return f'<table class="{css_class}"><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>'
+
+
+def _list(items: list[str], css_class: str = "") -> str:
+    return f'<ul class="{css_class}">' + "".join(f"<li>{escape(item)}</li>" for item in items) + "</ul>"
+
+
+def _collapsed(summary: str, body: str, css_class: str = "") -> str:
+    return f'<details class="{css_class}"><summary>{escape(summary)}</summary>{body}</details>'
 
 
 def _embedded_png(path: Path, alt: str) -> str:
@@ -34,14 +54,19 @@ def _embedded_png(path: Path, alt: str) -> str:
 def _analysis_sections(content: ReportContent, report_dir: Path) -> str:
     parts = []
     for section in content.analyses:
-        parts.append(f'<h2>{escape(section["heading"])}</h2><p class="note">{escape(section["note"])}</p>')
-        for item in section["items"]:
-            parts.append(f'<h3>{escape(item["title"])}</h3>')
-            parts += [f'<figure class="analysis">{_embedded_png(report_dir / png, item["title"])}</figure>' for png in item["figures"]]
+        parts.append(f'<h2>{escape(section["heading"])}</h2><p class="note">{escape(section["note"])}</p><div class="items">')
+        for item in section["items"]:  # side by side: one per sequence
+            parts.append(f'<div class="item"><h3>{escape(item["title"])}</h3>')
             if item["findings"]:
-                parts.append('<ul class="findings">' + "".join(f"<li>{escape(f)}</li>" for f in item["findings"]) + "</ul>")
-            for caption, header, rows in item["tables"]:
-                parts.append(f"<p>{escape(caption)}</p>" + _table(header, rows, css_class="analysis"))
+                parts.append(_list(item["findings"], "findings"))
+            # the measured findings first; the figures, and the tables they plot, one click away
+            body = "".join(f'<figure class="analysis">{_embedded_png(report_dir / png, item["title"])}</figure>' for png in item["figures"])
+            body += "".join(_collapsed(f"{caption} ({len(rows)} rows)", _table(header, rows, css_class="analysis"))
+                            for caption, header, rows in item["tables"])
+            if body:
+                parts.append(_collapsed(f"{len(item['figures'])} figure(s), {len(item['tables'])} table(s)", body, "analysis-figures"))
+            parts.append("</div>")
+        parts.append("</div>")
     return "".join(parts)
 
 
@@ -49,6 +74,41 @@ def _figure(entry: dict, plots_dir: Path, plots_link: str) -> str:
     svg = f' <a href="{escape(plots_link)}/{escape(entry["svg"])}">SVG</a>' if entry.get("svg") else ""
     return (f'<figure class="{escape(entry["kind"])}">{_embedded_png(plots_dir / entry["png"], entry["caption"])}'
             f"<figcaption>{escape(entry['caption'])}{svg}</figcaption></figure>")
+
+
+def _link(label: str, run_id: str, link: str | None, css_class: str = "") -> str:
+    if link is None:
+        return f'{escape(label)}: <code class="{css_class}">{escape(run_id)}</code>'
+    return f'{escape(label)}: <a class="{css_class}" href="{escape(link)}">{escape(run_id)}</a>'
+
+
+def _dataset_section(content: ReportContent, dataset: str, plots_dir: Path, plots_link: str) -> str:
+    parts = [f"<h2>Dataset {escape(dataset)}</h2>"]
+    for interval, words in content.bd_views():
+        heading = f"BD-rate (%) against {content.anchor} {words} (n sequences) and BD-quality: mean [95 % interval]"
+        parts.append(f"<h3>{escape(heading)}</h3>")
+        parts.append(_table(*content.bd_means(dataset, interval), css_class=f"bd-means bd-{interval}"))
+    pivots = "".join(f"<p>{escape(metric)}: BD-rate (%)</p>" + _table(*table, css_class="bd-pivot")
+                     for metric, table in content.bd_pivots(dataset))
+    if pivots:
+        parts.append(_collapsed(f"BD-rate per sequence against {content.anchor} (sequences by codec, one table per metric)",
+                                pivots, "bd-pivots"))
+    figures = [f for f in content.figures if f["dataset"] == dataset]
+    rd = [f for f in figures if f["kind"] == "rd"]
+    if rd:  # two rows open, in the config's metric order; the other metrics' curves one click away
+        parts.append("<h3>RD curves</h3>" + "".join(_figure(f, plots_dir, plots_link) for f in rd[:_OPEN_RD]))
+        if rd[_OPEN_RD:]:
+            parts.append(_collapsed(f"RD curves of {len(rd) - _OPEN_RD} more metric columns",
+                                    "".join(_figure(f, plots_dir, plots_link) for f in rd[_OPEN_RD:])))
+    small = [f for f in figures if f["kind"] == "rd_sequences"]
+    if small:
+        parts.append(_collapsed("RD curves per sequence", "".join(_figure(f, plots_dir, plots_link) for f in small)))
+    for sequence in sorted({f["sequence"] for f in figures if f.get("sequence")}):
+        parts.append(f"<h3>Sequence {escape(sequence)}</h3>")
+        parts += [_figure(f, plots_dir, plots_link) for f in figures if f.get("sequence") == sequence and f["kind"] == "crops"]
+        parts += [_collapsed(f"Per-frame quality of {sequence}", _figure(f, plots_dir, plots_link)) for f in figures
+                  if f.get("sequence") == sequence and f["kind"] == "frames"]
+    return "".join(parts)
 
 
 def render_html(content: ReportContent, report_dir: Path, plots_dir: Path) -> str:
@@ -62,45 +122,34 @@ def render_html(content: ReportContent, report_dir: Path, plots_dir: Path) -> st
                  f"{len(content.rd)} RD points, {content.rd['codec'].nunique()} codecs. "
                  'Data: <a href="rd.csv">rd.csv</a>, <a href="bd.csv">bd.csv</a>, '
                  '<a href="provenance.json">provenance.json</a>.</p>')
-    parts.append("<h2>Conventions</h2><ul>" + "".join(f"<li>{escape(c)}</li>" for c in content.conventions) + "</ul>")
-    parts.append("<h3>Anchor settings (random access)</h3>" + _table(*content.anchor_settings, css_class="anchor-settings"))
-    if content.backbone_ceilings[1]:
-        parts.append(f'<h3>Backbone ceilings</h3><p class="note">{escape(BACKBONE_NOTE)}</p>'
-                     + _table(*content.backbone_ceilings, css_class="backbone-ceilings"))
+    parts.append("<h2>Summary</h2>" + _list(content.summary(), "summary"))
+    parts.append("<h2>Caveats</h2>" + _list(content.caveats(), "caveats"))
+    parts.append("<h2>Anchor settings (random access)</h2>" + _table(*content.anchor_settings, css_class="anchor-settings"))
+    parts.append("<h2>Time per codec</h2><p class=\"note\">Seconds per frame of each rate point's encode and decode, as "
+                 "their records measured them (slowest decoder first).</p>" + _table(*content.time_table(), css_class="time"))
     for dataset in content.datasets():
-        parts.append(f"<h2>Dataset {escape(dataset)}</h2>")
-        parts.append(f"<h3>BD-rate (%) against {escape(content.anchor)}, mean over sequences</h3>")
-        parts.append(_table(*content.bd_summary(dataset, "bd_rate_pct"), css_class="bd-rate"))
-        parts.append(f"<h3>BD-quality against {escape(content.anchor)} (positive = better), mean over sequences</h3>")
-        parts.append(_table(*content.bd_summary(dataset, "bd_quality"), css_class="bd-quality"))
-        if content.has_low_overlap(dataset):
-            parts.append(f'<p class="note">{escape(LOW_OVERLAP_NOTE)}</p>')
-        figures = [f for f in content.figures if f["dataset"] == dataset]
-        for kind, title in (("rd", "RD curves"), ("rd_sequences", "RD curves per sequence"),
-                            ("frames", "Per-frame quality"), ("crops", "Visual comparison")):
-            chosen = [f for f in figures if f["kind"] == kind]
-            if chosen:
-                parts.append(f"<h3>{title}</h3>" + "".join(_figure(f, plots_dir, plots_link) for f in chosen))
+        parts.append(_dataset_section(content, dataset, plots_dir, plots_link))
     if content.fid is not None:
         parts.append("<h2>FID and KID (pooled per dataset)</h2>" + _table(*content.fid_table(), css_class="fid"))
     parts.append(_analysis_sections(content, report_dir))
-    reasons = content.not_computed()
-    if reasons:
-        parts.append('<h2>Not computed</h2><ul class="not-computed">'
-                     + "".join(f"<li>{escape(r)}</li>" for r in reasons) + "</ul>")
-    parts.append("<h2>BD per sequence</h2><details open><summary>all BD values</summary>"
-                 + _table(*content.bd_detail(), css_class="bd-detail") + "</details>")
-    parts.append("<h2>RD points</h2><details><summary>rd.csv</summary>" + _table(*content.rd_table(), css_class="rd") + "</details>")
-    parts.append("<h2>Provenance</h2>" + _table(["item", "value"], [list(r) for r in content.provenance_summary()]))
+    parts.append("<h2>Conventions</h2>" + _collapsed(f"{len(content.conventions)} conventions: what every number means",
+                                                      _list(content.conventions)))
+    if content.backbone_ceilings[1]:
+        parts.append(f'<h2>Backbone ceilings</h2><p class="note">{escape(BACKBONE_NOTE)}</p>'
+                     + _collapsed(f"{len(content.backbone_ceilings[1])} rows: backbone by sequence",
+                                  _table(*content.backbone_ceilings, css_class="backbone-ceilings")))
+    parts.append("<h2>BD per sequence</h2>" + _collapsed(f"all {len(content.bd)} BD values (bd.csv)",
+                                                          _table(*content.bd_detail(), css_class="bd-detail")))
+    parts.append("<h2>RD points</h2>" + _collapsed("rd.csv", _table(*content.rd_table(), css_class="rd")))
+    provenance = content.provenance_summary()
+    parts.append(f"<h2>Provenance</h2><p>{escape(provenance[0][0])}: {escape(provenance[0][1])}.</p>"
+                 + _collapsed("commits, data version, config hash, tools", _table(["item", "value"], [list(r) for r in provenance])))
     parts.append(f"<h2>MLflow runs</h2><p>{escape(content.mlflow_note())}</p>")
     rows = content.mlflow_rows()
     if rows:
-        label, rid, link = rows[0]
-        parts.append(f'<p>{escape(label)}: <a class="mlflow-parent" href="{escape(link)}">{escape(rid)}</a></p>')
-        links = "".join(f'<tr><td>{escape(label)}</td><td><a href="{escape(link)}">{escape(rid)}</a></td></tr>'
-                        for label, rid, link in rows[1:])
-        parts.append(f"<details open><summary>{len(rows) - 1} child runs (dataset/sequence/codec/rate)</summary>"
-                     f'<table class="mlflow"><thead><tr><th>run</th><th>run id</th></tr></thead><tbody>{links}</tbody></table></details>')
+        parts.append(f"<p>{_link(*rows[0], css_class='mlflow-parent')}</p>")
+        links = "".join(f"<li>{_link(*row)}</li>" for row in rows[1:])
+        parts.append(_collapsed(f"{len(rows) - 1} child runs (dataset/sequence/codec/rate)", f'<ul class="mlflow">{links}</ul>'))
     title = ("[WARNING] " if content.warning else "") + f"vcbench report: {content.preset}"
     # The provenance warning (several commits, a dirty tree) is also on the file's first line, for readers of the source.
     first_line = "<!DOCTYPE html>" + (f"<!-- {escape(content.warning)} -->" if content.warning else "")

@@ -7,7 +7,7 @@ import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
-from vcbench.report.content import BACKBONE_NOTE, LOW_OVERLAP_NOTE, ReportContent
+from vcbench.report.content import BACKBONE_NOTE, ReportContent
 
 
 @dataclass(frozen=True)
@@ -53,18 +53,18 @@ def render_markdown(content: ReportContent, links: MarkdownLinks) -> str:
     parts.append(f"Anchor **{content.anchor}**, BD method **{content.method}**, {len(content.rd)} RD points. "
                  f"Data: [rd.csv]({links.rd}), [bd.csv]({links.bd}), [provenance.json]({links.provenance}), "
                  f"[index.html]({links.html}).")
-    parts.append("## Conventions\n\n" + "\n".join(f"- {c}" for c in content.conventions))
-    parts.append("### Anchor settings (random access)\n\n" + _table(*content.anchor_settings))
-    if content.backbone_ceilings[1]:
-        parts.append(f"### Backbone ceilings\n\n{BACKBONE_NOTE}\n\n" + _table(*content.backbone_ceilings))
+    parts.append("## Summary\n\n" + "\n".join(f"- {line}" for line in content.summary()))
+    parts.append("## Caveats\n\n" + "\n".join(f"- {line}" for line in content.caveats()))
+    parts.append("## Anchor settings (random access)\n\n" + _table(*content.anchor_settings))
+    parts.append("## Time per codec\n\nSeconds per frame of each rate point's encode and decode, as their records measured "
+                 "them (slowest decoder first).\n\n" + _table(*content.time_table()))
     for dataset in content.datasets():
         parts.append(f"## Dataset {dataset}")
-        parts.append(f"### BD-rate (%) against {content.anchor}, mean over sequences\n\n"
-                     + _table(*content.bd_summary(dataset, "bd_rate_pct")))
-        parts.append(f"### BD-quality against {content.anchor} (positive = better), mean over sequences\n\n"
-                     + _table(*content.bd_summary(dataset, "bd_quality")))
-        if content.has_low_overlap(dataset):
-            parts.append(LOW_OVERLAP_NOTE)
+        for interval, words in content.bd_views():
+            parts.append(f"### BD-rate (%) against {content.anchor} {words} (n sequences) and BD-quality: mean [95 % interval]\n\n"
+                         + _table(*content.bd_means(dataset, interval)))
+        for metric, table in content.bd_pivots(dataset):
+            parts.append(f"### BD-rate (%) per sequence, {metric}\n\n" + _table(*table))
         for figure in (f for f in content.figures if f["dataset"] == dataset):
             svg = f" ([SVG]({links.plot(figure['svg'])}))" if figure.get("svg") else ""
             parts.append(f"![{figure['caption']}]({links.plot(figure['png'])})\n\n*{figure['caption']}*{svg}")
@@ -81,10 +81,13 @@ def render_markdown(content: ReportContent, links: MarkdownLinks) -> str:
     reasons = content.not_computed()
     if reasons:
         parts.append("## Not computed\n\n" + "\n".join(f"- {r}" for r in reasons))
+    parts.append("## Conventions\n\n" + "\n".join(f"- {c}" for c in content.conventions))
+    if content.backbone_ceilings[1]:
+        parts.append(f"## Backbone ceilings\n\n{BACKBONE_NOTE}\n\n" + _table(*content.backbone_ceilings))
     parts.append("## BD per sequence\n\n" + _table(*content.bd_detail()))
     parts.append("## Provenance\n\n" + _table(["item", "value"], [list(r) for r in content.provenance_summary()]))
     parts.append("## MLflow runs\n\n" + content.mlflow_note())
     rows = content.mlflow_rows()
     if rows:
-        parts.append(_table(["run", "run id"], [[label, f"[{rid}]({link})"] for label, rid, link in rows]))
+        parts.append(_table(["run", "run id"], [[label, f"[{rid}]({link})" if link else f"`{rid}`"] for label, rid, link in rows]))
     return "\n\n".join(parts) + "\n"

@@ -11,6 +11,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from vcbench.bd import lower_is_better
 from vcbench.job_files import JobFiles
+from vcbench.metrics.registry import headline_columns, specs
 from vcbench.report.figures import LOW_BPP, metric_label, plt, save
 
 _MARKERS = "osD^v<>px*"
@@ -103,7 +104,9 @@ def nearest_rate_points(rd: pd.DataFrame, target_bpp: float) -> pd.DataFrame:
     return valid.loc[index].drop(columns="_distance").reset_index(drop=True)
 
 
-_FRAME_METRICS = ("psnr_yuv", "psnr_y", "ms_ssim", "vmaf", "vmaf_neg", "lpips", "dists")
+def _frame_columns() -> list[str]:
+    """The headline columns of the metrics with per-frame values, in the registry's order."""
+    return headline_columns([name for name, spec in specs().items() if spec.scope == "frame"])
 
 
 def frame_plots(rd: pd.DataFrame, target_bpp: float, out_dir: Path, frames_csv: JobFiles) -> list[dict]:
@@ -114,7 +117,7 @@ def frame_plots(rd: pd.DataFrame, target_bpp: float, out_dir: Path, frames_csv: 
     for (dataset, sequence), points in chosen.groupby(["dataset", "sequence"], sort=True):
         series = {(point["codec"], point["rate"], point["bpp"]):
                   pd.read_csv(frames_csv.of(dataset, sequence, point["codec"], point["rate"])) for _, point in points.iterrows()}
-        columns = [m for m in _FRAME_METRICS if any(m in f.columns and f[m].notna().any() for f in series.values())]
+        columns = [m for m in _frame_columns() if any(m in f.columns and f[m].notna().any() for f in series.values())]
         if not columns:
             continue
         fig, axes = plt.subplots(len(columns), 1, figsize=(6.5, 1.9 * len(columns)), sharex=True, squeeze=False)

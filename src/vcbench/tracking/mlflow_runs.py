@@ -1,11 +1,12 @@
 """MLflow logging of an aggregated preset: one parent run per invocation, one child per RD point.
 
-Only the aggregate step calls this (parallel jobs only write files: many writers to one SQLite
+Only the report rules call this (parallel jobs only write files: many writers to one SQLite
 file lose runs). Idempotent: the parent is found again by its ``vcbench.invocation`` tag (the
-preset and a hash of rd.csv, whose rows carry the config hash) and children by their
-``vcbench.key``, so aggregating twice leaves the number of runs unchanged; the parent's BD
-metrics are logged again (a new anchor or BD method updates them). Each child is one
-``log_batch`` call.
+preset, a hash of rd.csv, whose rows carry the config hash, and the parent's params: anchor, BD
+method and interval, codecs, ladders) and children by their ``vcbench.key``, so tracking twice
+leaves the number of runs unchanged; other BD settings make a new parent with its own children,
+since a run's params never change. Each child is one ``log_batch`` call, with its encode job's
+start and end as the run's times.
 """
 
 from __future__ import annotations
@@ -15,18 +16,19 @@ import math
 import os
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 from tqdm import tqdm
 
 from vcbench.job_files import JobFiles
+from vcbench.metrics.registry import column_spec
 from vcbench.tracking.provenance import ID_COLUMNS, PROVENANCE_COLUMNS, data_version, git_state, point_key, tool_versions
 
 _TAG_LIMIT = 5000  # MLflow rejects longer tag values
 _PARAM_LIMIT = 500
 _SHAPE_COLUMNS = ("frames", "width", "height", "bit_depth")
-_TIME_COLUMNS = ("encode_seconds", "decode_seconds")
 
 
 def resolve_tracking_uri(root: Path, configured: str | None) -> str:
@@ -34,10 +36,12 @@ def resolve_tracking_uri(root: Path, configured: str | None) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or configured or f"sqlite:///{(root / 'mlflow.db').resolve()}"
 
 
-def run_link(tracking_uri: str, experiment_id: str, run_id: str) -> str:
-    """URL of a run in the MLflow UI; for a local store, the UI that `mlflow ui` serves by default."""
-    base = tracking_uri.rstrip("/") if tracking_uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
-    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
+def run_link(tracking_uri: str, experiment_id: str, run_id: str) -> str | None:
+    """URL of a run in the MLflow UI of the tracking server used; None for a local store, which has no address
+    until someone serves it (the report then names the store and the run ids)."""
+    if not tracking_uri.startswith(("http://", "https://")):
+        return None
+    return f"{tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
 def rd_fingerprint(rd_path: Path) -> str:
@@ -117,7 +121,22 @@ def _child_record(row: pd.Series, encode: dict, common_tags: dict[str, str]) -> 
     command = encode.get("command")
     if command:
         tags["encode_command"] = command if isinstance(command, str) else " ".join(map(str, command))
+    # every hash the encode record holds (the backbone's or model's content hash of a neural codec, ...)
+    tags.update({key: str(value) for key, value in encode.items() if key.endswith(("_hash", "_sha256")) and value})
+    if encode.get("backbone"):
+        tags["backbone"] = str(encode["backbone"])
     return params, metrics, tags
+
+
+def job_times(encode: dict) -> tuple[int | None, int | None]:
+    """The encode job's start and end (ms since the epoch) from its record: its provenance's start and its seconds;
+    (None, None) for a record written before jobs recorded their start."""
+    started = (encode.get("provenance") or {}).get("started_utc")
+    if not started:
+        return None, None
+    start = int(datetime.fromisoformat(started).timestamp() * 1000)
+    seconds = _finite(encode.get("encode_seconds"))
+    return start, start + int(round((seconds or 0.0) * 1000))
 
 
 def _batch(client, run_id: str, params: dict, metrics: dict, tags: dict) -> None:
@@ -136,14 +155,39 @@ def _batch(client, run_id: str, params: dict, metrics: dict, tags: dict) -> None
         )
 
 
+def parent_params(preset: str, rd: pd.DataFrame, bd: pd.DataFrame, anchor: str) -> dict:
+    """What a parent run stands for, as params to compare runs by: the anchor and BD settings, the frames,
+    datasets, codecs and their ladders (rate labels, lowest bpp first), the config hash."""
+    params = {"preset": preset, "rd_points": len(rd), "anchor": anchor,
+              "also_against": ", ".join(sorted(set(bd["anchor"].astype(str)) - {anchor})) or "none",
+              "bd_method": ", ".join(sorted(set(bd["method"].astype(str)))) or "none",
+              "frames": ", ".join(map(str, sorted(set(pd.to_numeric(rd["frames"], errors="coerce").dropna().astype(int))))),
+              "datasets": "; ".join(f"{dataset}: {', '.join(sorted(group['sequence'].astype(str).unique()))}"
+                                    for dataset, group in rd.groupby("dataset", sort=True)),
+              "codecs": ", ".join(sorted(rd["codec"].astype(str).unique())),
+              "config_hash": ", ".join(sorted(set(rd.get("config_hash", pd.Series(dtype=str)).dropna().astype(str))))}
+    if "interval" in bd.columns:
+        fixed = bd[bd["interval"] == "fixed"]
+        params["bd_interval_bpp"] = f"{fixed['bpp_low'].iloc[0]:g}-{fixed['bpp_high'].iloc[0]:g}" if len(fixed) else "none"
+        params["bd_min_overlap"] = f"{bd['min_overlap'].iloc[0]:g}" if len(bd) else "none"
+    for codec, group in rd.groupby("codec", sort=True):
+        ladder = group.groupby("rate", sort=False)["bpp"].mean().sort_values()
+        params[f"ladder.{codec}"] = ", ".join(map(str, ladder.index))
+    return params
+
+
 def log_runs(root: Path, preset: str, rd_path: Path, bd_path: Path, encode_records: JobFiles, experiment: str,
-             tracking_uri: str) -> dict:
-    """Create (or find again) the parent and child runs of this aggregation (each child's knobs and versions
-    from its ``encode_records`` entry); return their ids."""
+             tracking_uri: str, anchor: str) -> dict:
+    """Create (or find again) the parent and child runs of this report (each child's knobs, versions, hashes
+    and times from its ``encode_records`` entry); return their ids."""
     client = _client(tracking_uri)
     experiment_id = _experiment_id(client, experiment, tracking_uri, root)
-    # The RD points identify an invocation; BD values (anchor, method) are re-logged on its parent.
-    invocation = f"{preset}-{rd_fingerprint(rd_path)[:32]}"
+    rd, bd = pd.read_csv(rd_path), pd.read_csv(bd_path, keep_default_na=False, na_values=[""])
+    params = parent_params(preset, rd, bd, anchor)
+    # The RD points and the BD settings identify a report: the same again finds its runs, other BD settings
+    # make a new parent (a run's params never change) with its own children.
+    settings = "|".join(f"{key}={value}" for key, value in sorted(params.items()))
+    invocation = f"{preset}-{hashlib.sha256((rd_fingerprint(rd_path) + settings).encode()).hexdigest()[:32]}"
     git = git_state(root)
     common = {
         "vcbench.invocation": invocation,
@@ -154,19 +198,20 @@ def log_runs(root: Path, preset: str, rd_path: Path, bd_path: Path, encode_recor
         **({"mlflow.source.git.commit": git.commit} if git.commit else {}),
         "vcbench.data_version": data_version(root),
     }
-    rd = pd.read_csv(rd_path)
     existing = _search_all(client, experiment_id, f"tags.`vcbench.invocation` = '{invocation}'")
     parents = [r for r in existing if r.data.tags.get("vcbench.role") == "parent"]
     parent_tags = {**common, "vcbench.role": "parent",
                    "config_hashes": ",".join(sorted(set(rd.get("config_hash", pd.Series(dtype=str)).dropna().astype(str))))}
     parent_tags.update({f"package.{k}": v for k, v in tool_versions().items()})
+    # each metric column's direction as its metric declares it, so that a run's metrics read the right way round
+    parent_tags.update({f"direction.{c}": declared.direction for c in rd.columns if (declared := column_spec(c)) is not None})
     if parents:
         parent_id = parents[0].info.run_id
-        _batch(client, parent_id, {}, _bd_metrics(bd_path), parent_tags)
+        _batch(client, parent_id, {}, bd_metrics(bd), parent_tags)
     else:
         parent_id = client.create_run(experiment_id, run_name=f"{preset} {invocation[-8:]}",
                                       tags={**common, "vcbench.role": "parent"}).info.run_id
-        _batch(client, parent_id, {"preset": preset, "rd_points": len(rd)}, _bd_metrics(bd_path), parent_tags)
+        _batch(client, parent_id, params, bd_metrics(bd), parent_tags)
     done = {r.data.tags["vcbench.key"]: r.info.run_id for r in existing
             if r.data.tags.get("vcbench.role") == "child" and r.data.tags.get("vcbench.complete") == "1"}
     partial = {r.data.tags["vcbench.key"]: r.info.run_id for r in existing
@@ -177,12 +222,15 @@ def log_runs(root: Path, preset: str, rd_path: Path, bd_path: Path, encode_recor
         if key in done:
             children[key] = done[key]
             continue
-        params, metrics, tags = _child_record(row, encode_records.read_json(key), common)
+        encode = encode_records.read_json(key)
+        params, metrics, tags = _child_record(row, encode, common)
+        start, end = job_times(encode)
         run_id = partial.get(key) or client.create_run(
-            experiment_id, run_name=key, tags={"mlflow.parentRunId": parent_id, "vcbench.invocation": invocation,
-                                               "vcbench.role": "child", "vcbench.key": key}).info.run_id
+            experiment_id, run_name=key, start_time=start,
+            tags={"mlflow.parentRunId": parent_id, "vcbench.invocation": invocation, "vcbench.role": "child",
+                  "vcbench.key": key}).info.run_id
         _batch(client, run_id, params, metrics, {**tags, "vcbench.complete": "1"})
-        client.set_terminated(run_id, "FINISHED")
+        client.set_terminated(run_id, "FINISHED", end_time=end)
         children[key] = run_id
     return {
         "tracking_uri": tracking_uri,
@@ -196,14 +244,20 @@ def log_runs(root: Path, preset: str, rd_path: Path, bd_path: Path, encode_recor
     }
 
 
-def _bd_metrics(bd_path: Path) -> dict:
-    """Dataset-mean BD values as parent-run metrics, e.g. ``bd_rate_pct/demo/svtav1_vs_x265/psnr_yuv``."""
-    bd = pd.read_csv(bd_path)
+def bd_metrics(bd: pd.DataFrame) -> dict:
+    """bd.csv as parent-run metrics: dataset means (``bd_rate_pct/demo/svtav1_vs_x265/psnr_yuv``) with their bootstrap
+    interval (``..._ci_low``, ``..._ci_high``) and each sequence's value (``bd_rate_pct/demo/bikes/svtav1_vs_x265/...``),
+    over each pair's overlap; the same under ``fixed/`` over the fixed bpp interval."""
     metrics = {}
-    for _, row in bd[bd["sequence"] == "mean"].iterrows():
-        for column in ("bd_rate_pct", "bd_quality"):
-            if (value := _finite(row[column])) is not None:
-                metrics[f"{column}/{row['dataset']}/{row['codec']}_vs_{row['anchor']}/{row['metric']}"] = value
+    for _, row in bd.iterrows():
+        prefix = "fixed/" if row.get("interval") == "fixed" else ""
+        where = row["dataset"] if row["sequence"] == "mean" else f"{row['dataset']}/{row['sequence']}"
+        pair = f"{where}/{row['codec']}_vs_{row['anchor']}/{row['metric']}"
+        for column, low, high in (("bd_rate_pct", "ci_low_rate_pct", "ci_high_rate_pct"),
+                                  ("bd_quality", "ci_low_quality", "ci_high_quality")):
+            for name, source in ((column, column), (f"{column}_ci_low", low), (f"{column}_ci_high", high)):
+                if source in row and (value := _finite(row[source])) is not None:
+                    metrics[f"{prefix}{name}/{pair}"] = value
     return metrics
 
 

@@ -11,9 +11,9 @@ from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
-from vcbench.io import sha256_file
+from vcbench.errors import ConfigError
+from vcbench.io import load_yaml, sha256_file
 from vcbench.job_files import JobFiles
 from vcbench.tracking.job import GitState, code_state, git_state
 
@@ -34,9 +34,9 @@ def data_version(root: Path) -> str:
     if not dvc_file.is_file():
         return "untracked"
     try:
-        outs = yaml.safe_load(dvc_file.read_text()).get("outs") or []
+        outs = load_yaml(dvc_file).get("outs") or []
         return str(outs[0]["md5"])
-    except (yaml.YAMLError, AttributeError, IndexError, KeyError, TypeError):
+    except (ConfigError, AttributeError, IndexError, KeyError, TypeError):
         return "untracked (data.dvc unreadable)"
 
 

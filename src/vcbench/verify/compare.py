@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from vcbench.metrics.registry import column_spec, specs
+
 
 @dataclass(frozen=True)
 class Tolerance:
@@ -26,17 +28,36 @@ class Tolerance:
 EXACT = Tolerance(1e-9, 1e-9)
 # frames.csv stores 6 decimals: its cells are within half a unit of the sixth decimal of the value.
 SIX_DECIMALS = 5e-7 * (1 + 1e-6)
-# A neural codec decoded on another device than its decode record names (CUDA vs CPU kernels round
-# differently, and the reconstruction is quantised to integers after it): absolute, per metric.
-CROSS_DEVICE = {"psnr": 0.05, "ms_ssim": 1e-3, "vmaf": 0.5, "vmaf_neg": 0.5, "lpips": 1e-3, "dists": 1e-3}
+def cross_device_tolerances() -> dict[str, float]:
+    """Column -> the absolute tolerance its metric declares for a neural codec decoded on another device
+    than its decode record names (CUDA vs CPU kernels round differently, and the reconstruction is
+    quantised to integers after it); columns without one must match exactly even then."""
+    return {column.name: column.cross_device for spec in specs().values() for column in spec.columns
+            if column.cross_device is not None}
+
+
+CROSS_DEVICE = cross_device_tolerances()
+
+
+# What a neural decode's bits depend on besides the bitstream (tools/determinism.py writes them into
+# the decode record): equal on both sides, every number must come back exactly. The CPU thread count
+# counts on the CPU only (oneDNN's convolutions block their reductions by it; a CUDA decode's kernels
+# do not use it).
+PLATFORM_FIELDS = ("device", "device_model", "dtype", "cpu_capability", "torch", "cuda", "cudnn")
+CPU_PLATFORM_FIELDS = (*PLATFORM_FIELDS, "threads")
+
+
+def platform_differences(recorded: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """The platform facts in which a decode now differs from its decode record ("threads 2 (recorded
+    1)"), empty where they agree. A field the record lacks (an older record) is not compared."""
+    fields = CPU_PLATFORM_FIELDS if recorded.get("device") == "cpu" else PLATFORM_FIELDS
+    return [f"{key} {now.get(key)} (recorded {recorded[key]})" for key in fields if key in recorded and recorded[key] != now.get(key)]
 
 
 def metric_tolerance(column: str, same_device: bool) -> Tolerance:
     """The tolerance of one rd.csv metric column; outside EXACT only across devices."""
-    if same_device:
-        return EXACT
-    name = next((key for key in sorted(CROSS_DEVICE, key=len, reverse=True) if column == key or column.startswith(key + "_")), None)
-    return EXACT if name is None else Tolerance(CROSS_DEVICE[name], 0.0)
+    declared = None if same_device else column_spec(column)
+    return EXACT if declared is None or declared.cross_device is None else Tolerance(declared.cross_device, 0.0)
 
 
 def plain(value: Any) -> Any:

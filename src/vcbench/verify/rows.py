@@ -8,6 +8,7 @@ removed afterwards, as the DAG removes its own.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -18,19 +19,28 @@ import pandas as pd
 
 from vcbench import layout
 from vcbench.codecs import codec_entry, create_codec
-from vcbench.io import sha256_file
-from vcbench.metrics import vmaf
-from vcbench.metrics.registry import FILE_METRICS, available_metrics, metric_class
+from vcbench.codecs.registry import declared_options
+from vcbench.errors import VcbenchError
+from vcbench.io import dumps_json, open_regular_file, sha256_file
+from vcbench.metrics.registry import available_metrics, metric_columns
 from vcbench.metrics.scoring import score_files
-from vcbench.results import RDRow, record_path
-from vcbench.verify.compare import EXACT, SIX_DECIMALS, Check, Tolerance, metric_tolerance, plain
+from vcbench.results import RDRow, rd_cells, record_path
+from vcbench.verify.compare import EXACT, SIX_DECIMALS, Check, Tolerance, metric_tolerance, plain, platform_differences
 from vcbench.video import Y4MReader, read_y4m_header
 from vcbench.video.convert import match_format
 
-# rd.csv columns that are labels or free text, not re-derivable values: the codec column holds the
-# config key (the record names the registry codec), and not_computed's reasons name local paths
-# (whether each metric has a value is checked column by column instead).
-NOT_COMPARED = ("dataset", "sequence", "codec", "not_computed", "config_hash")
+# rd.csv columns that are labels or free text, not re-derivable from a decode: the labels are checked
+# against the bitstream's path and the score job's summary (the codec column holds the config key;
+# the record names the registry codec), not_computed and warnings against the summary (their reasons
+# name local paths; whether each metric has a value is checked column by column), config_hash by the run.
+NOT_COMPARED = ("dataset", "sequence", "codec", "not_computed", "warnings", "config_hash")
+# the rd.csv columns the DAG's layout spells in the bitstream's path (results/<preset>/<dataset>/...)
+IN_THE_PATH = ("dataset", "sequence", "codec", "rate")
+# the rd.csv columns only the score job's summary states (aggregate copies them)
+FROM_SUMMARY = ("dataset", "sequence", "codec", "not_computed", "warnings")
+_NAME = "[A-Za-z0-9_-]+"
+_BITSTREAM_PATH = re.compile("(?:^|/)" + re.sub(r"\\\{(\w+)\\\}", lambda m: f"(?P<{m.group(1)}>{_NAME})",
+                                                re.escape(layout.BITSTREAM)) + "$")
 # rd.csv columns taken from the records as they are: timings are compared, not re-measured.
 FROM_DECODE_RECORD = ("decode_seconds",)
 # rd.csv columns checked against the files themselves (a hash, the size, the header, the decode), not the records
@@ -45,8 +55,7 @@ def scored_metrics(columns: list[str]) -> list[str]:
     """The metrics that filled rd.csv's ``columns`` (the score job's --metrics)."""
     names = []
     for name in available_metrics():
-        produced = vmaf.COLUMNS if name in FILE_METRICS else metric_class(name).columns
-        if set(produced) & set(columns):
+        if set(metric_columns(name)) & set(columns):
             names.append(name)
     return names
 
@@ -77,12 +86,17 @@ def verify_row(row: dict[str, Any], metrics: list[str], metric_options: dict[str
         return result
     try:
         encode, decode = json.loads(encode_path.read_text()), json.loads(decode_path.read_text())
-    except json.JSONDecodeError as err:
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
         result.fail("records readable as JSON", "JSON", f"{encode_path} or {decode_path}: {err}")
         return result
+    for path, record in ((encode_path, encode), (decode_path, decode)):
+        if not isinstance(record, dict) or not isinstance(record.get("frames"), int) or isinstance(record.get("frames"), bool):
+            result.fail(f"record {path}", "a JSON object with its frame count", type(record).__name__, "rerun the step that wrote it")
+            return result
 
     summary_path = record_path(bitstream, "summary")
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    summary = _read_summary(result, summary_path)
+    _check_labels(result, row, bitstream, encode, summary, summary_path)
     # the code each job ran (a metric that changed since shows here as a mismatch of every row)
     result.info["recorded_commits"] = {kind: (record.get("provenance") or {}).get("commit")
                                        for kind, record in (("encode", encode), ("decode", decode), ("score", summary))}
@@ -111,6 +125,43 @@ def verify_row(row: dict[str, Any], metrics: list[str], metric_options: dict[str
     return result
 
 
+def _read_summary(result: RowResult, path: Path) -> dict[str, Any]:
+    try:
+        with open_regular_file(path) as fh:  # a FIFO is refused, not waited on
+            summary = json.loads(fh.read())
+    except (OSError, ValueError, VcbenchError) as err:
+        result.fail(f"file {path}", "the score job's summary", f"{type(err).__name__}: {err}", "written by the score job")
+        return {}
+    return summary if isinstance(summary, dict) else {}
+
+
+def _check_labels(result: RowResult, row: dict[str, Any], bitstream: Path, encode: dict[str, Any], summary: dict[str, Any],
+                  summary_path: Path) -> None:
+    """The columns a decode cannot re-derive, against what states them: the bitstream's path (the
+    DAG names every file by dataset, sequence, codec key and rate), the score job's summary, the
+    encode record's codec (whose extension the bitstream must carry) and its options (the codec's
+    declared ones, complete)."""
+    where = _BITSTREAM_PATH.search(bitstream.as_posix())  # relative to the root, or under it
+    if where is None:
+        result.fail("bitstream path in the layout", str(bitstream), layout.BITSTREAM, "rd.csv's labels cannot be checked against it")
+    else:
+        for key in IN_THE_PATH:
+            result.compare(f"{key} (rd.csv vs the bitstream's path)", row.get(key), where[key])
+    cells = rd_cells(summary)  # the summary's values as aggregate wrote them into rd.csv
+    for key in FROM_SUMMARY:
+        if summary:
+            result.compare(f"{key} (rd.csv vs {summary_path.name})", row.get(key), cells.get(key))
+    codec = str(encode.get("codec"))
+    try:
+        result.compare(f"bitstream extension vs the encode record's codec ({codec})", bitstream.suffix, f".{codec_entry(codec).extension}")
+        declared = declared_options(codec)[0].parse(encode.get("options", {}), f"the encode record's {codec} options")
+    except VcbenchError as err:
+        result.fail("codec and options (encode record)", codec, "a registered codec and its declared options", str(err))
+        return
+    result.compare("options (encode record, as the codec declares them)", dumps_json(encode.get("options"), sort_keys=True),
+                   dumps_json(declared, sort_keys=True))
+
+
 def _check_source(result: RowResult, row: dict[str, Any], encode: dict[str, Any], source: Path) -> None:
     digest = sha256_file(source)
     result.compare("source sha256 (rd.csv)", row.get("source_sha256"), digest)
@@ -130,6 +181,8 @@ def _decode_and_score(result: RowResult, row: dict[str, Any], encode: dict[str, 
     options = dict(encode.get("options", {}))
     if "device" in options and decode.get("device") == "cpu":
         options["device"] = "cpu"  # every machine has one: decode where the DAG did, not on a GPU "auto" finds here
+        if "threads" in options and decode.get("threads"):
+            options["threads"] = decode["threads"]  # on the CPU the thread count is part of the decode (tools/determinism.py)
     with tempfile.TemporaryDirectory(prefix="vcbench-verify-") as tmp:
         reconstruction = Path(tmp) / "rec.y4m"
         try:
@@ -144,9 +197,10 @@ def _decode_and_score(result: RowResult, row: dict[str, Any], encode: dict[str, 
             return True
     result.compare("frames (rd.csv vs decoded)", row.get("frames"), decoded)
     recorded, now = decode.get("device"), info.get("device")
-    same_device = not codec_entry(encode["codec"]).uses_gpu or recorded == now
-    result.info.update(device_recorded=recorded, device_now=now)
-    note = "" if same_device else f"decoded on {now}, the decode record says {recorded}: cross-device tolerance"
+    differences = platform_differences(decode, info)
+    same_device = not codec_entry(encode["codec"]).uses_gpu or not differences
+    result.info.update(device_recorded=recorded, device_now=now, platform_differences=differences)
+    note = "" if same_device else f"decoded with {'; '.join(differences)}: cross-device tolerance"
     means = scores.means()
     expected = RDRow.from_records(encode, decode, means, scores.not_computed).to_dict()
     for key, value in expected.items():
@@ -167,7 +221,11 @@ def _check_frames_csv(result: RowResult, bitstream: Path, per_frame: pd.DataFram
     if not path.is_file():
         result.fail(f"file {path}", "present", "missing", "written by the score job")
         return
-    stored = pd.read_csv(path)
+    try:
+        stored = pd.read_csv(path)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        result.fail(f"file {path}", "a frames.csv", f"{type(err).__name__}: {str(err).splitlines()[0]}", "written by the score job")
+        return
     what = f"{path.name} ({len(per_frame)} frames x {len(per_frame.columns) - 1} columns)"
     if set(stored.columns) != set(per_frame.columns) or len(stored) != len(per_frame):  # column order follows --metrics
         result.fail(what, f"{len(stored)} x {sorted(stored.columns)}", f"{len(per_frame)} x {sorted(per_frame.columns)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,23 +13,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vcbench import layout
 from vcbench.commands.options import metric_options as checked_metric_options
-from vcbench.errors import VcbenchError
+from vcbench.errors import ConfigError, VcbenchError
 from vcbench.io import sha256_file
+from vcbench.results import read_rd, record_path
 from vcbench.tracking.job import code_state
-from vcbench.verify.bd import verify_bd
+from vcbench.verify.bd import read_bd, verify_bd
 from vcbench.verify.compare import CROSS_DEVICE, EXACT, SIX_DECIMALS, Check
 from vcbench.verify.rows import RowResult, scored_metrics, verify_row
 
 TOLERANCES = {
     "numbers": f"{EXACT.describe()} (relative 1e-9 above 1, absolute 1e-9 below); integers, hashes and text exactly",
     "frames_csv": f"the numbers' tolerance plus {SIX_DECIMALS:.7g} absolute (the file keeps 6 decimals)",
-    "neural_codecs": "as the numbers when decoded on the decode record's device (DiV-INR decodes in float32 only); "
+    "neural_codecs": "as the numbers when decoded on the decode record's platform (device, device model, dtype, CPU instruction "
+                     "set, torch/CUDA/cuDNN versions and, on the CPU, the thread count, which verify decodes with); "
                      "otherwise these absolute tolerances per metric",
     "cross_device": CROSS_DEVICE,
 }
 NOT_REDERIVED = [
     "encode_seconds and decode_seconds: compared with their records, not re-measured",
+    "dataset, sequence, codec and rate: labels, compared with the bitstream's path, the score summary and the encode record",
     "fid.csv (FID/KID pooled over Inception features): an input of the BD recomputation, not re-derived",
     "not_computed: its reasons name local paths; whether each metric has a value is checked per column",
 ]
@@ -41,6 +46,46 @@ def select_rows(count: int, sample: int | None, seed: int) -> list[int]:
     return sorted(int(i) for i in np.random.default_rng(seed).choice(count, size=sample, replace=False))
 
 
+# config_hash is the hash of the configuration Snakemake ran with (--config overrides included), which
+# no record keeps: re-derived only where the caller passes it (the verify rule passes its own).
+CONFIG_HASH_NOT_GIVEN = ("config_hash: no --config-hash given, so not re-derived; checked only to be one value in every row "
+                         "(the verify rule passes the hash of the configuration it runs under)")
+
+
+def report_files(report_dir: Path, root: Path = Path(".")) -> dict[str, Path]:
+    """Every file `vcbench verify` reads for ``report_dir`` (by what it is), resolved: its --out must be none of them."""
+    report_dir, root = Path(report_dir).resolve(), Path(root).resolve()
+    files = {f"the report's {name}": report_dir / name for name in ("rd.csv", "bd.csv", "fid.csv")}
+    rd_path = files["the report's rd.csv"]
+    if not rd_path.is_file():
+        return files
+    for line, row in enumerate(read_rd(rd_path).to_dict("records"), 2):
+        bitstream = root / str(row["bitstream"])
+        files[f"the bitstream of rd.csv line {line}"] = bitstream
+        for kind in ("encode", "decode", "summary"):
+            files[f"{row['bitstream']}'s {kind} record"] = record_path(bitstream, kind)
+        files[f"{row['bitstream']}'s frames.csv"] = layout.record_of(bitstream, "frames.csv")
+        try:
+            source = root / str(json.loads(record_path(bitstream, "encode").read_text())["source"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # verify names an unreadable record as a failed check
+        files[f"{row['bitstream']}'s source"] = source
+        files[f"{row['bitstream']}'s source record"] = layout.sequence_record(source)
+    return files
+
+
+def refuse_replacing_other_than_verify_json(out: Path) -> None:
+    """A ConfigError if ``out`` exists and is not an earlier verify.json (any other file there is a result)."""
+    if not out.exists():
+        return
+    try:
+        earlier = json.loads(out.read_bytes())
+    except (OSError, ValueError):
+        earlier = None
+    if not (isinstance(earlier, dict) and {"checks", "results", "not_rederived"} <= earlier.keys()):
+        raise ConfigError(f"--out {out}: exists and is not a verify.json; writing there would destroy it, give another path")
+
+
 @dataclass
 class Verification:
     report_dir: Path
@@ -50,13 +95,15 @@ class Verification:
     seed: int
     rows: list[RowResult] = field(default_factory=list)
     bd_checks: list[Check] = field(default_factory=list)
+    table_checks: list[Check] = field(default_factory=list)  # of rd.csv as a whole (its config_hash)
+    not_rederived: list[str] = field(default_factory=lambda: list(NOT_REDERIVED))
     hashes: dict[str, str] = field(default_factory=dict)
     code: dict[str, Any] = field(default_factory=dict)  # the commit this run's vcbench comes from
     seconds: float = 0.0
 
     @property
     def checks(self) -> list[Check]:
-        return [check for row in self.rows for check in row.checks] + self.bd_checks
+        return self.table_checks + [check for row in self.rows for check in row.checks] + self.bd_checks
 
     @property
     def failed(self) -> list[Check]:
@@ -76,7 +123,7 @@ class Verification:
             "sample": self.sample if len(self.indices) < self.rows_total else None,
             "seed": self.seed if len(self.indices) < self.rows_total else None,
             "checks": len(self.checks), "failed": len(self.failed), "seconds": self.seconds,
-            "tolerances": TOLERANCES, "not_rederived": NOT_REDERIVED,
+            "tolerances": TOLERANCES, "not_rederived": self.not_rederived,
             "rows": [{"row": row.label, "index": index, "checks": len(row.checks), "failed": sum(not c.passed for c in row.checks),
                       **row.info} for index, row in zip(self.indices, self.rows)],
             "results": [check.to_dict() for check in self.checks],
@@ -84,12 +131,14 @@ class Verification:
 
 
 def verify_report(report_dir: Path, root: Path = Path("."), sample: int | None = None, seed: int = 0,
-                  metric_options: tuple[str, ...] = (), progress: Callable[[str], None] = lambda line: None) -> Verification:
+                  metric_options: tuple[str, ...] = (), progress: Callable[[str], None] = lambda line: None,
+                  config_hash: str | None = None) -> Verification:
     """Re-derive every number of ``report_dir`` (rd.csv, bd.csv) from the bitstreams under ``root``.
 
     Paths in rd.csv and in the records are relative to ``root``, the repository root of the run,
     so the check works on any machine holding the repository, results/ and data/.
-    ``metric_options``: the score jobs' ``METRIC.KEY=VALUE`` pairs (the config's metric_options).
+    ``metric_options``: the score jobs' ``METRIC.KEY=VALUE`` pairs (the config's metric_options);
+    ``config_hash``: the hash of the configuration the report must have been built under.
     """
     report_dir, root = Path(report_dir), Path(root).resolve()
     report_abs = report_dir.resolve()  # before moving to root
@@ -97,8 +146,13 @@ def verify_report(report_dir: Path, root: Path = Path("."), sample: int | None =
     if not rd_path.is_file():
         raise VcbenchError(f"{report_dir / 'rd.csv'}: no such file; verify needs a finished report (snakemake {report_dir / 'rd.csv'})")
     started = time.perf_counter()
-    rd = pd.read_csv(rd_path)  # as the bd_table command reads it
+    rd = read_rd(rd_path)  # as the bd_table command reads it
+    if (report_abs / "bd.csv").is_file():
+        read_bd(report_abs / "bd.csv")  # a malformed one is refused now, not after every row is decoded
     result = Verification(report_dir, len(rd), select_rows(len(rd), sample, seed), sample, seed)
+    result.table_checks = _check_config_hash(rd, config_hash)
+    if config_hash is None:
+        result.not_rederived.append(CONFIG_HASH_NOT_GIVEN)
     result.hashes = {name: sha256_file(report_abs / name) for name in ("rd.csv", "bd.csv", "fid.csv") if (report_abs / name).is_file()}
     state = code_state()
     result.code = {"commit": state.commit, "dirty": state.dirty}
@@ -115,6 +169,16 @@ def verify_report(report_dir: Path, root: Path = Path("."), sample: int | None =
     progress(f"bd.csv: {len(result.bd_checks)} checks, {sum(not c.passed for c in result.bd_checks)} failed")
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _check_config_hash(rd: pd.DataFrame, config_hash: str | None) -> list[Check]:
+    """rd.csv's config_hash: one value in every row (aggregate writes one), and the given one where given."""
+    found = sorted({str(value) for value in rd["config_hash"].fillna("")})
+    if config_hash is None:
+        return [Check("rd.csv", "config_hash: one value in every row", "one value", ", ".join(found) or "(empty)", len(found) == 1)]
+    mismatched = rd.index[rd["config_hash"].fillna("").astype(str) != config_hash]
+    return [Check("rd.csv", "config_hash (rd.csv vs --config-hash)", ", ".join(found), config_hash, mismatched.empty,
+                  f"{len(mismatched)} of {len(rd)} rows differ" if len(mismatched) else "every row")]
 
 
 CELL = 40  # a passed check's values are cut to this width; a failed one's are shown whole, as in verify.json

@@ -1,4 +1,4 @@
-"""YUV 4:2:0 -> RGB for the learned metrics (BT.709, chroma upsampled, range as the source states)."""
+"""YUV 4:2:0 <-> RGB: BT.709, chroma upsampled, range as the source states (learned and perceptual metrics)."""
 
 from __future__ import annotations
 
@@ -67,3 +67,14 @@ def rgb_to_yuv(rgb: np.ndarray, fmt: VideoFormat) -> Frame:
         return np.clip(np.rint(plane), 0, fmt.max_value).astype(fmt.dtype)
 
     return Frame(quantise(yq), quantise(uq), quantise(vq))
+
+
+def yuv_to_srgb8(frame: Frame, fmt: VideoFormat) -> np.ndarray:
+    """The ONE conversion the weight-free perceptual metrics (SSIMULACRA 2, Butteraugli, FLIP, ColorVideoVDP)
+    score on: an H x W x 3 uint8 image, read as sRGB-encoded, exactly as their reference tools read a PNG.
+
+    It is :func:`yuv_to_rgb` (BT.709 matrix, the range the Y4M header states, nearest-neighbour chroma
+    upsampling) rounded to 8 bits: a Y4M carries no transfer tag, and BT.709 video is displayed with
+    (nearly) the sRGB display curve, so the gamma-encoded RGB is taken as sRGB.
+    """
+    return np.rint(yuv_to_rgb(frame, fmt) * 255.0).astype(np.uint8)

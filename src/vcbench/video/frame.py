@@ -55,12 +55,42 @@ class VideoFormat:
         """The ffmpeg pixel format with this layout."""
         return "yuv420p" if self.bit_depth == 8 else f"yuv420p{self.bit_depth}le"
 
+    def range_and_rate_differences(self, other: VideoFormat) -> list[str]:
+        """How this format's colour range and frame rate differ from ``other``'s, in words (this one's
+        value first): e.g. ``["colour range (full vs limited)"]``; 30000/1001 equals 60000/2002."""
+        found = []
+        if self.full_range != other.full_range:
+            found.append(f"colour range ({self.range_name} vs {other.range_name})")
+        if self.fps_num * other.fps_den != other.fps_num * self.fps_den:
+            found.append(f"frame rate ({self.fps_num}/{self.fps_den} vs {other.fps_num}/{other.fps_den} fps)")
+        return found
+
+    @property
+    def range_name(self) -> str:
+        return "full" if self.full_range else "limited"
+
     def with_size(self, width: int, height: int) -> VideoFormat:
         return replace(self, width=width, height=height)
 
     def describe(self) -> str:
-        rng = "full" if self.full_range else "limited"
-        return f"{self.width}x{self.height} 4:2:0 {self.bit_depth}-bit {rng} range @ {self.fps_num}/{self.fps_den} fps"
+        return f"{self.width}x{self.height} 4:2:0 {self.bit_depth}-bit {self.range_name} range @ {self.fps_num}/{self.fps_den} fps"
+
+
+def out_of_range_sample(samples: np.ndarray, fmt: VideoFormat) -> int | None:
+    """A sample of ``samples`` outside ``0..fmt.max_value`` (the largest, or a negative one), None if all fit.
+
+    Free for 8- and 16-bit samples in the format's own dtype, which cannot hold one; a 10-bit file's
+    16-bit words can (a damaged file, or 16-bit data under a C420p10 header), and a metric would
+    then score values no codec can code."""
+    if samples.size == 0 or (samples.dtype == fmt.dtype and fmt.bit_depth in (8, 16)):
+        return None
+    high = samples.max()
+    if high > fmt.max_value:
+        return int(high)
+    if samples.dtype.kind == "u":
+        return None
+    low = samples.min()
+    return int(low) if low < 0 else None
 
 
 @dataclass

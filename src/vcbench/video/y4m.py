@@ -2,8 +2,10 @@
 
 Only 4:2:0 is supported (8-bit ``C420jpeg``/``C420mpeg2``/``C420paldv``/``C420``, and
 ``C420p10``..``C420p16``), which is what every codec in vcbench consumes. The reader never
-loads more than the frames asked for; the writer is atomic (temporary file, then rename), so an
-interrupted run never leaves a half-written sequence behind.
+loads more than the frames asked for, and refuses in one line what it cannot trust: a file that is
+not a regular file (a FIFO would block it forever), a damaged frame, a sample beyond the header's
+bit depth. The writer is atomic (temporary file, then rename), so an interrupted run never leaves
+a half-written sequence behind, and it refuses samples its bit depth cannot hold.
 """
 
 from __future__ import annotations
@@ -15,14 +17,26 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
+
+from vcbench import io
 from vcbench.errors import VideoFormatError
 from vcbench.io import naming_write_errors, open_temporary_sibling
-from vcbench.video.frame import Frame, VideoFormat
+from vcbench.video.frame import Frame, VideoFormat, out_of_range_sample
 
 SIGNATURE = b"YUV4MPEG2"
 FRAME_TAG = b"FRAME"
 _MAX_HEADER = 4096
 _8BIT_SITINGS = {"420jpeg", "420mpeg2", "420paldv", "420"}
+
+
+def open_regular_file(path: Path) -> BinaryIO:
+    """The source ``path`` opened for reading, refused in one line unless it is a regular file
+    (sources are memory-mapped, sought and read more than once; see `vcbench.io.open_regular_file`)."""
+    try:
+        return io.open_regular_file(path, "vcbench reads sources by seeking, so write the video to a file first", VideoFormatError)
+    except FileNotFoundError:
+        raise VideoFormatError(f"{path}: no such file; run the prepare step or check the path") from None
 
 
 def _parse_header(line: bytes, path: Path) -> VideoFormat:
@@ -91,10 +105,7 @@ class Y4MReader:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        try:
-            self._fh: BinaryIO = open(self.path, "rb")
-        except FileNotFoundError:
-            raise VideoFormatError(f"{self.path}: no such file; run the prepare step or check the path") from None
+        self._fh = open_regular_file(self.path)
         line = self._fh.readline(_MAX_HEADER)
         if not line.endswith(b"\n"):
             self._fh.close()
@@ -144,7 +155,19 @@ class Y4MReader:
         offset = self._skip_frame()
         if offset is None:
             return None
-        return Frame.from_bytes(memoryview(self._map)[offset : offset + self.format.frame_bytes], self.format)
+        return Frame.from_bytes(self._checked_samples(offset), self.format)
+
+    def _checked_samples(self, offset: int) -> memoryview:
+        """The samples of the frame just stepped over, refused if one exceeds the header's bit depth
+        (one vectorised max over the frame; nothing to do for 8- and 16-bit files)."""
+        data = memoryview(self._map)[offset : offset + self.format.frame_bytes]
+        bad = out_of_range_sample(np.frombuffer(data, dtype=self.format.dtype), self.format)
+        if bad is not None:
+            fmt = self.format
+            raise VideoFormatError(f"{self.path}: frame {self._next_index - 1} holds the sample value {bad}, above {fmt.max_value}, "
+                                   f"the largest a {fmt.bit_depth}-bit sample can be; the file is damaged or its header's "
+                                   f"bit depth is wrong: re-create it")
+        return data
 
     def frames(self, limit: int | None = None, start: int = 0) -> Iterator[Frame]:
         """Yield frames ``start``, ``start+1``, ... (at most ``limit`` of them)."""
@@ -174,13 +197,14 @@ class Y4MReader:
                 raise VideoFormatError(f"{self.path}: has {self._next_index} frames, frame {index} was asked for; use an earlier frame")
 
     def count_frames(self) -> int:
-        """The number of complete frames; raises on a damaged marker or a truncated frame."""
+        """The number of complete frames; raises on a damaged marker, a truncated frame or a sample
+        beyond the bit depth (the whole file checked, as a codec that reads it itself needs)."""
         here = self._fh.tell(), self._next_index
         self._fh.seek(self._data_start)
         self._next_index = 0
         try:
-            while self._skip_frame() is not None:
-                pass
+            while (offset := self._skip_frame()) is not None:
+                self._checked_samples(offset)
             return self._next_index
         finally:
             self._fh.seek(here[0])
@@ -207,6 +231,10 @@ class Y4MWriter:
         for plane, shape in zip(frame.planes, expected):
             if plane.shape != shape:
                 raise ValueError(f"{self.path}: frame {self.frames_written} plane has shape {plane.shape}, expected {shape}")
+            bad = out_of_range_sample(plane, fmt)
+            if bad is not None:  # astype below would wrap it into a wrong but valid-looking sample
+                raise VideoFormatError(f"{self.path}: frame {self.frames_written} holds the sample value {bad}, outside "
+                                       f"0..{fmt.max_value} ({fmt.bit_depth}-bit); refusing to write it")
         with naming_write_errors(self.path):
             self._fh.write(b"FRAME\n")
             for plane in frame.planes:

@@ -6,8 +6,11 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 from vcbench.errors import VideoFormatError
-from vcbench.video.frame import Frame, VideoFormat
+from vcbench.video.frame import Frame, VideoFormat, out_of_range_sample
+from vcbench.video.y4m import open_regular_file
 
 
 class YUVReader:
@@ -16,9 +19,8 @@ class YUVReader:
     def __init__(self, path: str | os.PathLike, fmt: VideoFormat):
         self.path = Path(path)
         self.format = fmt
-        if not self.path.is_file():
-            raise VideoFormatError(f"{self.path}: no such file")
-        size = self.path.stat().st_size
+        with open_regular_file(self.path) as fh:
+            size = os.fstat(fh.fileno()).st_size
         if size % fmt.frame_bytes:
             raise VideoFormatError(
                 f"{self.path}: size {size} is not a whole number of {fmt.width}x{fmt.height} {fmt.bit_depth}-bit 4:2:0 frames "
@@ -32,8 +34,15 @@ class YUVReader:
             raise VideoFormatError(f"{self.path}: has {self.num_frames} frames, {stop} were asked for")
         with open(self.path, "rb") as fh:
             fh.seek(start * self.format.frame_bytes)
-            for _ in range(start, stop):
-                yield Frame.from_bytes(fh.read(self.format.frame_bytes), self.format)
+            for index in range(start, stop):
+                data = fh.read(self.format.frame_bytes)
+                bad = out_of_range_sample(np.frombuffer(data, dtype=self.format.dtype), self.format)
+                if bad is not None:
+                    fmt = self.format
+                    raise VideoFormatError(f"{self.path}: frame {index} holds the sample value {bad}, above {fmt.max_value}, the "
+                                           f"largest a {fmt.bit_depth}-bit sample can be; check the bit depth stated for it, or "
+                                           "the file is damaged")
+                yield Frame.from_bytes(data, self.format)
 
     def __iter__(self) -> Iterator[Frame]:
         return self.frames()

@@ -32,6 +32,7 @@ from vcbench.analysis_record import AnalysisRecord
 from vcbench.bd import lower_is_better
 from vcbench.errors import ConfigError
 from vcbench.io import atomic_path, sha256_file, write_text_atomic
+from vcbench.metrics.registry import column_spec
 from vcbench.video import read_y4m_header
 from vcbench.video.convert import match_format
 
@@ -230,7 +231,7 @@ def run_qpp(source: Path, out_dir: Path, points: list[tuple[Path, Path]], grid: 
         if summary.get("bitstream_sha256") != encoded.get("bitstream_sha256"):
             raise ConfigError(f"{summary_path}: scores another bitstream than {encode_path} records; score it again")
         ladder.append({"q": encoded["params"]["q"], "rate": encoded["rate"], "bpp": encoded["bpp"],
-                       **{k: v for k, v in summary.items() if k.startswith(("psnr", "ms_ssim", "vmaf", "lpips", "dists"))}})
+                       **{k: v for k, v in summary.items() if column_spec(k) is not None}})
     frames = {_read_json(e)["frames"] for e, _ in points}
     if len(frames) != 1:
         raise ConfigError(f"QPP analysis: the rate points coded different frame counts ({sorted(frames)}); give points of one sequence")

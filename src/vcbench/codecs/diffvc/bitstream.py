@@ -4,9 +4,10 @@ id, the model's content hash, declared header fields, sections, CRC32) with one 
 Header fields (declared below): the video's format and frame count, the intra period, q, the
 sampler, its steps and the share of them run (strength), TDIR's r and mode, the sampling seed,
 and a CRC32 of every decoded symbol. That last one is not about damage (the container's CRC32
-covers every byte): the Gaussian conditional's scale indexes come from a network, so a decoder
-whose arithmetic differs from the encoder's (another platform, another thread count) could read
-other symbols from intact bytes; the digest makes it fail in one line instead of decoding garbage.
+covers every byte): the entropy model's scales come from a network, and although the model
+computes them exactly (:mod:`vcbench.entropy.fixed_point`: the same bits on every device and
+thread count), a decoder that still read other symbols from intact bytes (an edit behind a
+recomputed CRC, a torch build whose float64 convolutions are not exact) fails in one line instead of decoding garbage.
 
 A frame's section (little endian):
 
@@ -28,7 +29,7 @@ from vcbench.codecs.container import VIDEO_FIELDS, Container, Field, Format
 from vcbench.codecs.diffvc.settings import MAX_STEPS, OPTIONS, Q_MAX, TDIR_MODES, tdir_problem
 from vcbench.errors import BitstreamError
 
-FORMAT_VERSION = 2  # 2: strength
+FORMAT_VERSION = 3  # 2: strength; 3: exact (fixed-point) entropy model and decoded latents
 INTRA, PREDICTED = 0, 1
 SAMPLER_NAMES = ("ddim-trailing",)
 

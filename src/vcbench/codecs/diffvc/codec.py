@@ -29,8 +29,11 @@ from vcbench.codecs.container import Container, video_fields, video_format
 from vcbench.codecs.diffvc import bitstream, settings
 from vcbench.codecs.diffvc.store import DiffVcModel, find_model, frame_multiple, load_model
 from vcbench.codecs.diffvc.tdir import SAMPLER, DiffusionDecoder, check_sampler
+from vcbench.diffusion.backbone import check_precision
+from vcbench.diffusion.compatibility import PRECISIONS
 from vcbench.diffusion.frames import pad_to_multiple, to_frames
 from vcbench.errors import BitstreamError, ConfigError
+from vcbench.tools.determinism import platform_record
 from vcbench.tools.device import prepare_torch
 from vcbench.video import VideoFormat, Y4MReader, Y4MWriter, read_y4m_header, yuv_to_rgb
 
@@ -53,6 +56,7 @@ class DiffVcCodec(Codec):
     def __init__(self, **options: Any):
         super().__init__(**options)
         self.device = prepare_torch(self.options["device"], self.options["threads"], "diffvc options")
+        check_precision(self.options["precision"], self.device, "diffvc options")
 
     def versions(self) -> dict[str, str]:
         import importlib.metadata
@@ -66,7 +70,12 @@ class DiffVcCodec(Codec):
         return bitstream.read(Path(bitstream_path)).header["frames"]
 
     def load(self, folder: str | Path | None = None) -> DiffVcModel:
-        return load_model(folder or self.options["model"], [self.options["backbone"]], self.options["models_dir"], self.device)
+        """The model and its backbone, with the backbone's memory options, refused in one line if DiffVC cannot drive it."""
+        opts = self.options
+        model = load_model(folder or opts["model"], [opts["backbone"]], opts["models_dir"], self.device)
+        check_sampler(model.backbone)
+        model.backbone.configure_memory(opts["precision"], opts["vae_tiling"])
+        return model
 
     # -- encoder -------------------------------------------------------------------------------------
     def encode(self, source: Path, bitstream_path: Path, rate: RatePoint, frames: int | None = None) -> dict[str, Any]:
@@ -76,14 +85,14 @@ class DiffVcCodec(Codec):
         if fmt.width % 2 or fmt.height % 2:
             raise ConfigError(f"{source}: DiffVC codes 4:2:0 frames of even width and height, this is {fmt.width}x{fmt.height}; "
                               "crop it by one pixel")
+        bitstream.FORMAT.check_source(fmt, frames, source)  # every header field fits, before any work
         opts = self.options
         problem = settings.tdir_problem(opts["tdir_r"], opts["steps"], opts["strength"])
         if problem:
             raise ConfigError(f"diffvc options: {problem}")
         started = time.perf_counter()
         model = self.load()
-        check_sampler(model.backbone)
-        with tqdm(total=frames, desc=f"diffvc q={q} encode", unit="frame", mininterval=1.0) as progress:
+        with tqdm(total=frames, desc=f"diffvc q={q} encode", unit="frame", mininterval=1.0, disable=None) as progress:
             container = self.code(model, self.latents(Path(source), frames, model), q, fmt, progress.update)
         size = bitstream.FORMAT.write(Path(bitstream_path), container)
         elapsed = time.perf_counter() - started
@@ -103,7 +112,7 @@ class DiffVcCodec(Codec):
         for index, latent in enumerate(latents):
             kind = bitstream.frame_type(index, opts["intra_period"])
             coded = model.intra.encode(latent, q) if kind == bitstream.INTRA else model.inter.encode(latent, q, reference)
-            reference = coded.latent
+            reference = coded.reference
             crc = _symbols_crc(crc, coded.symbols)
             sections.append(bitstream.frame_section(kind, coded.strings))
             on_frame()
@@ -168,12 +177,13 @@ class Decoder:
                     coded = model.inter.decode(strings, header["q"], self.latent_hw, reference)
             except (BitstreamError, ValueError) as err:
                 raise BitstreamError(f"{self.path}: frame {index}: {err}; re-encode it") from None
-            reference = coded.latent
+            reference = coded.reference
             crc = _symbols_crc(crc, coded.symbols)
             decoded.append(coded)
         if crc != header["symbols_crc32"]:
-            raise BitstreamError(f"{self.path}: the decoded symbols differ from the encoder's (digest mismatch): decode on the platform "
-                                 "and thread count it was encoded with, or re-encode it here")
+            raise BitstreamError(f"{self.path}: the decoded symbols differ from the encoder's (digest mismatch): the file was edited "
+                                 "behind its CRC32 (re-encode it), or this torch's float64 convolutions are not exact "
+                                 "(vcbench.entropy.fixed_point)")
         return decoded
 
     def decode(self, reconstruction: Path, tdir_r: int | None = None) -> dict[str, Any]:
@@ -187,7 +197,7 @@ class Decoder:
                                    header["tdir_mode"])
         seconds, per_frame = {"diffusion": 0.0, "vae": 0.0}, []
         with Y4MWriter(reconstruction, fmt) as writer, tqdm(total=header["frames"], desc="diffvc decode", unit="frame",
-                                                            mininterval=1.0) as progress:
+                                                            mininterval=1.0, disable=None) as progress:
             for index, coded in enumerate(self.latents):
                 started = time.perf_counter()
                 latent = sampler.frame(coded.latent, coded.context, bitstream.frame_type(index, header["intra_period"]) == bitstream.INTRA)
@@ -198,9 +208,11 @@ class Decoder:
                 per_frame.append(round(time.perf_counter() - started, 4))
                 progress.update()
         return {"codec": self.codec.name, "model": str(model.folder), "model_hash": model.hash, "backbone": str(model.backbone.folder),
-                "backbone_hash": model.backbone.hash, "device": str(self.codec.device), "frames": header["frames"], "q": header["q"],
+                "backbone_hash": model.backbone.hash, **platform_record(self.codec.device, PRECISIONS[self.codec.options["precision"]]),
+                "frames": header["frames"], "q": header["q"],
                 "steps": header["steps"], "strength": header["strength"], "steps_run": header["steps"] - sampler.start, "tdir_r": r,
-                "tdir_mode": header["tdir_mode"], "seed": header["seed"],
+                "tdir_mode": header["tdir_mode"], "seed": header["seed"], "precision": self.codec.options["precision"],
+                "vae_tiling": self.codec.options["vae_tiling"],
                 "denoiser_evaluations": sampler.evaluations,
                 "seconds": {"entropy": round(self.entropy_seconds, 4), **{k: round(v, 4) for k, v in seconds.items()}},
                 "frame_seconds": per_frame,  # each frame's diffusion decoder, VAE decoder and writing

@@ -8,7 +8,9 @@ q rises). The bounds also bound what a bitstream header may ask a decoder to do 
 
 from __future__ import annotations
 
+from vcbench.diffusion.compatibility import MEMORY_OPTIONS, check_backbone_option
 from vcbench.diffusion.strength import first_step
+from vcbench.errors import ConfigError
 from vcbench.options import Option, OptionSet
 
 Q_MAX = 63  # q runs over 0..Q_MAX: 0 the finest quantiser (highest rate), Q_MAX the coarsest
@@ -20,7 +22,7 @@ OPTIONS = OptionSet(
     Option("backbone", str, "models/embedded", "diffusers folder of the backbone the model was trained on (checked by content hash)"),
     Option("models_dir", str, None, "decoder: folder whose subfolders are searched for the model and backbone by content hash"),
     Option("device", str, "auto", "auto (CUDA when present, else the CPU), cpu or cuda", choices=("auto", "cpu", "cuda")),
-    Option("threads", int, 0, "torch CPU threads (0: torch's default; 1 avoids oversubscription when jobs run side by side)",
+    Option("threads", int, 0, "torch CPU threads (0: the job's, tools/threads.py; 1 avoids oversubscription when jobs run side by side)",
            minimum=0),
     Option("intra_period", int, 32, "frames from one I-frame to the next (the others are P-frames)", minimum=1, maximum=65535),
     Option("steps", int, 4, "sampling steps of the diffusion decoder's schedule (written in the header; strength says how many "
@@ -36,6 +38,8 @@ OPTIONS = OptionSet(
     Option("seed", int, 0, "sampling seed (written in the header)", minimum=0, maximum=2**32 - 1),
     Option("decode_tdir_r", int, None, "decoder: use this TDIR r instead of the header's (the TDIR analysis; not the normative "
                                        "decode)", minimum=0, maximum=MAX_STEPS - 1),
+    *MEMORY_OPTIONS,
+    check=lambda options, where: _check(options, where),
 )
 
 
@@ -48,6 +52,14 @@ def tdir_problem(tdir_r: int, steps: int, strength: float) -> str | None:
         return None
     runs = f"steps {start}..{steps - 1} of {steps} run (strength {strength:g})" if start else f"{steps} steps"
     return f"tdir_r={tdir_r} must be 0 (off) or above {start} and below {steps}: {runs}"
+
+
+def _check(options: dict, where: str) -> None:
+    """The options together: TDIR's r fits the schedule, and the backbone fits DiffVC."""
+    problem = tdir_problem(options["tdir_r"], options["steps"], options["strength"])
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
+    check_backbone_option("diffvc", options, where)
 
 
 KNOBS = OptionSet(

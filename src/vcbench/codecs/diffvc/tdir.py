@@ -34,6 +34,7 @@ import torch
 from vcbench.codecs.diffvc.conditioning import DenoiserAdapter
 from vcbench.codecs.diffvc.settings import tdir_problem
 from vcbench.diffusion.backbone import Backbone
+from vcbench.diffusion.compatibility import backbone_facts, diffvc_problem
 from vcbench.diffusion.noise import DdimTrailing, noise_process, start_latents
 from vcbench.diffusion.strength import first_step
 from vcbench.errors import ConfigError
@@ -42,11 +43,11 @@ SAMPLER = DdimTrailing.name
 
 
 def check_sampler(backbone: Backbone) -> None:
-    """DiffVC samples discrete-timestep (DDPM/DDIM-trained) backbones; a ConfigError for others."""
-    name = noise_process(backbone.scheduler_config).name
-    if name != SAMPLER:
-        raise ConfigError(f"{backbone.folder}: its scheduler samples with {name}; DiffVC decodes with {SAMPLER} (a DDPM/DDIM-trained "
-                          "image backbone such as the embedded one or Stable Diffusion 2.1)")
+    """A ConfigError unless DiffVC can drive ``backbone`` (:func:`vcbench.diffusion.compatibility.diffvc_problem`, the rule
+    the option check runs before any job: image denoisers with a discrete-timestep scheduler, sampled with DDIM)."""
+    problem = diffvc_problem(backbone_facts(backbone.folder), {})
+    if problem:
+        raise ConfigError(f"diffvc: backbone {backbone.folder}: {problem}")
 
 
 class DiffusionDecoder:

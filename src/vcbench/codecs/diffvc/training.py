@@ -11,8 +11,9 @@ from 0..63. The loss is rate-distortion-perception:
     the condition built from the decoded latent and temporal context, prompted with q)
   + perceptual_weight x perceptual loss of the denoiser's clean estimate, decoded by the VAE,
     against the source pixels, weighted by the signal level of its noise level (estimates from
-    near-pure noise say little): DISTS where its weights are present (the paper's loss), else
-    1 - SSIM, a weight-free structural term. The record says which ran.
+    near-pure noise say little): DISTS (the paper's loss; without its weights training stops with
+    the asset's name and the fix), or 1 - SSIM, a weight-free structural term, where the user
+    chose it (``perceptual_loss="ssim"``, `--perceptual-loss ssim`). The record says which ran.
 
 lambda(q) falls log-linearly from ``lambda_fine`` at q = 0 to ``lambda_coarse`` at q = 63 (rate is
 weighted more as q rises), which with QPP's scales makes one model span the rate range.
@@ -69,6 +70,7 @@ class TrainSettings:
     diffusion_weight: float = 1.0
     perceptual_weight: float = 0.2
     perceptual_frames: int = 4  # clean estimates decoded by the VAE per step
+    perceptual_loss: str = "dists"  # or "ssim" (PERCEPTUAL_LOSSES): chosen, never a silent fallback
     channels: int = 48
     code_channels: int = 48
     hyper_channels: int = 32
@@ -209,21 +211,47 @@ def embedded_material(max_motion: float) -> SyntheticMotion:
 
 
 # -- losses ---------------------------------------------------------------------------------------------------
-def perceptual_loss(device: torch.device):
-    """(name, fn(decoded, source) -> per-image loss) for RGB in [-1, 1]: DISTS with its weights, else 1 - SSIM."""
-    from vcbench.metrics.base import MetricUnavailable
+PERCEPTUAL_LOSSES = ("dists", "ssim")
 
-    try:
-        from vcbench.metrics.learned import DISTSMetric
 
-        model = DISTSMetric(progress=False, device=str(device)).model
-    except MetricUnavailable as reason:
+def _without_dists(reason: object) -> ConfigError:
+    return ConfigError(f"DiffVC's perceptual loss is DISTS, whose weights are not here ({reason}); or train with the "
+                       "weight-free 1 - SSIM instead: --perceptual-loss ssim")
+
+
+def check_perceptual_loss(choice: str) -> None:
+    """Before any work (cheaply: the files' presence): a ConfigError where ``choice`` is unknown, or
+    is DISTS and its weights are absent (naming them and both fixes)."""
+    if choice not in PERCEPTUAL_LOSSES:
+        raise ConfigError(f"perceptual loss {choice!r}: use one of {', '.join(PERCEPTUAL_LOSSES)}")
+    if choice == "dists":
+        from vcbench.assets.registry import is_present, load_registry, missing_reason
+        from vcbench.perceptual import DISTS_ASSETS
+
+        registry = load_registry()
+        for name in DISTS_ASSETS:
+            if not is_present(registry[name]):
+                raise _without_dists(missing_reason(registry[name]))
+
+
+def perceptual_loss(choice: str, device: torch.device):
+    """(name, fn(decoded, source) -> per-image loss) for RGB in [-1, 1]: DISTS, or 1 - SSIM where
+    ``choice`` is "ssim". DISTS without its weights is a ConfigError naming them and both fixes."""
+    check_perceptual_loss(choice)
+    if choice == "ssim":
         from pytorch_msssim import ssim
 
         def structural(decoded, source):
             return 1 - ssim((decoded + 1) / 2, (source + 1) / 2, data_range=1.0, size_average=False)
 
-        return f"1 - SSIM (weight-free; DISTS not used: {reason})", structural
+        return "1 - SSIM (weight-free, chosen with --perceptual-loss ssim)", structural
+    from vcbench.assets import AssetError
+    from vcbench.perceptual.nets import dists_network
+
+    try:
+        model = dists_network().to(device)
+    except AssetError as reason:  # present but not verified (a wrong sha256)
+        raise _without_dists(reason) from None
 
     def dists(decoded, source):
         return model((decoded + 1) / 2, (source + 1) / 2, require_grad=True)
@@ -273,7 +301,7 @@ class Trainer:
         ], lr=settings.learning_rate)
         self.process = noise_process(backbone.scheduler_config)
         self.generator = torch.Generator().manual_seed(settings.seed)
-        self.perceptual_name, self.perceptual = perceptual_loss(device)
+        self.perceptual_name, self.perceptual = perceptual_loss(settings.perceptual_loss, device)
 
     def step(self, clips: torch.Tensor, step: int) -> dict[str, float]:
         settings, backbone, device = self.settings, self.backbone, self.backbone.device
@@ -364,7 +392,7 @@ def train(backbone: Backbone, out: Path, settings: TrainSettings, material: Mate
     started = time.perf_counter() - state["seconds"]
     running: dict[str, float] = dict(state["losses"])
     progress = tqdm(range(state["step"], settings.steps), desc="diffvc: training", unit="it", mininterval=2.0,
-                    initial=state["step"], total=settings.steps)
+                    initial=state["step"], total=settings.steps, disable=None)
     for step in progress:
         clips = material.clips(settings.batch, settings.frames, settings.crop, trainer.generator)
         losses = trainer.step(clips, step)

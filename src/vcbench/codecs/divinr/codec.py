@@ -20,19 +20,34 @@ from vcbench.codecs.divinr.bitstream import FORMAT
 from vcbench.codecs.divinr.encoder import EncoderSettings, optimise_gop
 from vcbench.codecs.divinr.gop import GopModel
 from vcbench.codecs.divinr.inr import upsampling_stages
-from vcbench.diffusion.backbone import Backbone, find_backbone, load_backbone
+from vcbench.diffusion.backbone import Backbone, check_precision, find_backbone, load_backbone
+from vcbench.diffusion.compatibility import PRECISIONS, backbone_facts, divinr_problem
 from vcbench.diffusion.frames import pad_to_multiple, read_rgb, to_frames
 from vcbench.diffusion.lora import attach_lora
 from vcbench.diffusion.noise import SAMPLERS, noise_process, sample
 from vcbench.diffusion.strength import first_step
 from vcbench.errors import BitstreamError, ConfigError
+from vcbench.tools.determinism import platform_record
 from vcbench.tools.device import prepare_torch
 from vcbench.video import VideoFormat, Y4MWriter, read_y4m_header
 
 
-def _load_backbone(folder: str | Path, device: torch.device) -> Backbone:
-    backbone = load_backbone(folder, device)
-    backbone.check_concatenated(backbone.latent_channels, "DiV-INR's INR latents")
+def _load_backbone(folder: str | Path, device: torch.device, options: dict[str, Any], strength: float) -> Backbone:
+    """The backbone with the codec's memory options, refused in one line if DiV-INR cannot drive it at ``strength``.
+
+    Two ways in for the INR latents, chosen by the denoiser's input (``Backbone.concatenates``):
+    concatenated to the noisy latent at every step (the embedded backbone and SVD take twice the
+    latent channels), or, for a stock image denoiser (the latent channels alone: every public SD
+    checkpoint), as the start of sampling only (SDEdit, strength < 1), with the GOP's context tokens
+    and LoRA adapting the denoiser to the GOP. Not a widened input convolution: its new weights would
+    start at zero and have to be learnt and sent for every GOP (or fixed per backbone by a training
+    vcbench does not ship), while the start needs nothing sent and keeps the denoiser on the inputs
+    it was trained on. The folder decides the way (the bitstream names it by hash), so no header field
+    does, and the embedded backbone's bitstreams are unchanged."""
+    backbone = load_backbone(folder, device, options["precision"], options["vae_tiling"], options["unet_batch"])
+    problem = divinr_problem(backbone_facts(backbone.folder), {**options, "strength": strength})
+    if problem:
+        raise ConfigError(f"divinr: backbone {backbone.folder}: {problem}")
     return backbone
 
 
@@ -55,6 +70,7 @@ class DivInrCodec(Codec):
     def __init__(self, **options: Any):
         super().__init__(**options)
         self.device = prepare_torch(self.options["device"], self.options["threads"], "divinr options")
+        check_precision(self.options["precision"], self.device, "divinr options")
 
     def versions(self) -> dict[str, str]:
         import importlib.metadata
@@ -76,12 +92,13 @@ class DivInrCodec(Codec):
         if source_format.width % 2 or source_format.height % 2:
             raise ConfigError(f"{source}: DiV-INR codes 4:2:0 frames of even width and height, this is "
                               f"{source_format.width}x{source_format.height}; crop it by one pixel")
+        FORMAT.check_source(source_format, frames, source)  # every header field fits, before any work
         opts = self.options
         encoder_settings = EncoderSettings(quant_step=knobs["quant_step"], rate_weight=knobs["rate_weight"],
                                            **{k: opts[k] for k in settings.ENCODER_OPTIONS})
         gop, steps, seed = opts["gop"], opts["steps"], opts["seed"]
         started = time.perf_counter()
-        backbone = _load_backbone(opts["backbone"], self.device)
+        backbone = _load_backbone(opts["backbone"], self.device, opts, opts["strength"])
         if knobs["lora_rank"] > 0:
             attach_lora(backbone.unet, knobs["lora_rank"])
         fmt, rgb = read_rgb(Path(source), frames)
@@ -93,6 +110,7 @@ class DivInrCodec(Codec):
                                  "lora_rank": knobs["lora_rank"], "sampler": noise_process(backbone.scheduler_config).name,
                                  "sampling_steps": steps, "strength": opts["strength"], "seed": seed,
                                  **bitstream.time_id_fields(_time_ids(backbone, fmt.fps))})
+        FORMAT.check_source(fmt, int(rgb.shape[0]), source, header)  # the padded sizes fit too, before the optimisation
         time_ids = bitstream.time_ids(header)  # as the decoder reads them (float32)
         time_ids_tensor = torch.tensor([time_ids], device=self.device) if time_ids else None
         sections, reports = [], []
@@ -169,7 +187,7 @@ class Decoder:
         self.codec, self.path = codec, path
         self.container = bitstream.read(path)  # every header field checked
         self.folder = find_backbone(self.container.model_hash, [codec.options["backbone"]], codec.options["models_dir"], path)
-        self.backbone = _load_backbone(self.folder, codec.device)
+        self.backbone = _load_backbone(self.folder, codec.device, codec.options, self.container.header["strength"])
         _check_header_fits(path, self.container.header, self.backbone)
         if self.container.header["lora_rank"] > 0:
             attach_lora(self.backbone.unet, self.container.header["lora_rank"])
@@ -215,11 +233,13 @@ class Decoder:
                     x0_frames[step].extend(self._to_frames(x0, fmt, keep=True))
 
                 latents = sample(backbone, process, condition, model.context, time_ids_tensor, steps, seed + gop_index,
-                                 record_step if x0_dir else None, start=start)
+                                 record_step if x0_dir else None, start=start, concatenate=backbone.concatenates)
                 for frame in self._to_frames(latents, fmt, keep=False):
                     writer.write(frame)
         if x0_dir:
             DivInrCodec._write_x0(Path(x0_dir), x0_frames, fmt)
         return {"codec": self.codec.name, "backbone": str(self.folder), "backbone_hash": self.container.model_hash,
-                "device": str(device), "frames": total, "steps": steps, "steps_run": steps - start, "seed": seed,
+                **platform_record(device, PRECISIONS[self.codec.options["precision"]]),
+                "frames": total, "steps": steps, "steps_run": steps - start, "seed": seed,
+                **{name: self.codec.options[name] for name in settings.MEMORY_OPTION_NAMES},
                 "versions": self.codec.versions()}

@@ -63,7 +63,9 @@ def _denoising_loss(backbone: Backbone, process: DdimTrailing | EulerEdm, model:
     condition = condition[:, :, top : top + crop_h, left : left + crop_w]
     # one noise level per frame for image denoisers, one for the whole clip for video ones
     example = process.training_example(latents, 1 if backbone.kind == "video" else latents.shape[0], generator)
-    return example.loss(backbone.predict(example.model_input, example.timesteps, condition, model.context, time_ids))
+    # a stock denoiser (no concatenated input) learns the GOP through the context and LoRA alone; the INR reaches it as the start
+    concatenated = condition if backbone.concatenates else None
+    return example.loss(backbone.predict(example.model_input, example.timesteps, concatenated, model.context, time_ids))
 
 
 def _frames_to_fit(backbone: Backbone, index: torch.Tensor, settings: EncoderSettings, generator: torch.Generator) -> torch.Tensor:
@@ -82,7 +84,7 @@ def _fit_inr(backbone: Backbone, model: GopModel, latents: torch.Tensor, setting
                                                              eta_min=settings.fit_learning_rate * 0.05)
     index = torch.arange(latents.shape[0], device=latents.device)
     latent_loss = None
-    progress = tqdm(range(settings.fit_iterations), desc=f"{description} INR", unit="it", leave=False, mininterval=1.0)
+    progress = tqdm(range(settings.fit_iterations), desc=f"{description} INR", unit="it", leave=False, mininterval=1.0, disable=None)
     for iteration in progress:
         if iteration % 25 == 0:
             quant_steps = relative_steps(named, settings.quant_step)  # the RMS (and so the step) follows the weights
@@ -117,7 +119,7 @@ def optimise_gop(backbone: Backbone, model: GopModel, latents: torch.Tensor, tim
     index = torch.arange(latents.shape[0], device=latents.device)
     quant_steps = model.quant_steps(settings.quant_step)
     history = []
-    progress = tqdm(range(settings.iterations), desc=description, unit="it", leave=False, mininterval=1.0)
+    progress = tqdm(range(settings.iterations), desc=description, unit="it", leave=False, mininterval=1.0, disable=None)
     for iteration in progress:
         if iteration == qat_start:
             quant_steps = model.quant_steps(settings.quant_step)  # frozen for the quantisation-aware phase

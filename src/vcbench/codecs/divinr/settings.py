@@ -7,6 +7,7 @@ cannot make it allocate gigabytes (see :mod:`vcbench.codecs.divinr.bitstream`).
 
 from __future__ import annotations
 
+from vcbench.diffusion.compatibility import MEMORY_OPTIONS, check_backbone_option
 from vcbench.options import Option, OptionSet
 
 #: the samplers a header may name (the keys of :data:`vcbench.diffusion.noise.SAMPLERS`)
@@ -17,11 +18,19 @@ SAMPLER_NAMES = ("ddim-trailing", "euler-edm")
 ENCODER_OPTIONS = ("fit_iterations", "fit_learning_rate", "iterations", "qat_fraction", "learning_rate", "lora_learning_rate",
                    "denoise_weight", "inr_frames", "batch_frames", "crop")
 
+
+
+def _check(options: dict, where: str) -> None:
+    check_backbone_option("divinr", options, where)
+
+
 OPTIONS = OptionSet(
-    Option("backbone", str, "models/embedded", "diffusers folder (or hf://owner/name) of the backbone"),
+    Option("backbone", str, "models/embedded", "diffusers folder (or hf://owner/name) of the backbone: one whose denoiser takes "
+                                               "the INR latents concatenated (the embedded one, SVD) or a stock image one (SD "
+                                               "1.5/2.1, SD-Turbo, SDXL: the noised INR latents are its start, strength < 1)"),
     Option("models_dir", str, None, "decoder: folder whose subfolders are searched for the backbone by content hash"),
     Option("device", str, "auto", "auto (CUDA when present, else the CPU), cpu or cuda", choices=("auto", "cpu", "cuda")),
-    Option("threads", int, 0, "torch CPU threads (0: torch's default; 1 avoids oversubscription when jobs run side by side)",
+    Option("threads", int, 0, "torch CPU threads (0: the job's, tools/threads.py; 1 avoids oversubscription when jobs run side by side)",
            minimum=0),
     Option("x0_dir", str, None, "decoder: also write every sampling step's predicted clean frames, as step_<k>.y4m in this "
                                 "folder (the denoising analysis)"),
@@ -45,7 +54,14 @@ OPTIONS = OptionSet(
     Option("inr_frames", int, 8, "frames per iteration for the latent loss (image backbones; video ones see the GOP)", minimum=1),
     Option("batch_frames", int, 4, "of those, frames per iteration for the denoising loss", minimum=1),
     Option("crop", int, 32, "latent crop of the denoising loss", minimum=1),
+    *MEMORY_OPTIONS,
+    Option("unet_batch", int, 0, "frames per denoiser call while sampling an image backbone (0: the GOP's frames at once; "
+                                 "fewer fit a 1080p GOP in less GPU memory)", minimum=0),
+    check=_check,
 )
+
+#: the options that trade memory and precision (a decode record states them: the bits depend on precision and tiling)
+MEMORY_OPTION_NAMES = ("precision", "vae_tiling", "unet_batch")
 
 KNOBS = OptionSet(
     Option("inr_width", int, 16, "hidden width of the INR (its MLP and every convolution)", minimum=1, maximum=512),

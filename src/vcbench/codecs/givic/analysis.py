@@ -34,6 +34,7 @@ from vcbench.codecs.base import RatePoint
 from vcbench.codecs.givic.codec import GivicCodec
 from vcbench.errors import ConfigError
 from vcbench.io import atomic_path, sha256_file, write_json_atomic, write_text_atomic
+from vcbench.metrics.registry import column_spec
 from vcbench.video import read_y4m_header
 from vcbench.video.convert import match_format
 
@@ -42,7 +43,11 @@ Scorer = Callable[[Path], tuple[dict[str, float], dict[str, str]]]
 
 #: the decoder option the sampling-steps analysis sets itself, per decode
 ANALYSIS_OPTIONS = ("decode_steps",)
-QUALITY_COLUMNS = ("psnr_yuv", "psnr_y", "psnr_u", "psnr_v", "ms_ssim", "vmaf", "vmaf_neg", "lpips", "dists")
+
+
+def _quality_columns(columns) -> list[str]:
+    """The metric columns (as the metrics declare them) among ``columns``."""
+    return [column for column in columns if column_spec(column) is not None]
 
 
 def _context_name(context: int) -> str:
@@ -50,7 +55,7 @@ def _context_name(context: int) -> str:
 
 
 def _quality(means: dict[str, float]) -> dict[str, float]:
-    return {column: means[column] for column in QUALITY_COLUMNS if column in means and not math.isnan(means[column])}
+    return {column: means[column] for column in _quality_columns(means) if not math.isnan(means[column])}
 
 
 def _plot(out: Path, draw: Callable) -> None:
@@ -97,7 +102,7 @@ def sampling_steps(bitstream_path: Path, source: Path, out_dir: Path, step_count
             rows.append({"steps": count, "decode_seconds": seconds, "normative": count == header_steps, **_quality(means)})
     table = pd.DataFrame(rows)
     write_text_atomic(out_dir / "steps.csv", table.to_csv(index=False, float_format="%.6f"))
-    metrics = [c for c in QUALITY_COLUMNS if c in table]
+    metrics = _quality_columns(table)
 
     def draw(plt):
         panels = [*metrics, "decode_seconds"]
@@ -192,7 +197,7 @@ def context_length(points: list[dict[str, Any]], reference: int, out_dir: Path, 
     contexts = sorted(set(table["context"]), key=lambda c: math.inf if c == 0 else c)
     if reference not in contexts:
         raise ConfigError(f"context analysis: no points of the reference context length {reference} (have {contexts})")
-    metrics = [c for c in QUALITY_COLUMNS if c in table and table[c].notna().all()]
+    metrics = [c for c in _quality_columns(table) if table[c].notna().all()]
     anchor = table[table["context"] == reference]
     rows = []
     for context in contexts:

@@ -23,6 +23,7 @@ from vcbench.codecs.givic.model import Denoiser
 from vcbench.codecs.givic.pyramid import frames_to_tensor, geometry_for, tensor_to_frames
 from vcbench.codecs.givic.sampling import Sampler
 from vcbench.errors import BitstreamError, ConfigError
+from vcbench.tools.determinism import platform_record
 from vcbench.tools.device import prepare_torch
 from vcbench.video import VideoFormat, Y4MReader, Y4MWriter
 
@@ -73,6 +74,7 @@ class GivicCodec(Codec):
         with Y4MReader(source) as reader:
             fmt = reader.format
         coded = coded_format(fmt)
+        bitstream.FORMAT.check_source(coded, frames, source)  # every header field fits, before any work
         token = geometry_for(min(opts["gop"], frames), coded.height // 2, coded.width // 2, opts["levels"], opts["patch"]).token
         header = bitstream.FORMAT.as_read({  # the values the decoder will read (f32 rounded): the encoder trains with them
             **video_fields(coded, frames), "crop_right": coded.width - fmt.width, "crop_bottom": coded.height - fmt.height,
@@ -141,5 +143,5 @@ class Decoder:
                 levels = Sampler(model, header["context"], steps).decode(header["seed"] + gop_index)
                 for frame in tensor_to_frames(levels[-1].video, fmt, count):
                     writer.write(frame)
-        return {"codec": self.codec.name, "device": str(self.codec.device), "frames": header["frames"], "steps": steps,
+        return {"codec": self.codec.name, **platform_record(self.codec.device), "frames": header["frames"], "steps": steps,
                 "seed": header["seed"], "context": header["context"], "versions": self.codec.versions()}

@@ -129,7 +129,7 @@ def optimise_gop(model: Denoiser, sampler: Sampler, finest: torch.Tensor, settin
     qat_start = int(settings.iterations * (1 - settings.qat_fraction))
     steps = model.steps(settings.quant_step)
     history = []
-    progress = tqdm(range(settings.iterations), desc=description, unit="it", leave=False, mininterval=1.0)
+    progress = tqdm(range(settings.iterations), desc=description, unit="it", leave=False, mininterval=1.0, disable=None)
     for iteration in progress:
         if iteration == qat_start or (iteration < qat_start and iteration % 25 == 0):
             steps = model.steps(settings.quant_step)  # the RMS (and so the step) follows the weights; frozen for QAT

@@ -17,7 +17,7 @@ ENCODER_OPTIONS = ("iterations", "qat_fraction", "learning_rate", "batch_tokens"
 
 OPTIONS = OptionSet(
     Option("device", str, "auto", "auto (CUDA when present, else the CPU), cpu or cuda", choices=("auto", "cpu", "cuda")),
-    Option("threads", int, 0, "torch CPU threads (0: torch's default; 1 avoids oversubscription when jobs run side by side)",
+    Option("threads", int, 0, "torch CPU threads (0: the job's, tools/threads.py; 1 avoids oversubscription when jobs run side by side)",
            minimum=0),
     Option("decode_steps", int, None, "decoder: sample with this many steps instead of the header's (not the normative decode)",
            minimum=1, maximum=1000),
