@@ -62,6 +62,9 @@ def test_smoke_writes_a_complete_rd_table(smoke_run):
     assert (table.loc[table["codec"].isin(["givic_quick", "diffvc_quick"]), "bpp"] < 0.05).all()  # their points: below 0.05 bpp
     assert set(table["frames"]) == {8}
     assert table[["psnr_y", "psnr_yuv", "ms_ssim", "vmaf", "vmaf_neg"]].notna().all().all()
+    # the weight-free perceptual metrics, which the smoke preset scores, have a value on every row
+    perceptual = ["cvvdp", "ssimulacra2", "butteraugli_max", "butteraugli_3norm", "flip", "psnr_hvs", "ciede2000", "cambi"]
+    assert table[perceptual].notna().all().all(), table[perceptual]
     for row in table.itertuples():
         size = (workdir / row.bitstream).stat().st_size
         assert row.bytes == size
