@@ -31,8 +31,9 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))  # the stand-ins are the tests' (one builder for both)
+sys.path.insert(0, str(REPO / "tests"))  # the stand-ins and the clip are the tests' (one builder for both)
 
+from conftest import write_sequence  # noqa: E402
 from stand_ins import save_stand_in  # noqa: E402
 from vcbench.codecs.base import RatePoint  # noqa: E402
 from vcbench.codecs.diffvc import DiffVcCodec, training  # noqa: E402
@@ -45,7 +46,7 @@ from vcbench.metrics.scoring import score_files  # noqa: E402
 from vcbench.tools.determinism import platform_record, strict_determinism  # noqa: E402
 from vcbench.tools.device import prepare_torch  # noqa: E402
 from vcbench.verify.compare import agree, metric_tolerance  # noqa: E402
-from vcbench.video import VideoFormat, Y4MWriter, rgb_to_yuv  # noqa: E402
+from vcbench.video import VideoFormat  # noqa: E402
 
 FRAMES, WIDTH, HEIGHT = 3, 64, 64
 EMBEDDED, EMBEDDED_DIFFVC = REPO / "models" / "embedded", REPO / "models" / "diffvc"
@@ -60,17 +61,6 @@ GIVIC_RATE = RatePoint("w8", {"width": 8})
 DIFFVC_TRAINING = training.TrainSettings(steps=2, batch=1, frames=2, crop=64, channels=8, code_channels=8, hyper_channels=8,
                                          context_channels=8, lora_rank=1, perceptual_frames=1, max_motion=2.0, perceptual_loss="ssim")
 PRIOR_TRAINING = PriorSettings(vae_steps=2, vae_batch=2, vae_crop=64, pca_crops=8, unet_steps=2, batch=2, latent_pool=4, pool_crop=64)
-
-
-def write_clip(path: Path) -> Path:
-    """A moving colour pattern, 8-bit 4:2:0."""
-    fmt = VideoFormat(WIDTH, HEIGHT)
-    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH] / WIDTH
-    with Y4MWriter(path, fmt) as writer:
-        for index in range(FRAMES):
-            rgb = np.stack([np.sin(xx * 6 + index * 0.5) * 0.5 + 0.5, yy, np.cos(yy * 9 - index) * 0.25 + 0.5], -1)
-            writer.write(rgb_to_yuv(rgb.astype(np.float32), fmt))
-    return path
 
 
 class Check:
@@ -188,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     check = Check(device)
     with tempfile.TemporaryDirectory(prefix="vcbench-gpu-check-") as tmp:
         work = Path(tmp)
-        clip = write_clip(work / "clip.y4m")
+        clip = write_sequence(work / "clip.y4m", VideoFormat(WIDTH, HEIGHT), FRAMES)  # the tests' moving textured scene
         stand_in = save_stand_in(work / "sd21", "sd21")
         model = train_steps(check, work, stand_in, args.threads)
 
