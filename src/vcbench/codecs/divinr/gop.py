@@ -80,10 +80,7 @@ class GopModel:
             raise BitstreamError("GOP section is truncated (quantisation steps)") from None
         if not all(np.isfinite(step) and step > 0 for step in quant_steps):
             raise BitstreamError("GOP section has a quantisation step that is not a positive number")
-        try:
-            symbols = decode_tensors(section[2 * len(named) :], [t.numel() for _, t in named])
-        except ValueError as err:  # constriction refusing the ANS stream
-            raise BitstreamError(f"GOP section's entropy-coded weights are invalid ({err})") from None
+        symbols = decode_tensors(section[2 * len(named) :], [t.numel() for _, t in named])  # BitstreamError on a bad stream
         # The entropy coder stores no sizes, so a section read with other shapes than it was coded
         # with would decode to garbage without complaint: the section must be exactly what the
         # decoded symbols encode to.

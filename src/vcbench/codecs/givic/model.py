@@ -117,10 +117,7 @@ class Denoiser(nn.Module):
             raise BitstreamError("GOP section is truncated (quantisation steps)") from None
         if not all(np.isfinite(step) and step > 0 for step in steps):
             raise BitstreamError("GOP section has a quantisation step that is not a positive number")
-        try:
-            symbols = decode_tensors(section[2 * len(named):], [p.numel() for _, p in named])
-        except ValueError as err:  # constriction refusing the ANS stream
-            raise BitstreamError(f"GOP section's entropy-coded weights are invalid ({err})") from None
+        symbols = decode_tensors(section[2 * len(named):], [p.numel() for _, p in named])  # BitstreamError on a bad stream
         # the entropy coder stores no sizes: a section read with other shapes than it was coded with
         # would decode to garbage silently, so it must be exactly what its decoded symbols encode to
         if struct.pack(f"<{len(steps)}e", *steps) + encode_tensors(symbols) != section:
