@@ -32,10 +32,10 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/encode.smk"
 include: "workflow/rules/decode.smk"
 include: "workflow/rules/score.smk"
+include: "workflow/rules/cost.smk"
 include: "workflow/rules/fid.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/diffvc.smk"
-include: "workflow/rules/givic.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/verify.smk"
 include: "workflow/rules/study.smk"
@@ -49,10 +49,9 @@ rule all:
         layout.fill(layout.MARKDOWN, preset=PRESET),
         layout.fill(layout.PROVENANCE, preset=PRESET),
         layout.fill(layout.MLFLOW, preset=PRESET),
-        # reconstructions are temporary: FID must be a target so they are featurised before deletion
-        # (and no target without the Inception weights: its jobs would compute nothing)
+        # FID/KID (no target without the Inception weights: its jobs would compute nothing)
         [layout.fill(layout.FID, preset=PRESET)] if "fid" in PLAN.available_metrics else [],
-        denoising_analyses(PRESET),
+        analysis_records(PRESET),
 
 
 # The run's last line names the report (the vcbench logger prints it after Snakemake's summary).

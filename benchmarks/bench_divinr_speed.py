@@ -70,8 +70,10 @@ def analysis_seconds(src: Path, bitstream: Path, source: Path, out_dir: Path, op
     env = {**os.environ, "PYTHONPATH": str(src)}
     pairs = [a for key in ("backbone", "device", "threads") for a in ("-o", f"{key}={options[key]}")]
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "from vcbench.cli import main; main()", "denoising-analysis", str(bitstream), str(source),
-                    "--out-dir", str(out_dir), "--job", "demo/bench/divinr/d1", "--steps", "1,2,4,8", "--quiet", *pairs],
+    # `vcbench analysis denoising` (issue 26; a tree before it names the command `denoising-analysis BITSTREAM SOURCE --job ...`)
+    subprocess.run([sys.executable, "-c", "from vcbench.cli import main; main()", "analysis", "denoising", "--codec", "divinr",
+                    "--dataset", "demo", "--sequence", "bench", "--rate", "d1", "--source", str(source), "--input", "bitstream", "d1",
+                    str(bitstream), "--out-dir", str(out_dir), "-s", "steps=1,2,4,8", "--quiet", *pairs],
                    env=env, check=True, capture_output=True)
     return time.perf_counter() - started
 

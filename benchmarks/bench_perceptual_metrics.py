@@ -13,6 +13,7 @@ The references, each given the very sRGB frames the class scores:
   sRGB -> linear conversion; ours includes YUV -> sRGB of both frames and every step after it); otherwise
   only ours is timed. Ours runs numba-compiled kernels: the benchmark warms them up first, and prints apart
   what a fresh score process pays once to import numba and load them from the on-disk cache.
+Every timing of ours converts the frames anew (a score job converts each frame once, for all four metrics).
 Each side runs --repeats times, best kept; wall-clock seconds, so on a loaded machine
 compare the ratios more than the seconds. Usage:
 python benchmarks/bench_perceptual_metrics.py [--frames N] [--hd-frames N] [--repeats N] [--work DIR]
@@ -34,7 +35,7 @@ import numpy as np
 from PIL import Image
 
 from vcbench.tools.ffmpeg import run_ffmpeg
-from vcbench.video import Y4MReader
+from vcbench.video import Frame, Y4MReader
 from vcbench.video.color import yuv_to_srgb8
 
 VCBENCH = [sys.executable, "-m", "vcbench.cli"]
@@ -66,6 +67,11 @@ def read(path: Path, frames: int):
         return list(reader.frames(limit=frames)), reader.format
 
 
+def unconverted(frames: list[Frame]) -> list[Frame]:
+    """The same frames as new objects, which ``yuv_to_srgb8`` converts anew (it keeps an image per frame object)."""
+    return [Frame(f.y, f.u, f.v) for f in frames]
+
+
 def best(run: Callable[[], object], repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -86,8 +92,8 @@ def bench_size(label: str, source: Path, reconstruction: Path, frames: int, repe
                work: Path, metrics: list[str]) -> list[tuple[str, str, float, str, float | None]]:
     ref, fmt = read(source, frames)
     dist, _ = read(reconstruction, frames)
-    ref_rgb = [yuv_to_srgb8(f, fmt) for f in ref]
-    dist_rgb = [yuv_to_srgb8(f, fmt) for f in dist]
+    ref_rgb = [yuv_to_srgb8(f, fmt) for f in unconverted(ref)]
+    dist_rgb = [yuv_to_srgb8(f, fmt) for f in unconverted(dist)]
     pngs = []
     for i, (a, b) in enumerate(zip(ref_rgb, dist_rgb)):
         pair = (work / f"{label}_{i}_ref.png", work / f"{label}_{i}_dist.png")
@@ -103,7 +109,7 @@ def bench_size(label: str, source: Path, reconstruction: Path, frames: int, repe
         ours = SSIMULACRA2()
         ours.compute(ref[:1], dist[:1], fmt)  # compiles the kernels, or loads them from numba's cache
         theirs = per_frame_tool([ssimulacra2_bin], pngs) if ssimulacra2_bin else None
-        rows.append((label, "ssimulacra2", best(lambda: ours.compute(ref, dist, fmt), repeats) / n,
+        rows.append((label, "ssimulacra2", best(lambda: ours.compute(unconverted(ref), unconverted(dist), fmt), repeats) / n,
                      "reference ssimulacra2 (PNG, process per frame)" if theirs else "reference C++ not built here",
                      best(theirs, repeats) / n if theirs else None))
 
@@ -111,7 +117,7 @@ def bench_size(label: str, source: Path, reconstruction: Path, frames: int, repe
         from vcbench.metrics.butteraugli import Butteraugli
 
         butter = Butteraugli()
-        rows.append((label, "butteraugli", best(lambda: butter.compute(ref, dist, fmt), repeats) / n,
+        rows.append((label, "butteraugli", best(lambda: butter.compute(unconverted(ref), unconverted(dist), fmt), repeats) / n,
                      "butteraugli_main (PNG, process per frame)", best(per_frame_tool(["butteraugli_main"], pngs), repeats) / n))
 
     if "flip" in metrics:
@@ -126,7 +132,7 @@ def bench_size(label: str, source: Path, reconstruction: Path, frames: int, repe
         def flip_reference() -> None:
             for a, b in zip(ref_f, dist_f):
                 evaluate(a, b, "LDR", inputsRGB=True, applyMagma=False, parameters={"ppd": DEFAULT_PPD})
-        rows.append((label, "flip", best(lambda: flip.compute(ref, dist, fmt), repeats) / n,
+        rows.append((label, "flip", best(lambda: flip.compute(unconverted(ref), unconverted(dist), fmt), repeats) / n,
                      "flip_evaluator.evaluate (arrays)", best(flip_reference, repeats) / n))
 
     if "cvvdp" in metrics:
@@ -134,7 +140,7 @@ def bench_size(label: str, source: Path, reconstruction: Path, frames: int, repe
 
         video = ColorVideoVDP()
         clip_ref, clip_dist = np.stack(ref_rgb), np.stack(dist_rgb)
-        rows.append((label, "cvvdp", best(lambda: video.compute_sequence(ref, dist, fmt), repeats) / n,
+        rows.append((label, "cvvdp", best(lambda: video.compute_sequence(unconverted(ref), unconverted(dist), fmt), repeats) / n,
                      "pycvvdp cvvdp.predict (uint8 clip)",
                      best(lambda: video._model.predict(clip_dist, clip_ref, dim_order="FHWC", frames_per_second=fmt.fps), repeats) / n))
     return rows

@@ -9,6 +9,10 @@ the largest single process's peak the kernel reports (getrusage RUSAGE_CHILDREN)
 Usage:
 python benchmarks/bench_rule_memory.py [--frames 8] [--rules encode_x265,score,...] [--option CODEC.KEY=VALUE ...]
 
+Rules are named as slurm/config.yaml's keys, a decode with its codec: "decode (x265)", "decode_kept (givic_paper)",
+"decoder_cost (givic_paper)", "score (cvvdp)" (one metric alone), "score" (the preset's metrics together). A measured
+job's inputs (the anchor's encode and decode for scoring) run unmeasured when their own rules are not asked for.
+
 Neural codecs at 1080p on a CPU take long per iteration: --option divinr.fit_iterations=1 (and the
 like) keeps the memory of a fitting step and skips the rest of the fit. GPU memory is measured by
 scripts/gpu-check.sh where a GPU is at hand.
@@ -31,6 +35,7 @@ import psutil
 
 from vcbench.config_check import load_config
 from vcbench.options import parse_pairs
+from vcbench.reconstruction import keeps_reconstruction
 from vcbench.tools.ffmpeg import run_ffmpeg
 from vcbench.workflow import Plan, cli_pairs
 
@@ -90,6 +95,13 @@ def peak_mib(command: list[str], threads: int, log: Path) -> tuple[float, float,
     return max(peak / 2**20, single_kib / 1024), single_kib / 1024, seconds
 
 
+def run_only(command: list[str], threads: int, log: Path) -> None:
+    """Run ``command`` unmeasured: the input of a measured job."""
+    with log.open("w") as err:
+        if subprocess.call(command, stdout=err, stderr=err, env={**os.environ, "OMP_NUM_THREADS": str(threads)}):
+            raise SystemExit(f"{' '.join(command)} failed; see {log}:\n{log.read_text()[-2000:]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=8)
@@ -112,8 +124,11 @@ def main() -> None:
         work = Path(tmp)
         clip = make_clip(work / "clip1080.y4m", args.frames)
 
-        def measure(rule: str, command: list[str], threads: int) -> None:
+        def measure(rule: str, command: list[str], threads: int, needed: bool = False) -> None:
+            """Measure ``command`` as ``rule``'s job if that rule is wanted; run it unmeasured if a wanted one needs its output."""
             if wanted is not None and rule not in wanted:
+                if needed:
+                    run_only(command, threads, work / f"{rule}.log")
                 return
             peak, single, seconds = peak_mib(command, threads, work / f"{rule}.log")
             rows.append({"rule": rule, "threads": threads, "peak_mib": round(peak), "largest_process_mib": round(single),
@@ -121,28 +136,41 @@ def main() -> None:
             print(f"{rule:34s} threads {threads:2d}  peak {peak:8.0f} MiB  (largest process {single:6.0f} MiB)  {seconds:7.1f} s",
                   flush=True)
 
+        anchor = plan.settings["codecs"][0]
+        scores = wanted is None or any(rule.startswith("score") for rule in wanted)
         for codec in plan.settings["codecs"]:
             entry = plan.codec_entry(codec)
             options = {**entry["options"], **overrides.get(codec, {})}
             threads = plan.codec_option(codec, "threads") or PARALLEL_THREADS
+            neural = keeps_reconstruction(entry["codec"])
+            decode_rule = "decode_kept" if neural else "decode"  # the rule's name (decode.smk), keyed by codec below
+            # a codec's encode and decode run unmeasured when a measured job reads their output
+            later = {f"{decode_rule} ({codec})", f"decoder_cost ({codec})"}
+            decodes = (codec == anchor and scores) or wanted is None or f"{decode_rule} ({codec})" in wanted
             stem = work / codec
             bitstream = stem.with_suffix(f".{plan.extension(codec)}")
-            rate = plan.ladder(codec)[0]["label"]
-            knobs = cli_pairs("-p", plan.rate_params(codec, rate)).split()
+            job = next(job for job in plan.jobs if job.codec == codec)  # its lowest rate point, on the first sequence
+            rate = job.rate
+            knobs = cli_pairs("-p", job.knobs).split()
             measure(f"encode_{codec}", [VCBENCH, "encode", str(clip), str(bitstream), "--codec", entry["codec"], "--rate-label", rate,
                                         *knobs, *cli_pairs("-o", options).split(), "--frames", str(args.frames),
-                                        "--record", f"{stem}.encode.json"], threads)
+                                        "--record", f"{stem}.encode.json"], threads,
+                    needed=decodes or wanted is not None and bool(later & wanted))
             if not bitstream.exists():
                 continue
-            measure(f"decode ({codec})", [VCBENCH, "decode", str(bitstream), f"{stem}.rec.y4m", "--codec", entry["codec"],
-                                          *cli_pairs("-o", options).split(), "--like", str(clip),
-                                          "--encode-record", f"{stem}.encode.json", "--record", f"{stem}.decode.json"], threads)
-        anchor = work / plan.settings["codecs"][0]
-        if Path(f"{anchor}.rec.y4m").exists():
+            measure(f"{decode_rule} ({codec})", [VCBENCH, "decode", str(bitstream), f"{stem}.rec.y4m", "--codec", entry["codec"],
+                                                 *cli_pairs("-o", options).split(), "--like", str(clip),
+                                                 "--encode-record", f"{stem}.encode.json", "--record", f"{stem}.decode.json"],
+                    threads, needed=decodes)
+            if neural:
+                measure(f"decoder_cost ({codec})", [VCBENCH, "decoder-cost", str(bitstream), "--codec", entry["codec"],
+                                                    *cli_pairs("-o", options).split(), "--out", f"{stem}.decoder_cost.json"], threads)
+        anchor_rec = work / f"{anchor}.rec.y4m"
+        if anchor_rec.exists():
             for metric in plan.frame_metrics:
-                measure(f"score ({metric})", [VCBENCH, "score", str(clip), f"{anchor}.rec.y4m", "--metrics", metric,
+                measure(f"score ({metric})", [VCBENCH, "score", str(clip), str(anchor_rec), "--metrics", metric,
                                               *plan.metric_option_args([metric]).split(), *plan.assets_cache_arg.split(), "--quiet"], 4)
-            measure("score", [VCBENCH, "score", str(clip), f"{anchor}.rec.y4m", "--metrics", ",".join(plan.frame_metrics),
+            measure("score", [VCBENCH, "score", str(clip), str(anchor_rec), "--metrics", ",".join(plan.frame_metrics),
                               *plan.metric_option_args(plan.frame_metrics).split(), *plan.assets_cache_arg.split(), "--quiet"], 4)
             if "fid" in plan.available_metrics:
                 measure("fid_features", [VCBENCH, "fid-features", str(clip), str(work / "f.npz"), "--frames", str(args.frames),

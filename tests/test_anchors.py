@@ -29,7 +29,7 @@ from bitstreams import (
     parse_hevc,
 )
 from conftest import REPO, as_in_a_terminal, write_sequence
-from vcbench.codecs import RatePoint, available_codecs, codec_class, codec_entry, create_codec
+from vcbench.codecs import RatePoint, available_codecs, create_codec
 from vcbench.codecs.ffmpeg import ANCHORS, ASPECTS, anchor_settings, anchor_settings_table
 from vcbench.errors import ConfigError, UnknownCodecError, VcbenchError
 from vcbench.io import sha256_file
@@ -251,12 +251,6 @@ def test_higher_qp_gives_fewer_bytes(make_y4m, tmp_path, name):
         codec.encode(source, out, RatePoint(f"qp{qp}", {"qp": qp}))
         sizes.append(out.stat().st_size)
     assert sizes[1] < sizes[0]
-
-
-@pytest.mark.parametrize("name", sorted(available_codecs()))
-def test_registry_states_what_the_class_says(name):
-    entry, cls = codec_entry(name), codec_class(name)
-    assert (entry.extension, entry.uses_gpu) == (cls.extension, cls.uses_gpu) and cls.name == name
 
 
 def test_unknown_codec_lists_the_known_ones():

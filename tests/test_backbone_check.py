@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
+from tiny_backbones import save_tiny_backbone
 from vcbench.diffusion.ceiling import rgb_psnr
-from vcbench.diffusion.tiny import save_tiny_backbone
 from vcbench_cli import vcbench
 
 

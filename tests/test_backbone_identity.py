@@ -15,12 +15,12 @@ import torch
 from safetensors.torch import save_file
 
 from test_divinr import FAST, write_clip
+from tiny_backbones import save_tiny_backbone
 from vcbench.codecs.base import RatePoint
 from vcbench.codecs.divinr import DivInrCodec
 from vcbench.diffusion import identity
 from vcbench.diffusion.backbone import load_backbone
 from vcbench.diffusion.identity import backbone_hash, loaded_files
-from vcbench.diffusion.tiny import save_tiny_backbone
 from vcbench.errors import ConfigError
 
 

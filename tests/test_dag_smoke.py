@@ -111,6 +111,9 @@ def test_smoke_runs_the_denoising_analysis_into_the_report(smoke_run):
 def test_smoke_keeps_no_reconstructions_or_partials(smoke_run):
     workdir, _ = smoke_run
     assert not list(workdir.glob("results/**/*.rec.y4m"))
+    # only the neural codecs' decodes are kept (losslessly), one per rate point; the anchors' are decoded where read
+    kept = sorted(workdir.glob("results/**/*.rec.mkv"))
+    assert len(kept) == 12 and {path.parent.name for path in kept} == {"divinr_quick", "givic_quick", "diffvc_quick"}
     assert not list(workdir.glob("**/*.partial*"))
 
 
@@ -188,8 +191,8 @@ def test_a_new_source_version_reruns_its_encodes_and_what_follows_only(smoke_run
         record.write_text(original)  # a dry run changed nothing else
     # no FID jobs: the DAG tests run without the Inception weights (tests/dag.py)
     per_sequence = {"encode_x265": 3, "encode_svtav1": 3, "encode_divinr_quick": 2, "encode_givic_quick": 2, "encode_diffvc_quick": 2,
-                    "decode": 12, "score": 12, "denoising_analysis": 1, "diffvc_tdir": 1, "diffvc_qpp": 1, "diffvc_propagation": 1,
-                    "backbone_check": 2}  # GIViC's analyses run on the first sequence only
+                    "decode": 6, "decode_kept": 6, "score": 12, "analysis_denoising": 1, "analysis_tdir": 1, "analysis_qpp": 1,
+                    "analysis_propagation": 1, "backbone_check": 2}  # GIViC's analyses run on the first sequence only
     after = {"aggregate": 1, "bd_table": 1, "plots": 1, "provenance": 1, "mlflow_runs": 1, "report": 1, "mlflow": 1, "all": 1}
     assert counts == {**per_sequence, **after}, output[-3000:]
     assert "sequence=bigbuckbunny" not in output and "Params have changed since last execution" in output

@@ -321,19 +321,21 @@ def test_the_analyses_refuse_an_output_that_is_an_input_or_a_record(clip: Path, 
     os.link(record_of(coded), out / "analysis.json")  # an analysis record written there would replace the encode record
     (out / "propagation.csv").write_text("frame,psnr_yuv\n0,30.0\n")
     (out / "qpp.csv").symlink_to(clip)
-    for args in (("denoising-analysis", coded, clip, "--out-dir", out, "--job", "d/s/c/r"),
-                 ("givic-analysis", "steps", coded, clip, "--out-dir", out),
-                 ("diffvc-tdir", coded, clip, "--out-dir", out)):
-        refused(folder, *args, message=f"--out-dir's analysis.json {out / 'analysis.json'}: is an encode record")
-    refused(folder, "diffvc-propagation", "--point", "r1", out / "propagation.csv", "--out-dir", out, "--intra-period", 4,
-            message=f"--out-dir's propagation.csv {out / 'propagation.csv'} is the same file as --point r1")
-    refused(folder, "diffvc-qpp", clip, "--point", record_of(coded), record_of(coded), "--out-dir", out,
-            message=f"--out-dir's qpp.csv {out / 'qpp.csv'} is the same file as SOURCE {clip}")
-    refused(folder, "givic-analysis", "context", record_of(coded), "--out-dir", folder / "context", "--reference", 0,
+    job = ("--codec", "c", "--dataset", "d", "--sequence", "s", "--source", clip)
+    for name in ("denoising", "sampling_steps", "tdir"):
+        refused(folder, "analysis", name, *job, "--rate", "r", "--input", "bitstream", "r", coded, "--out-dir", out,
+                message=f"--out-dir's analysis.json {out / 'analysis.json'}: is an encode record")
+    refused(folder, "analysis", "propagation", *job, "--input", "frames", "r1", out / "propagation.csv", "--out-dir", out,
+            message=f"--out-dir's propagation.csv {out / 'propagation.csv'} is the same file as --input frames r1")
+    refused(folder, "analysis", "qpp", *job, "--input", "encode_record", "r1", record_of(coded), "--out-dir", out,
+            message=f"--out-dir's qpp.csv {out / 'qpp.csv'} is the same file as --source {clip}")
+    refused(folder, "analysis", "context_length", *job, "--input", "reference", "r1", record_of(coded), "--out-dir", folder / "context",
             message=f"{record_of(coded)}: not a context-point record")
-    point = ("givic-analysis", "context-point", clip, "--context", 1, "--rate-label", "q1", "--frames", 2)
-    refused(folder, *point, "--out", folder / "p.givic", message="is the same file as --out")
-    refused(folder, *point, "--out", record_of(coded), message=f"--out {record_of(coded)}: is an encode record")
+    points = folder / "points"
+    points.mkdir()
+    os.link(record_of(coded), points / "L1_q1.json")  # a point's record written there would replace the encode record
+    refused(folder, "analysis", "context_length", *job, "--stage", "point", "--item", 1, "--rate", "q1", "--frames", 2, "--out-dir", points,
+            message=f"--out-dir's L1_q1.json {points / 'L1_q1.json'}: is an encode record")
 
 
 def test_fid_the_backbone_check_and_the_report_never_write_over_a_record(clip: Path, coded: Path) -> None:
@@ -371,10 +373,12 @@ def test_training_never_writes_into_its_backbone_and_a_study_never_replaces_its_
     (("decode", "{dir}", "{folder}/r.y4m"), "BITSTREAM {dir}: is a directory; give a file"),
     (("score", "{clip}", "{clip}", "--summary", "{dir}"), "--summary {dir}: is a directory; give a file"),
     (("aggregate", "{dir}", "--out", "{folder}/rd.csv"), "SUMMARIES {dir}: is a directory; give a file"),
-    (("denoising-analysis", "{dir}", "{clip}", "--out-dir", "{folder}/o", "--job", "d/s/c/r"), "BITSTREAM {dir}: is a directory"),
-    (("givic-analysis", "steps", "{clip}", "{dir}", "--out-dir", "{folder}/o"), "SOURCE {dir}: is a directory; give a file"),
-    (("diffvc-qpp", "{clip}", "--point", "{dir}", "{clip}", "--out-dir", "{folder}/o"), "--point {dir}: is a directory"),
-    (("diffvc-tdir", "{clip}", "{clip}", "--out-dir", "{clip}"), "--out-dir {clip}: is a file; give a folder"),
+    (("analysis", "denoising", "--codec", "c", "--dataset", "d", "--sequence", "s", "--rate", "r", "--source", "{clip}", "--input",
+      "bitstream", "r", "{dir}", "--out-dir", "{folder}/o"), "--input {dir}: is a directory"),
+    (("analysis", "sampling_steps", "--codec", "c", "--dataset", "d", "--sequence", "s", "--source", "{dir}", "--out-dir", "{folder}/o"),
+     "--source {dir}: is a directory; give a file"),
+    (("analysis", "tdir", "--codec", "c", "--dataset", "d", "--sequence", "s", "--source", "{clip}", "--out-dir", "{clip}"),
+     "--out-dir {clip}: is a file; give a folder"),
     (("study", "scale", "{folder}", "--answers", "{dir}"), "--answers {dir}: is a directory; give a file"),
     (("data", "prepare", "--dataset", "demo", "--sequence", "bikes", "--out", "{dir}"), "--out {dir}: is a directory; give a file"),
     (("decode", "{folder}/none.hevc", "{folder}/r.y4m"), "BITSTREAM {folder}/none.hevc: no such file; check the path"),

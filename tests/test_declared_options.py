@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from vcbench.codecs.registry import available_codecs, codec_class, declared_options
+from vcbench.codecs import registry
+from vcbench.codecs.registry import available_codecs, codec_class, codec_entry, declared_options
+from vcbench.errors import ConfigError
 from vcbench.metrics.registry import available_metrics, declared_metric_options, metric_class, metric_spec
 from vcbench.metrics.spec import LIBVMAF
 
@@ -32,10 +35,47 @@ def test_declarations_are_read_without_torch() -> None:
 
 
 @pytest.mark.parametrize("name", available_codecs())
-def test_a_codecs_declarations_are_its_classes(name: str) -> None:
-    cls = codec_class(name)
-    options, knobs = declared_options(name)
-    assert options is cls.option_set and knobs is cls.knob_set
+def test_a_codec_class_reads_its_declared_facts(name: str) -> None:
+    cls, facts = codec_class(name), codec_entry(name)
+    assert cls.facts is facts and cls.name == name
+    assert (cls.extension, cls.uses_gpu, cls.option_set, cls.knob_set) == (facts.extension, facts.uses_gpu, facts.options, facts.knobs)
+
+
+def _codec_package(folder: Path, package: str, facts: str) -> None:
+    (folder / package).mkdir(parents=True)
+    (folder / package / "__init__.py").write_text("")
+    (folder / package / "settings.py").write_text(f"from vcbench.codecs.base import CodecFacts\n{facts}\n")
+
+
+def test_a_package_on_vcbench_codecs_is_a_codec(monkeypatch, tmp_path: Path) -> None:
+    _codec_package(tmp_path, "b_plugin_codec", 'FACTS = CodecFacts("plug", "b_plugin_codec.codec:Plug", "plug", False)')
+    (tmp_path / "not_a_package").mkdir()
+    monkeypatch.setenv(registry.PLUGIN_PATH, str(tmp_path))
+    assert "plug" in available_codecs() and registry.codec_for_extension(".plug") == "plug"
+    assert registry.codec_package("plug") == "b_plugin_codec" and registry.codec_package("divinr") == "vcbench.codecs.divinr"
+    assert registry.codec_package("x265") is None  # the anchors are classes of one module, no package
+    assert [s.names() for s in declared_options("plug")] == [[], []]
+    monkeypatch.delenv(registry.PLUGIN_PATH)
+    assert "plug" not in available_codecs()
+
+
+@pytest.mark.parametrize(("package", "facts", "error"), [
+    ("b_no_facts", "VALUE = 1", "b_no_facts.settings: a codec's settings.py on VCBENCH_CODECS must define FACTS"),
+    ("b_twice", 'FACTS = CodecFacts("x265", "b_twice.codec:X", "x265b", False)', "codec 'x265' is declared twice"),
+    ("b_same_ext", 'FACTS = CodecFacts("b_ext", "b_same_ext.codec:X", "hevc", False)', r"bitstream extension .hevc is already x265's"),
+    ("json", 'FACTS = CodecFacts("b_json", "json.codec:X", "bjson", False)', "is shadowed by the package 'json'"),
+])
+def test_a_bad_codec_package_is_one_line(monkeypatch, tmp_path: Path, package: str, facts: str, error: str) -> None:
+    _codec_package(tmp_path, package, facts)
+    monkeypatch.setenv(registry.PLUGIN_PATH, str(tmp_path))
+    with pytest.raises(ConfigError, match=error):
+        available_codecs()
+
+
+def test_a_missing_codec_folder_is_one_line(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(registry.PLUGIN_PATH, str(tmp_path / "absent"))
+    with pytest.raises(ConfigError, match="VCBENCH_CODECS: .*absent is not a folder"):
+        available_codecs()
 
 
 @pytest.mark.parametrize("name", [m for m in available_metrics() if metric_spec(m).implementation not in (None, LIBVMAF)])

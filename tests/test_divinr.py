@@ -16,13 +16,13 @@ import pandas as pd
 import pytest
 import torch
 
+from tiny_backbones import save_tiny_backbone
 from vcbench.codecs.base import RatePoint
 from vcbench.codecs.divinr import DivInrCodec, bitstream
 from vcbench.codecs.divinr.gop import GopModel
 from vcbench.diffusion.backbone import load_backbone
 from vcbench.diffusion.lora import attach_lora
 from vcbench.diffusion.noise import noise_process, sample
-from vcbench.diffusion.tiny import save_tiny_backbone
 from vcbench.errors import BitstreamError, ConfigError, VideoFormatError
 from vcbench.io import sha256_file
 from vcbench.video import VideoFormat, Y4MReader, Y4MWriter, rgb_to_yuv
@@ -291,8 +291,9 @@ def test_predicted_clean_frames_are_recorded_per_step(workdir: Path, encoded: Pa
 def test_denoising_analysis_scores_every_step_and_every_step_count(workdir: Path, encoded: Path) -> None:
     out = workdir / "analysis"
     # MS-SSIM needs more than 64 px a side, so the tiny clip is scored on PSNR (and VMAF, always).
-    result = subprocess.run([sys.executable, "-m", "vcbench.cli", "denoising-analysis", str(encoded), str(workdir / "clip.y4m"),
-                             "--out-dir", str(out), "--job", "demo/clip/divinr/d1", "--steps", "1,2,3", "--metrics", "psnr,vmaf",
+    result = subprocess.run([sys.executable, "-m", "vcbench.cli", "analysis", "denoising", "--codec", "divinr", "--dataset", "demo",
+                             "--sequence", "clip", "--rate", "d1", "--source", str(workdir / "clip.y4m"), "--input", "bitstream", "d1",
+                             str(encoded), "--out-dir", str(out), "-s", "steps=1,2,3", "--metrics", "psnr,vmaf",
                              "-o", f"backbone={workdir / 'backbone'}",
                              "-o", "threads=1", "--quiet"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

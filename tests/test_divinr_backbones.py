@@ -13,13 +13,13 @@ import torch
 from diffusers import UNet2DModel
 
 from test_divinr import FAST, write_clip
+from tiny_backbones import save_tiny_backbone
 from vcbench.codecs.base import RatePoint
 from vcbench.codecs.divinr import DivInrCodec, bitstream
 from vcbench.diffusion.backbone import backbone_hash, load_backbone
 from vcbench.diffusion.embedded import PriorSettings, train_prior
 from vcbench.diffusion.noise import EulerEdm, noise_process, sample
 from vcbench.diffusion.strength import first_step
-from vcbench.diffusion.tiny import save_tiny_backbone
 from vcbench.errors import ConfigError
 from vcbench.video import Y4MReader
 

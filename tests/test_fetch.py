@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
 import tarfile
 import threading
 import time
@@ -292,6 +293,28 @@ def test_manual_set_says_where_to_place_files_then_converts_them(registry, tmp_p
     (folder / "clip_64x48_25.yuv").write_bytes(raw_clip(FMT))
     record = prepare_sequence("handmade", "clip", out)
     assert y4m_payload(out) == raw_clip(FMT) and record["raw_sha256"] == sha(raw_clip(FMT))
+
+
+def test_a_sequence_is_prepared_with_only_the_frames_asked_for(registry, tmp_path):
+    """The workflow prepares the frames some preset codes: the source's first ones, the source still checked whole."""
+    sequences = {"clip": {"file": "clip.yuv", "width": 64, "height": 48, "fps": 25, "frames": FRAMES, "bit_depth": 8}}
+    registry("handmade", {}, sequences, kind="manual")
+    folder = tmp_path / "downloads" / "handmade"
+    folder.mkdir(parents=True)
+    raw = raw_clip(FMT)
+    (folder / "clip.yuv").write_bytes(raw)
+    out = tmp_path / "data" / "clip.y4m"
+    result = CliRunner().invoke(cli, ["data", "prepare", "--dataset", "handmade", "--sequence", "clip", "--out", str(out), "--frames", "2"])
+    assert result.exit_code == 0, result.output
+    assert y4m_payload(out) == raw[: 2 * FMT.frame_bytes]
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["frames"] == 2 and record["source_frames"] == FRAMES and record["raw_sha256"] == sha(raw)
+    assert record["sha256"] == sha(out.read_bytes())
+    # more frames than the source has: one line naming the sequence and the fix; nothing written
+    result = CliRunner().invoke(cli, ["data", "prepare", "--dataset", "handmade", "--sequence", "clip", "--out",
+                                      str(tmp_path / "more.y4m"), "--frames", str(FRAMES + 1)])
+    assert result.exit_code != 0 and "lower the preset's `frames`" in str(result.exception)
+    assert f"handmade/clip has {FRAMES} frames" in str(result.exception) and not (tmp_path / "more.y4m").exists()
 
 
 def test_paper_sets_are_registered_with_their_geometry():

@@ -153,8 +153,9 @@ def test_command_line_encode_and_decode(workdir: Path) -> None:
 
 def test_the_sampling_steps_analysis_writes_its_record(workdir: Path, encoded: Path) -> None:
     out = workdir / "steps"
-    result = vcbench("givic-analysis", "steps", encoded, workdir / "clip.y4m", "--out-dir", out, "--steps", "1,2,3", "--metrics", "psnr",
-                     "--quiet", "--dataset", "d", "--sequence", "s", "-o", "device=cpu", "-o", "threads=1")
+    result = vcbench("analysis", "sampling_steps", "--codec", "givic", "--dataset", "d", "--sequence", "s", "--rate", "w8",
+                     "--source", workdir / "clip.y4m", "--input", "bitstream", "w8", encoded, "--out-dir", out, "-s", "steps=1,2,3",
+                     "--metrics", "psnr", "--quiet", "-o", "device=cpu", "-o", "threads=1")
     assert result.code == 0, result.stderr
     record = json.loads((out / "analysis.json").read_text())
     assert (record["kind"], record["codec"], record["dataset"], record["sequence"]) == ("sampling_steps", "givic", "d", "s")
@@ -168,23 +169,27 @@ def test_the_context_length_analysis_measures_every_point(workdir: Path, encoded
     quick = {**TINY, "iterations": 20}  # the points' own encodes: enough to measure, not to fit
     options = [arg for key, value in quick.items() for arg in ("-o", f"{key}={value}")]
     folder = workdir / "context"
-    points = [(2, "w8", ["--bitstream", encoded]), (2, "w4", []), (1, "w8", []), (1, "w4", [])]
-    for context, rate, extra in points:
-        result = vcbench("givic-analysis", "context-point", workdir / "clip.y4m", "--out", folder / f"L{context}_{rate}.json",
-                         "--context", context, "--rate-label", rate, "-p", f"width={rate[1:]}", "-p", "rate_weight=0.01", "--frames", 6,
-                         "--metrics", "psnr", "--quiet", *options, *extra)
+    job = ("analysis", "context_length", "--codec", "givic", "--dataset", "d", "--sequence", "s", "--source", workdir / "clip.y4m")
+    # the codec's own context length (2) measures the ladder's bitstream; the other points are coded anew (w4 at L=2 too)
+    points = [("reference", "w8", ["--input", "bitstream", "w8", encoded]), ("point", "w4", ["--item", 2]), ("point", "w8", ["--item", 1]),
+              ("point", "w4", ["--item", 1])]
+    for stage, rate, extra in points:
+        result = vcbench(*job, "--stage", stage, "--rate", rate, "--out-dir", folder, "-p", f"width={rate[1:]}", "-p", "rate_weight=0.01",
+                         "--frames", 6, "--metrics", "psnr", "--quiet", *options, *extra)
         assert result.code == 0, result.stderr
     point = json.loads((folder / "L1_w4.json").read_text())
     assert point["macs_per_pixel"] > 0 and point["decoded_fps"] > 0 and point["bpp"] > 0
-    assert (folder / "L1_w4.givic").exists() and not (folder / "L2_w8.givic").exists()  # the given bitstream is measured, not re-coded
-    result = vcbench("givic-analysis", "context", *sorted(folder.glob("*.json")), "--out-dir", workdir / "context_length",
-                     "--reference", 2)
+    assert (folder / "L1_w4.givic").exists() and not (folder / "reference_w8.givic").exists()  # the ladder's bitstream is measured
+    inputs = [arg for path in sorted(folder.glob("*.json"))
+              for arg in ("--input", path.stem.split("_")[0] if path.stem.startswith("reference") else "point", path.stem, path)]
+    result = vcbench(*job, "--out-dir", workdir / "context_length", *inputs, *options)
     assert result.code == 0, result.stderr
     record = json.loads((workdir / "context_length" / "analysis.json").read_text())
     assert record["kind"] == "context_length" and record["details"]["contexts"] == [1, 2] and len(record["findings"]) == 3
     summary = pd.read_csv(workdir / "context_length" / "context.csv")
     assert summary.loc[summary["context"] == 2, "bd_rate_psnr_yuv"].item() == 0  # the reference against itself
     # a given bitstream must be the point's own
-    refused = vcbench("givic-analysis", "context-point", workdir / "clip.y4m", "--out", folder / "bad.json", "--context", 1,
-                      "--rate-label", "w8", "-p", "width=8", "--frames", 6, "--metrics", "psnr", "--bitstream", encoded, *options)
-    assert refused.code == 2 and "coded with context 2" in refused.error and not (folder / "bad.json").exists()
+    refused = vcbench(*job, "--stage", "reference", "--rate", "w8", "--out-dir", workdir / "bad", "-p", "width=8", "--frames", 6,
+                      "--metrics", "psnr", "--input", "bitstream", "w8", encoded,
+                      *[arg for key, value in {**quick, "context": 1}.items() for arg in ("-o", f"{key}={value}")])
+    assert refused.code == 2 and "coded with context 2" in refused.error and not (workdir / "bad" / "reference_w8.json").exists()

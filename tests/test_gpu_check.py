@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from conftest import REPO
+from tiny_backbones import save_tiny_backbone
 from vcbench.codecs.diffvc import training
-from vcbench.diffusion.tiny import save_tiny_backbone
 from vcbench.errors import ConfigError
 from vcbench.tools.determinism import CUBLAS_DETERMINISTIC, cpu_model, platform_record, strict_determinism
 from vcbench.tools.device import prepare_torch

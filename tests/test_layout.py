@@ -49,7 +49,7 @@ def test_templates_fill_in_as_the_dag_names_the_files() -> None:
     assert job.path(layout.FRAMES) == "results/smoke/demo/bikes/x265/qp51.frames.csv"
     assert job.path(layout.SOURCE_INCEPTION) == "results/smoke/demo/bikes/source.inception.npz"
     assert job.analysis_dir == "reports/smoke/analysis/demo/bikes/x265/qp51"
-    assert job.path(layout.QPP_ANALYSIS) == "reports/smoke/analysis/demo/bikes/x265/ladder/qpp"
+    assert job.path(layout.LADDER_ANALYSIS_DIR) == "reports/smoke/analysis/demo/bikes/x265/ladder"
     assert layout.fill(layout.BD, preset="smoke") == "reports/smoke/bd.csv"
     assert layout.fill(layout.SEQUENCE, dataset="demo", sequence="bikes") == "data/demo/bikes.y4m"
 

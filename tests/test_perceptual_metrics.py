@@ -9,18 +9,20 @@ from __future__ import annotations
 import csv
 import json
 import math
+import threading
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from conftest import REPO, write_sequence
-from vcbench.metrics import butteraugli as butteraugli_module
+from vcbench.metrics import butteraugli as butteraugli_module, flip as flip_module
 from vcbench.metrics.base import MetricUnavailable
 from vcbench.metrics.butteraugli import Butteraugli, butteraugli
 from vcbench.metrics.flip import FLIP, flip
 from vcbench.metrics.ssimulacra2 import SSIMULACRA2, ssimulacra2
-from vcbench.video import VideoFormat, Y4MReader
+from vcbench.video import Frame, VideoFormat, Y4MReader, color as color_module, yuv_to_rgb
+from vcbench.video.color import yuv_to_srgb8
 from vcbench_cli import vcbench
 
 # 256x256 crops of scikit-image's photos against JPEG q5/20/60 and a Gaussian blur, with the reference
@@ -221,3 +223,48 @@ def test_frames_below_the_reference_minimum_are_refused(y4m_pair):
     tiny = fmt.with_size(6, 6)
     with pytest.raises(MetricUnavailable, match="at least 8x8"):
         SSIMULACRA2().compute([f.crop(6, 6) for f in ref], [f.crop(6, 6) for f in dist], tiny)
+
+
+def test_flip_runs_on_the_jobs_threads_in_the_thread_that_calls_it(monkeypatch, pairs):
+    if flip_module._openmp() is None:
+        pytest.skip("this flip-evaluator build bundles no OpenMP runtime of its own")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    _, reference, distorted = pairs[0]
+    seen = []
+
+    def score() -> None:  # a new thread, as the score job's frame-metrics worker
+        flip(reference, distorted)
+        seen.append(flip_module._openmp().omp_get_max_threads())
+
+    worker = threading.Thread(target=score)
+    worker.start()
+    worker.join()
+    assert seen == [1]
+
+
+def test_a_frame_is_converted_to_srgb_once_for_every_metric_while_it_lives(y4m_pair):
+    ref, _, fmt = y4m_pair
+    frame = Frame(ref[0].y.copy(), ref[0].u.copy(), ref[0].v.copy())
+    image = yuv_to_srgb8(frame, fmt)
+    assert yuv_to_srgb8(frame, fmt) is image and not image.flags.writeable
+    np.testing.assert_array_equal(image, np.rint(yuv_to_rgb(frame, fmt) * 255.0).astype(np.uint8))
+    entries = len(color_module._SRGB8)
+    del frame
+    assert len(color_module._SRGB8) == entries - 1
+
+
+@pytest.mark.parametrize("bit_depth, full_range", [(8, False), (10, False), (10, True)])
+def test_yuv_to_rgb_equals_the_conversion_after_upsampling_bit_for_bit(bit_depth, full_range):
+    """Chroma is weighted before it is upsampled: the same float32 operations on every sample as the formula."""
+    fmt = VideoFormat(37, 23, bit_depth, full_range=full_range)
+    rng = np.random.default_rng(bit_depth)
+    planes = [rng.integers(0, fmt.max_value + 1, shape).astype(fmt.dtype) for shape in ((23, 37), (12, 19), (12, 19))]
+    scale = float(1 << (bit_depth - 8))
+    y, u, v = (plane.astype(np.float32) for plane in (planes[0], *(p.repeat(2, 0).repeat(2, 1)[:23, :37] for p in planes[1:])))
+    if full_range:
+        y, u, v = y / float(fmt.max_value), (u - 128.0 * scale) / float(fmt.max_value), (v - 128.0 * scale) / float(fmt.max_value)
+    else:
+        y, u, v = (y - 16.0 * scale) / (219.0 * scale), (u - 128.0 * scale) / (224.0 * scale), (v - 128.0 * scale) / (224.0 * scale)
+    r, b = y + 2.0 * (1.0 - 0.2126) * v, y + 2.0 * (1.0 - 0.0722) * u
+    g = (y - 0.2126 * r - 0.0722 * b) / (1.0 - 0.2126 - 0.0722)
+    np.testing.assert_array_equal(yuv_to_rgb(Frame(*planes), fmt), np.clip(np.stack([r, g, b], axis=-1), 0.0, 1.0))

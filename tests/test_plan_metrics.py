@@ -139,7 +139,7 @@ def test_the_dag_plans_no_job_for_a_metric_without_weights(tmp_path, verified_as
     workdir = workflow_copy(tmp_path / "wf")
     counts, commands = planned(workdir, {"XDG_CACHE_HOME": str(tmp_path / "xdg-cache"), "VCBENCH_ASSET_REGISTRY": ""})
     assert not {"fid", "fid_features", "fid_source_features"} & set(counts) and counts["score"] == 24
-    assert all(f" --metrics {weight_free} " in c for c in commands_of(commands, "score") + commands_of(commands, "denoising-analysis"))
+    assert all(f" --metrics {weight_free} " in c for c in commands_of(commands, "score") + commands_of(commands, "analysis denoising"))
     (report,) = commands_of(commands, "report")
     assert "--fid" not in report and report.count("--not-computed") == 3 and "'fid, kid: missing fid-inception-2015-12-05;" in report
     assert "--fid" not in commands_of(commands, "bd-table")[0]

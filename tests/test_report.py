@@ -33,6 +33,11 @@ CODECS = {
     "svtav1": ("obu", [("qp63", 0.009), ("qp58", 0.019), ("qp53", 0.040)], 0.8),
 }
 SEQUENCES = {"bunny": 30.0, "bikes": 27.5}  # PSNR at 0.02 bpp for x265
+# The jobs' clock: job n starts RUN_START + 10 n s and its score ends 6 s later (the run: first start to last end).
+RUN_START = "2026-01-02T03:00:00.000+00:00"
+# `vcbench decoder-cost` counts of svtav1's points on the first sequence, as if it were a neural codec (the report
+# shows whatever it is given): MACs per pixel per rate index
+COUNTED = {"codec": "svtav1", "sequence": "bunny", "macs_per_pixel": [1500.0, 3000.0, 6000.0]}
 CHROMIUM = Path("/usr/bin/chromium")
 
 
@@ -59,8 +64,11 @@ def _source_frames(seed: int) -> list[np.ndarray]:
 
 def build_results_tree(root: Path, preset: str = PRESET) -> Path:
     """Write data/, results/<preset>/ and reports/<preset>/rd.csv as the pipeline would; return rd.csv."""
+    import datetime as dt
+
     rng = np.random.default_rng(7)
     rows = []
+    start = dt.datetime.fromisoformat(RUN_START)
     for s_index, (sequence, psnr_at_002) in enumerate(SEQUENCES.items()):
         source = root / "data" / "demo" / f"{sequence}.y4m"
         source.parent.mkdir(parents=True, exist_ok=True)
@@ -86,8 +94,21 @@ def build_results_tree(root: Path, preset: str = PRESET) -> Path:
                           "command": f"ffmpeg -i {source.relative_to(root)} -qp {rate[2:]} -f {ext} {bitstream.relative_to(root)}",
                           "versions": {"ffmpeg": "7.1-static", codec: "4.1"}, "encode_seconds": 0.5 + rng.random(),
                           "bytes": n_bytes, "bitstream_sha256": sha, "source": str(source.relative_to(root)),
-                          "source_sha256": source_sha, "frames": FRAMES}
+                          "source_sha256": source_sha, "frames": FRAMES,
+                          "provenance": {"started_utc": (start + dt.timedelta(seconds=10 * len(rows))).isoformat()}}
                 (folder / f"{rate}.encode.json").write_text(json.dumps(encode))
+                # the encode and decode rules' Snakemake benchmarks: wall seconds and peak memory (MB)
+                for stage, seconds, rss in (("encode", encode["encode_seconds"], 100 + len(rows)), ("decode", 0.1, "NA")):
+                    timing = root / layout.fill(getattr(layout, f"{stage.upper()}_TIMING"), preset=preset, dataset="demo",
+                                                sequence=sequence, codec=codec, rate=rate)
+                    timing.parent.mkdir(parents=True, exist_ok=True)
+                    timing.write_text("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+                                      f"{seconds:.4f}\t0:00:01\t{rss}\t900\t90\t95\t0\t1\t80\t{seconds:.2f}\n")
+                if codec == COUNTED["codec"] and sequence == COUNTED["sequence"]:
+                    macs = COUNTED["macs_per_pixel"][[r for r, _ in ladder].index(rate)]
+                    (folder / f"{rate}.decoder_cost.json").write_text(json.dumps(
+                        {"macs_per_pixel": macs, "denoiser_evaluations_per_frame": 2.0, "denoiser_calls": 4, "parameters": 123456,
+                         "denoiser_parameters": 100000, "frames": FRAMES}))
                 decode = {"bitstream_sha256": sha, "frames": FRAMES, "decode_seconds": 0.1 + rng.random() / 10}
                 (folder / f"{rate}.decode.json").write_text(json.dumps(decode))
                 per_frame = psnr_yuv + rng.normal(0, 0.4, FRAMES)
@@ -107,7 +128,8 @@ def build_results_tree(root: Path, preset: str = PRESET) -> Path:
                     "bitstream": str(bitstream.relative_to(root)), "bitstream_sha256": sha, "source_sha256": source_sha,
                     "codec_version": f"{codec} 4.1", "config_hash": "c0ffee1234567890", "not_computed": "fid: dataset-level",
                 })
-                (folder / f"{rate}.summary.json").write_text(json.dumps(rows[-1]))
+                finished = start + dt.timedelta(seconds=10 * (len(rows) - 1) + 6)
+                (folder / f"{rate}.summary.json").write_text(json.dumps({**rows[-1], "provenance": {"finished_utc": finished.isoformat()}}))
     rd_path = root / "reports" / preset / "rd.csv"
     rd_path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(rd_path, index=False)
@@ -129,7 +151,23 @@ def bd_table_args(preset: str = PRESET, *extra: str) -> tuple[str, ...]:
 def report_args(preset: str = PRESET, *extra: str) -> tuple[str, ...]:
     files = {"--rd": "RD", "--bd": "BD", "--plots": "PLOTS", "--provenance": "PROVENANCE", "--html": "HTML", "--md": "MARKDOWN"}
     return ("report", "--preset", preset, *[arg for flag, name in files.items() for arg in (flag, report_file(name, preset))],
-            "--anchor", "x265", *extra)
+            "--anchor", "x265", *report_job_args(preset), *extra)
+
+
+# What the report reads of every job, by the option that passes it (the report rule's REPORT_JOB_FILES).
+REPORT_JOB_FILES = {"--encode-record": layout.ENCODE_RECORD, "--summary": layout.SUMMARY, "--encode-timing": layout.ENCODE_TIMING,
+                    "--decode-timing": layout.DECODE_TIMING}
+
+
+def decoder_cost_args(preset: str = PRESET) -> list[str]:
+    """--decoder-cost KEY FILE of the counted jobs (COUNTED), as the plots and report rules pass them."""
+    return [arg for key, job in job_keys(preset).items() if job["codec"] == COUNTED["codec"] and job["sequence"] == COUNTED["sequence"]
+            for arg in ("--decoder-cost", key, layout.fill(layout.DECODER_COST, **job))]
+
+
+def report_job_args(preset: str = PRESET) -> list[str]:
+    return [arg for option, template in REPORT_JOB_FILES.items() for key, job in job_keys(preset).items()
+            for arg in (option, key, layout.fill(template, **job))] + decoder_cost_args(preset)
 
 
 def job_keys(preset: str = PRESET) -> dict[str, dict[str, str]]:
@@ -166,7 +204,7 @@ def build_report(root: Path, preset: str = PRESET) -> Path:
     """The report rules in DAG order through the command line (MLflow steps aside: see test_tracking)."""
     vcbench(*bd_table_args(preset, "--method", "pchip", "--metrics", METRICS), cwd=root)
     vcbench("plots", "--rd", report_file("RD", preset), "--out", report_file("PLOTS", preset), *plots_file_args(preset),
-            "--metrics", METRICS, "--preview-bpp", "0.02", cwd=root)
+            *decoder_cost_args(preset), "--metrics", METRICS, "--preview-bpp", "0.02", cwd=root)
     vcbench("provenance", "--preset", preset, "--rd", report_file("RD", preset), "--bd", report_file("BD", preset),
             *record_args(preset), "--out", report_file("PROVENANCE", preset), cwd=root)
     vcbench(*report_args(preset, "--method", "pchip"), cwd=root)
@@ -226,7 +264,7 @@ def test_plots_fail_on_a_missing_declared_file_with_one_line_naming_it(report_di
 def test_plots_are_written_as_png_and_svg(report_dir: Path):
     manifest = json.loads((report_dir / "plots" / "manifest.json").read_text())
     kinds = {f["kind"] for f in manifest["figures"]}
-    assert kinds == {"rd", "rd_sequences", "frames", "crops"}
+    assert kinds == {"rd", "rd_sequences", "frames", "crops", "cost"}
     for figure in manifest["figures"]:
         png = report_dir / "plots" / figure["png"]
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -364,11 +402,11 @@ def _write_fid_csv(report_dir: Path, fid_of, not_computed: str = "", warning: st
 
 @pytest.fixture()
 def report_copy(report_dir: Path, tmp_path: Path) -> Path:
-    """A copy of the built tree's reports/ (bd-table and report only read rd.csv, plots and provenance)."""
+    """A copy of the built tree (the report reads reports/ and every job's records and timings in results/)."""
     import shutil
 
-    shutil.copytree(report_dir.parent, tmp_path / "reports")
-    return tmp_path / "reports" / PRESET
+    shutil.copytree(report_dir.parents[1], tmp_path / "repo")
+    return tmp_path / "repo" / "reports" / PRESET
 
 
 def test_fid_gives_pooled_bd_rows_and_a_fid_table(report_copy: Path):
@@ -495,3 +533,78 @@ def test_the_crop_goes_where_detail_is_spread_not_to_a_lone_edge():
     rd = pd.DataFrame({"dataset": ["d"] * 3, "sequence": ["s"] * 3, "codec": ["a", "a", "b"], "rate": ["q1", "q2", "q1"],
                        "bpp": [0.02, 0.01, 0.05]})
     assert lowest_rate_points(rd)[["codec", "rate"]].values.tolist() == [["a", "q2"], ["b", "q1"]]
+
+
+def test_the_report_states_the_run_time_and_the_cost_of_every_rate_point(report_dir: Path):
+    text = (report_dir / "report.md").read_text()
+    jobs = len(job_keys())
+    minutes = (10 * (jobs - 1) + 6) / 60
+    assert f"Run time: {minutes:.1f} min, from the first encode's start (2026-01-02 03:00:00 UTC)" in text
+    costs = text.split("## Cost per rate point\n\n")[1].split("\n## ")[0]
+    assert "FlopCounterMode" in costs
+    rows = {tuple(cell.strip() for cell in line.strip("|").split("|")[:2]): [c.strip() for c in line.strip("|").split("|")]
+            for line in costs.splitlines() if line.startswith("| svtav1") or line.startswith("| x265")}
+    # svtav1's rates are counted (1.5k, 3k, 6k MACs per pixel), x265's are not; peak memory: the largest of the sequences'
+    assert rows[("svtav1", "qp63")][7:10] == ["1.5 k", "2.00 (4)", "123 k (100 k)"]
+    assert rows[("svtav1", "qp53")][7] == "6 k" and rows[("x265", "qp51")][7:10] == ["n/a", "n/a", "n/a"]
+    order = list(job_keys())
+    peak = max(100 + order.index(f"demo/{sequence}/x265/qp51") for sequence in SEQUENCES)
+    assert rows[("x265", "qp51")][5:7] == [str(peak), "n/a"]  # the decode benchmark sampled nothing (NA)
+    html = (report_dir / "index.html").read_text()
+    assert 'class="cost"' in html and "Run time: " in html
+
+
+def test_the_cost_plot_sets_quality_against_decode_time_and_macs(report_dir: Path):
+    manifest = json.loads((report_dir / "plots" / "manifest.json").read_text())
+    (cost,) = [f for f in manifest["figures"] if f["kind"] == "cost"]
+    assert cost["metric"] == "psnr_yuv" and cost["zoomed"] and "nearest 0.02 bpp" in cost["caption"]
+    svg = (report_dir / "plots" / cost["svg"]).read_text()
+    assert "decoder multiply-accumulates per pixel" in svg and "decode seconds per frame" in svg
+
+
+def test_rd_plots_label_their_points_and_open_one_column_per_metric(report_dir: Path):
+    from vcbench.report.plots import open_columns
+
+    manifest = json.loads((report_dir / "plots" / "manifest.json").read_text())
+    rd = {f["metric"]: f for f in manifest["figures"] if f["kind"] == "rd"}
+    assert {m for m, f in rd.items() if f["open"]} == {"psnr_yuv", "ms_ssim", "vmaf", "lpips", "dists"}
+    assert open_columns(["psnr_y", "psnr_yuv", "ssimulacra2", "butteraugli_max", "butteraugli_3norm", "cvvdp", "flip"]) == [
+        "psnr_y", "ssimulacra2", "butteraugli_max", "cvvdp", "flip"]
+    svg = (report_dir / "plots" / rd["psnr_yuv"]["svg"]).read_text()
+    assert all(f">{rate}<" in svg or rate in svg for _, (_, ladder, _) in CODECS.items() for rate, _ in ladder)
+    assert "0.05 bpp" in svg and not rd["psnr_yuv"]["zoomed"]  # svtav1 lies near x265: no zoomed panel
+
+
+def test_a_codec_far_below_the_anchors_gets_a_panel_zoomed_on_them():
+    from vcbench.report.plots import anchor_zoom
+
+    curves = pd.DataFrame({"codec": ["x265"] * 3 + ["svtav1"] * 3 + ["givic"] * 2,
+                           "bpp": [0.01, 0.02, 0.04, 0.01, 0.02, 0.04, 0.005, 0.01],
+                           "psnr_yuv": [30.0, 32.0, 34.0, 30.5, 32.5, 34.5, 20.0, 21.0]})
+    (bpp, quality) = anchor_zoom(curves, "psnr_yuv", ["x265", "svtav1"])
+    assert quality == pytest.approx((30.0 - 0.36, 34.5 + 0.36)) and bpp == pytest.approx((0.01 / 1.15, 0.04 * 1.15))
+    near = curves.assign(psnr_yuv=[30.0, 32.0, 34.0, 30.5, 32.5, 34.5, 29.0, 31.0])
+    assert anchor_zoom(near, "psnr_yuv", ["x265", "svtav1"]) is None
+    assert anchor_zoom(curves[curves["codec"] != "givic"], "psnr_yuv", ["x265", "svtav1"]) is None
+
+
+def test_quality_against_sampling_steps_puts_every_codec_on_one_axis_per_metric(tmp_path: Path):
+    from vcbench.analysis_record import AnalysisRecord, Table
+    from vcbench.report.plots import step_plots
+
+    records = []
+    for codec, psnr in (("divinr", [20.0, 21.0, 21.5]), ("givic", [24.0, 25.0, 25.2])):
+        folder = tmp_path / codec
+        folder.mkdir()
+        pd.DataFrame({"steps": [1, 2, 4], "decode_seconds": [1.0, 2.0, 4.0], "psnr_yuv": psnr, "lpips": [0.5, 0.4, 0.35]}).to_csv(
+            folder / "steps.csv", index=False)
+        records.append(AnalysisRecord("steps", "s", codec, "demo", "bikes", "t", "n", tables=[Table("c", "steps.csv")]).write(folder))
+    other = tmp_path / "tdir"
+    other.mkdir()
+    pd.DataFrame({"r": [1, 2], "psnr_yuv": [1.0, 2.0]}).to_csv(other / "tdir.csv", index=False)  # no steps column: not drawn
+    records.append(AnalysisRecord("tdir", "s", "diffvc", "demo", "bikes", "t", "n", tables=[Table("c", "tdir.csv")]).write(other))
+    (entry,) = step_plots(records, ["psnr_yuv", "ms_ssim", "lpips"], tmp_path)
+    assert entry["kind"] == "steps" and entry["dataset"] == "demo"
+    svg = (tmp_path / entry["svg"]).read_text()
+    assert "divinr bikes" in svg and "givic bikes" in svg and "diffvc" not in svg
+    assert "lpips (lower is better)" in svg and "ms_ssim" not in svg  # only the metrics the tables hold

@@ -18,6 +18,8 @@ import yaml
 
 from conftest import REPO
 from dag import SMOKE_ANCHORS, run_snakemake, snakemake_env, workflow_copy
+from vcbench.codecs.analyses import declared_analyses
+from vcbench.config_check import load_config
 from vcbench.io import sha256_file
 
 # A test cluster has no slurmdbd: `sacct` cannot answer, so the plugin must ask squeue (real
@@ -205,8 +207,8 @@ def test_dry_run_asks_for_gpus_on_neural_rules_only(slurm, tmp_path):
         gpu_of.setdefault((rule, codec.group(1) if codec else None), set()).add(int(gpus.group(1)) if gpus else 0)
         assert "gres=" not in resources
     assert gpu_of[("encode_divinr", "divinr")] == {1}
-    assert gpu_of[("decode", "divinr")] == {1}
-    assert gpu_of[("denoising_analysis", "divinr")] == {1}
+    assert gpu_of[("decode_kept", "divinr")] == {1}
+    assert gpu_of[("analysis_denoising", "divinr")] == {1}
     # The overlay's codec needs the embedded backbone, which is committed: a fresh clone trains nothing.
     assert ("train_prior", None) not in gpu_of
     assert gpu_of[("backbone_check", None)] == {1}  # the backbone's VAE round trip, for the report
@@ -265,13 +267,16 @@ def dry_run_jobs(workdir: Path, env: dict[str, str] | None = None) -> list[dict]
     return jobs
 
 
-def local_rules() -> set[str]:
-    """Rules that run on the submitting node (`localrule: True`; the dry run prints them as any other)."""
+def local_rules(config: dict) -> set[str]:
+    """Rules that run on the submitting node (`localrule: True`; the dry run prints them as any other): the rule
+    files' own, and the analysis stages declared local (one rule per stage: workflow/rules/analysis.smk)."""
     found = set()
     for smk in (REPO / "workflow/rules").glob("*.smk"):
         for name, body in re.findall(r"^rule (\w+):\n((?:[ #].*\n|\n)+?)(?=^\S)", smk.read_text() + "\nend", re.M):
             if "    localrule: True" in body:
                 found.add(name)
+    for codec in {entry["codec"] for entry in config["codecs"].values()}:
+        found |= {analysis.rule(stage) for analysis in declared_analyses(codec) for stage in analysis.stages if stage.local}
     return found
 
 
@@ -281,9 +286,12 @@ def test_paper_preset_jobs_ask_for_what_they_use(tmp_path):
     profile, only the rules that run a network ask for a GPU, and CPU jobs' threads are what their pools use."""
     jobs = dry_run_jobs(workflow_copy(tmp_path / "dry"))
     cluster = yaml.safe_load((REPO / "slurm/config.yaml").read_text())
-    rules, local = {job["rule"] for job in jobs}, local_rules()
-    assert {"aggregate", "report", "givic_context"} & local == {"report", "givic_context"}
-    assert {f"encode_{codec}" for codec in NEURAL_CODECS} <= rules  # the three neural codecs are planned
+    config = load_config(REPO / "config/config.yaml", REPO / "workflow/schemas/config.schema.yaml")
+    local = local_rules(config)
+    assert {"aggregate", "report", "analysis_context_length"} & local == {"report", "analysis_context_length"}
+    neural = {key for key, entry in config["codecs"].items() if entry["codec"] in NEURAL_CODECS}
+    planned = {job["wildcards"]["codec"] for job in jobs if job["rule"].startswith("encode_")}
+    assert {config["codecs"][key]["codec"] for key in planned & neural} == NEURAL_CODECS  # the three neural codecs are planned
     for job in jobs:
         if job["rule"] in local or job["rule"] == "all":
             continue
@@ -291,11 +299,13 @@ def test_paper_preset_jobs_ask_for_what_they_use(tmp_path):
         assert "cpus_per_gpu" not in job["resources"] and "cpus_per_task" not in job["resources"]  # the threads decide
         codec = job["wildcards"].get("codec", "")
         # a neural codec's jobs run its network, but for scoring and tables made from scores
-        network = (codec in NEURAL_CODECS and job["rule"] not in ("score", "diffvc_propagation")
-                   or job["rule"] in ("backbone_check", "train_prior", "train_diffvc"))
+        network = (codec in neural and job["rule"] not in ("score", "analysis_propagation")
+                   or job["rule"] in ("backbone_check", "train_prior", "train_diffvc", "train_diffvc_backbone"))
         assert int(job["resources"].get("gpu", 0)) == int(network), job
-        if job["rule"] in ("score", "decode") or job["rule"].startswith("encode_"):
-            assert job["threads"] == (1 if network else 4), job  # a neural codec's pinned threads, else the pools' 4
+        if job["rule"] in ("score", "decode", "decode_kept") or job["rule"].startswith("encode_"):
+            # the threads its pools use: a neural codec's configured `threads` (torch's), else the pools' 4
+            pinned = config["codecs"][codec]["options"].get("threads") if codec in neural else None
+            assert job["threads"] == (pinned or 4), job
     assert int(next(job for job in jobs if job["rule"] == "decode" and job["wildcards"]["codec"] == "x265")["resources"]["mem_mb"]) < 1000
 
 

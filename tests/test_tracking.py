@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import subprocess
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import matplotlib.image
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
@@ -17,6 +20,7 @@ from servers import MlflowServer
 from test_report import (
     RECORD_OPTIONS,
     SEQUENCES,
+    _write_fid_csv,
     bd_table_args,
     build_report,
     build_results_tree,
@@ -27,11 +31,12 @@ from test_report import (
     vcbench,
 )
 from vcbench import layout
+from vcbench.analysis_record import AnalysisRecord
 from vcbench.errors import VcbenchError
 from vcbench.io import sha256_file
 from vcbench.job_files import JobFiles
 from vcbench.tracking import job
-from vcbench.tracking.mlflow_runs import rd_fingerprint, resolve_tracking_uri
+from vcbench.tracking.mlflow_runs import _batches, job_span, rd_fingerprint, record_hashes, resolve_tracking_uri
 from vcbench.tracking.provenance import build_provenance, data_version, git_state, numbers_warning
 from vcbench_cli import vcbench as vcbench_here
 
@@ -51,20 +56,61 @@ def _runs(client: MlflowClient, experiment: str) -> list:
     return client.search_runs([experiment_id], max_results=1000)
 
 
+def track_runs(preset: str = "smoke", *extra: str) -> tuple[str, ...]:
+    """The mlflow_runs rule's command: every job's records and frames.csv by key."""
+    frames = [arg for key, fields in job_keys(preset).items() for arg in ("--frames", key, layout.fill(layout.FRAMES, **fields))]
+    return ("track", "--stage", "runs", "--preset", preset, "--rd", report_file("RD", preset), "--bd", report_file("BD", preset),
+            *record_args(preset), *frames, "--experiment", "vcbench-test", "--anchor", "x265", *extra)
+
+
 # The MLflow rules' commands, with the files the rules pass.
-TRACK_RUNS = ("track", "--stage", "runs", "--preset", "smoke", "--rd", report_file("RD"), "--bd", report_file("BD"),
-              *record_args(options=("--encode-record",)), "--out", report_file("MLFLOW_RUNS"), "--experiment", "vcbench-test",
-              "--anchor", "x265")
+TRACK_RUNS = (*track_runs(), "--out", report_file("MLFLOW_RUNS"))
+ANALYSIS = "analysis/demo/bunny/x265/qp47"  # an analysis record's folder in the report's
 TRACK_ARTIFACTS = ("track", "--stage", "artifacts", "--runs", report_file("MLFLOW_RUNS"),
-                   *[arg for name in ("RD", "BD", "PROVENANCE", "HTML", "MARKDOWN") for arg in ("--artifact", report_file(name))],
-                   "--artifact-dir", report_file("PLOTS"), "--out", report_file("MLFLOW"))
+                   *[arg for name in ("RD", "BD", "PROVENANCE", "HTML", "MARKDOWN", "FID") for arg in ("--artifact", report_file(name))],
+                   "--artifact-dir", report_file("PLOTS"), "--analysis", f"reports/smoke/{ANALYSIS}/{layout.ANALYSIS_RECORD}",
+                   "--out", report_file("MLFLOW"))
+
+BEGAN = datetime(2026, 12, 6, 15, 0, 0, 250000, tzinfo=UTC)
+
+
+def with_job_times(root: Path, preset: str = "smoke") -> dict[str, tuple[int, int]]:
+    """Give every job of the tree the start (and the score job its finish) a real run records: the encode at
+    BEGAN + i minutes, the decode 10 s and the score 20 s later, the score lasting 4 s. Returns each point's span (ms)."""
+    spans = {}
+    for index, (key, fields) in enumerate(job_keys(preset).items()):
+        began = BEGAN + timedelta(minutes=index)
+        times = {"ENCODE_RECORD": {"started_utc": began},
+                 "DECODE_RECORD": {"started_utc": began + timedelta(seconds=10)},
+                 "SUMMARY": {"started_utc": began + timedelta(seconds=20), "finished_utc": began + timedelta(seconds=24)}}
+        for template, block in times.items():
+            path = root / layout.fill(getattr(layout, template), **fields)
+            record = json.loads(path.read_text())
+            record["provenance"] = {name: moment.isoformat(timespec="milliseconds") for name, moment in block.items()}
+            path.write_text(json.dumps(record))
+        spans[key] = (int(began.timestamp() * 1000), int((began + timedelta(seconds=24)).timestamp() * 1000))
+    return spans
+
+
+def write_analysis(report_dir: Path) -> None:
+    """An analysis record with one figure and one table, as an analysis job leaves it."""
+    folder = report_dir / ANALYSIS
+    folder.mkdir(parents=True)
+    matplotlib.image.imsave(folder / "steps.png", np.zeros((4, 4)))
+    (folder / "steps.csv").write_text("step,psnr\n1,30.0\n")
+    AnalysisRecord.of("Toy analysis", {"kind": "toy", "codec": "x265", "dataset": "demo", "sequence": "bunny",
+                                       "title": "qp47", "note": "a figure and a table", "figures": ["steps.png"],
+                                       "tables": [{"caption": "by step", "csv": "steps.csv"}]}).write(folder)
 
 
 @pytest.mark.slow
 def test_runs_are_logged_read_back_and_not_duplicated(mlflow_server: MlflowServer, tmp_path: Path):
     root = tmp_path / "repo"
     build_results_tree(root)
+    spans = with_job_times(root)
     report_dir = build_report(root)  # bd.csv, plots, provenance: no server needed yet
+    _write_fid_csv(report_dir, lambda codec, index: 40.0 - index)
+    write_analysis(report_dir)
     mlflow_server = mlflow_server.wait_ready()
     env = {"MLFLOW_TRACKING_URI": mlflow_server}
     # The remaining rules in DAG order: runs, the report with their links, then the artifacts.
@@ -101,12 +147,23 @@ def test_runs_are_logged_read_back_and_not_duplicated(mlflow_server: MlflowServe
     assert child.data.metrics["bpp"] == pytest.approx(point["values"]["bpp"])
     tags = child.data.tags
     assert tags["bitstream_sha256"] == point["bitstream_sha256"] and tags["config_hash"] == "c0ffee1234567890"
+    rd = pd.read_csv(report_dir / "rd.csv").set_index(["sequence", "codec", "rate"])
+    assert tags["source_sha256"] == rd.loc[("bunny", "x265", "qp47"), "source_sha256"]
+    # the jobs' own times (encode start to score finish), not when tracking ran
+    assert (child.info.start_time, child.info.end_time) == spans["demo/bunny/x265/qp47"]
+    # frames.csv as steps: one value per frame, the frame's index its step
+    frames = pd.read_csv(report_dir.parent.parent / layout.fill(layout.FRAMES, **job_keys()["demo/bunny/x265/qp47"]))
+    history = sorted(client.get_metric_history(child.info.run_id, "frame/psnr_yuv"), key=lambda m: m.step)
+    assert [m.step for m in history] == list(range(8))
+    assert [m.value for m in history] == pytest.approx(frames["psnr_yuv"].tolist())
     assert tags["version.ffmpeg"] == "7.1-static" and tags["vcbench.data_version"] == "untracked"
     assert tags["vcbench.git_dirty"] == "none" and tags["vcbench.git_commit"].startswith("none: ")  # the tmp tree: no git checkout
 
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
-    assert {"rd.csv", "bd.csv", "provenance.json", "index.html", "report.md", "plots"} <= artifacts
+    assert {"rd.csv", "bd.csv", "fid.csv", "provenance.json", "index.html", "report.md", "plots", "analysis"} <= artifacts
     assert any(a.path.endswith(".svg") for a in client.list_artifacts(parent.info.run_id, "plots"))
+    analysis = {a.path for a in client.list_artifacts(parent.info.run_id, ANALYSIS)}
+    assert analysis == {f"{ANALYSIS}/{name}" for name in (layout.ANALYSIS_RECORD, "steps.png", "steps.csv")}
 
     html = (report_dir / "index.html").read_text()
     assert f"{mlflow_server}/#/experiments/{parent.info.experiment_id}/runs/{parent.info.run_id}" in html
@@ -119,6 +176,7 @@ def test_runs_are_logged_read_back_and_not_duplicated(mlflow_server: MlflowServe
     after = json.loads((report_dir / "mlflow.json").read_text())
     assert len(_runs(client, "vcbench-test")) == len(runs)
     assert after["parent_run_id"] == before["parent_run_id"] and after["children"] == before["children"]
+    assert len(client.get_metric_history(child.info.run_id, "frame/psnr_yuv")) == 8
 
     # Another BD method on the same RD points is another report: a new parent (a run's params never change) whose
     # params name the method, with its own children; tracking it again adds nothing.
@@ -136,18 +194,24 @@ def test_runs_are_logged_read_back_and_not_duplicated(mlflow_server: MlflowServe
 
 @pytest.mark.slow
 def test_runs_of_two_presets_compare_through_search_runs(tmp_path: Path, monkeypatch):
-    """The question MLflow is for: how did the same codec do in two runs? One store, two presets, one query."""
+    """The question MLflow is for: how did the same codec do in two runs? One store, two presets (the second codes one
+    sequence less and leaves out SVT-AV1's lowest rate), compared with one query each."""
     import mlflow
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     root = tmp_path / "repo"
-    build_results_tree(root)
-    build_report(root)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    for preset in ("smoke", "demo"):  # the same files under two presets' names
-        vcbench("track", "--stage", "runs", "--preset", preset, "--rd", report_file("RD"), "--bd", report_file("BD"),
-                *record_args(options=("--encode-record",)), "--out", str(tmp_path / f"{preset}.json"),
-                "--experiment", "vcbench-test", "--anchor", "x265", "--tracking-uri", uri, cwd=root)
+    for preset in ("smoke", "demo"):
+        build_results_tree(root, preset)
+        if preset == "demo":
+            rd = root / report_file("RD", preset)
+            table = pd.read_csv(rd, dtype={"rate": str})
+            table[(table["sequence"] == "bunny") & ~((table["codec"] == "svtav1") & (table["rate"] == "qp63"))].to_csv(rd, index=False)
+        monkeypatch.chdir(root)  # the rules' relative paths; in this process: no interpreter to start per command
+        for args in (bd_table_args(preset, "--method", "pchip", "--metrics", "psnr_yuv"),
+                     (*track_runs(preset, "--tracking-uri", uri), "--out", str(tmp_path / f"{preset}.json"))):
+            result = vcbench_here(*args)
+            assert result.code == 0, result.stderr
     record = json.loads((tmp_path / "smoke.json").read_text())
     assert record["parent_link"] is None and set(record["links"].values()) == {None}  # a local store has no address
     mlflow.set_tracking_uri(uri)
@@ -155,18 +219,46 @@ def test_runs_of_two_presets_compare_through_search_runs(tmp_path: Path, monkeyp
                                  order_by=["params.preset"])
     assert parents["params.preset"].tolist() == ["demo", "smoke"]
     assert (parents["params.anchor"] == "x265").all() and (parents["params.bd_method"] == "pchip").all()
-    metric = "metrics.bd_rate_pct/demo/svtav1_vs_x265/psnr_yuv"
-    assert parents[metric].notna().all() and parents[metric].nunique() == 1  # the same points: the same BD-rate
-    children = mlflow.search_runs(experiment_names=["vcbench-test"], filter_string="params.codec = 'svtav1'")
-    assert len(children) == 2 * 3 * len(SEQUENCES)
+    assert parents["params.datasets"].tolist() == ["demo: bunny", "demo: bikes, bunny"]
+    assert parents["params.ladder.svtav1"].str.count("qp").tolist() == [2, 3]
+    assert parents["params.rd_points"].astype(int).tolist() == [5, 12]
+    assert parents["metrics.bd_rate_pct/demo/bunny/svtav1_vs_x265/psnr_yuv"].notna().all()  # the sequence's BD in both
+    # one RD point in both presets: the same bitstream, so the same numbers and hashes, side by side
+    point = mlflow.search_runs(experiment_names=["vcbench-test"],
+                               filter_string="params.codec = 'svtav1' and params.sequence = 'bunny' and params.rate = 'qp58'")
+    assert sorted(point["tags.vcbench.preset"]) == ["demo", "smoke"]
+    assert point["metrics.psnr_yuv"].nunique() == 1 and point["tags.bitstream_sha256"].nunique() == 1
+    assert point["metrics.frame/psnr_yuv"].notna().all()  # its per-frame values (the last frame's, as search shows a metric)
+    children = mlflow.search_runs(experiment_names=["vcbench-test"], filter_string="params.codec = 'x265'")
+    assert children.groupby("tags.vcbench.preset").size().to_dict() == {"demo": 3, "smoke": 3 * len(SEQUENCES)}
 
 
-def test_a_child_run_spans_its_encode_job():
-    from vcbench.tracking.mlflow_runs import job_times
+def test_a_child_run_spans_its_jobs_as_their_records_state():
+    began = "2026-12-06T15:00:00.250+00:00"
+    encode = {"provenance": {"started_utc": began}, "encode_seconds": 2.5}
+    decode = {"provenance": {"started_utc": "2026-12-06T15:00:05.000+00:00"}, "decode_seconds": 0.5}
+    summary = {"provenance": {"started_utc": "2026-12-06T15:00:06.000+00:00", "finished_utc": "2026-12-06T15:00:09.000+00:00"}}
+    assert job_span(encode, decode, summary) == (1796569200250, 1796569209000)  # encode start to score finish
+    assert job_span(encode, {}, {}) == (1796569200250, 1796569202750)  # records without the later jobs' times
+    assert job_span({"provenance": {}}, decode, summary) == (None, None)  # a record from before jobs recorded their start
 
-    start, end = job_times({"provenance": {"started_utc": "2026-12-06T15:00:00.250+00:00"}, "encode_seconds": 2.5})
-    assert start == 1796569200250 and end - start == 2500
-    assert job_times({"provenance": {}}) == (None, None)  # a record from before jobs recorded their start
+
+def test_every_hash_the_records_hold_is_kept():
+    encode = {"bitstream_sha256": "b" * 64, "backbone_hash": "c" * 16, "model_hash": "", "provenance": {"source_sha256": "a" * 64}}
+    decode = {"bitstream_sha256": "b" * 64, "backbone_hash": "c" * 16, "reconstruction_sha256": "d" * 64}
+    assert record_hashes(encode, decode) == {"bitstream_sha256": "b" * 64, "backbone_hash": "c" * 16, "source_sha256": "a" * 64,
+                                             "reconstruction_sha256": "d" * 64}
+
+
+def test_batches_keep_to_mlflows_limits():
+    from mlflow.utils.validation import MAX_ENTITIES_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
+
+    metrics, params, tags = list(range(2500)), list(range(130)), list(range(20))
+    pieces = list(_batches(metrics, params, tags))
+    assert all(len(p) <= MAX_PARAMS_TAGS_PER_BATCH and len(t) <= MAX_PARAMS_TAGS_PER_BATCH
+               and len(m) + len(p) + len(t) <= MAX_ENTITIES_PER_BATCH for m, p, t in pieces)
+    assert [x for m, _, _ in pieces for x in m] == metrics and [x for _, p, _ in pieces for x in p] == params
+    assert [x for _, _, t in pieces for x in t] == tags and len(pieces) == 3
 
 
 def test_default_tracking_uri_is_sqlite_at_the_repo_root(tmp_path: Path, monkeypatch):

@@ -1,7 +1,9 @@
 """The plan behind the Snakefile, and the check of the whole configuration when the workflow starts."""
 
 import copy
+import hashlib
 import json
+import os
 import subprocess
 import sys
 
@@ -40,15 +42,25 @@ def test_demo_preset_fans_out_per_sequence_codec_rate(config):
     assert len({j.bitstream for j in plan.jobs}) == expected
 
 
-def test_denoising_analysis_runs_at_each_divinr_codecs_lowest_rate(config):
-    jobs = Plan(config, "demo").denoising_analysis_jobs
-    assert {(j.sequence, j.codec, j.rate) for j in jobs} == {("bigbuckbunny", "divinr", "d1"), ("bikes", "divinr", "d1")}
-    assert jobs[0].analysis_dir == f"reports/demo/analysis/demo/{jobs[0].sequence}/divinr/d1"
-    assert len(Plan(config, "paper").denoising_analysis_jobs) == 42  # one per sequence of the paper preset's DiV-INR
+def test_the_codecs_declared_analyses_are_planned_from_their_declarations(config):
+    records = Plan(config, "demo").analysis_records
+    denoising = sorted(r for r in records if "/divinr/" in r)
+    assert denoising == [f"reports/demo/analysis/demo/{sequence}/divinr/d1/analysis.json" for sequence in ("bigbuckbunny", "bikes")]
+    assert len(records) == 2 * (1 + 3) + 2  # DiV-INR, DiffVC per sequence; GIViC's two on the first sequence only
+    paper = Plan(config, "paper")
+    divinr = {key for key, entry in config["codecs"].items() if entry["codec"] == "divinr"}
+    assert len([r for r in paper.analysis_records if r.split("/")[5] in divinr]) == 42  # one per sequence of the paper preset's DiV-INR
     config["presets"]["paper"]["codecs"] = ["x265", "vvenc"]
-    assert Plan(config, "paper").denoising_analysis_jobs == []  # no DiV-INR codec
-    config["analysis"]["denoising_steps"] = []
-    assert Plan(config, "demo").denoising_analysis_jobs == []
+    assert Plan(config, "paper").analysis_records == []  # no codec that declares an analysis
+    config["codecs"]["divinr"]["analyses"] = {"denoising": {"steps": []}}  # its switch: [] turns it off
+    config["codecs"]["givic"]["analyses"] = {"context_length": {"contexts": [1], "rates": 3}}
+    demo = Plan(config, "demo")
+    assert not [r for r in demo.analysis_records if "/divinr/" in r]
+    context = next(a for a in demo.codec_analyses("givic") if a.name == "context_length")
+    inputs = demo.analysis_inputs(context, context.last, "demo", "bigbuckbunny", "givic", None)
+    labels = [p["label"] for p in demo.ladder("givic")][:3]
+    assert [(kind, label) for kind, label, _ in inputs] == [("reference", rate) for rate in labels] + [("point", f"1/{r}") for r in labels]
+    assert inputs[-1][2] == f"results/demo/demo/bigbuckbunny/givic/context/L1_{labels[-1]}.json"
 
 
 @pytest.mark.parametrize("visible, slots", [("0,1", 2), ("3", 1), ("", 6), ("-1", 6)])
@@ -59,8 +71,9 @@ def test_neural_jobs_run_one_per_gpu_or_on_every_core_without_one(monkeypatch, v
 
 def test_the_paper_preset_codes_with_every_codec(config):
     plan = Plan(config, "paper")
-    assert {"x265", "vvenc", "svtav1", "divinr", "givic", "diffvc"} <= set(plan.settings["codecs"])
-    assert {codec for codec in plan.settings["codecs"] if plan.uses_gpu(codec)} == {"divinr", "givic", "diffvc"}
+    registered = {plan.codec_entry(codec)["codec"]: codec for codec in plan.settings["codecs"]}  # entry key by codec
+    assert {"x265", "vvenc", "svtav1", "divinr", "givic", "diffvc"} <= set(registered)
+    assert {codec for codec in plan.settings["codecs"] if plan.uses_gpu(codec)} == {registered[c] for c in ("divinr", "givic", "diffvc")}
 
 
 def test_scoring_asks_for_a_gpu_only_when_a_metric_runs_a_network(config):
@@ -186,7 +199,7 @@ def test_the_schema_holds_every_default_and_the_check_fills_them_in(config):
                            "bd_interval_bpp": [0.005, 0.05], "bd_min_overlap": 0.5, "preview_rate_bpp": 0.02}
     assert plan.bd_span_args == "--interval 0.005 0.05 --min-overlap 0.5"
     assert plan.tracking_args == "--experiment vcbench"
-    assert plan.denoising_steps == [] and plan.givic_analyses == [] and plan.diffvc_analyses  # the DiffVC analyses have no switch
+    assert len(plan.analysis_records) == 2 * (1 + 3) + 2  # the codecs' analyses are on by their declared defaults
     assert plan.codec_requires("x265") == [] and plan.codec_option_args("x265") == ""
     assert plan.sequences("demo") == ["bigbuckbunny", "bikes"] and len(plan.ladder("x265")) == len(bare["codecs"]["x265"]["ladder"])
     assert bare["models"] == {} and bare["assets"] == {"cache_dir": None} and bare["metric_options"] == {}
@@ -210,3 +223,60 @@ def test_snakemake_dry_run_stops_on_a_bad_knob_in_one_line(tmp_path):
     assert proc.returncode != 0 and len((proc.stdout + proc.stderr).strip().splitlines()) <= 2
     assert proc.stderr.strip().splitlines()[-1] == ("vcbench: error: config codecs.x265.ladder[2].qp: qp='high' is not an integer; "
                                                     "qp is an integer in [0, 51]")
+
+
+def test_a_rate_point_is_checked_once_at_the_config_and_its_job_carries_it(config):
+    """The config check turns each ladder entry into the knobs the codec reads (typed, defaults filled in); the
+    plan's job carries them, and the encode rule passes them on without looking them up again."""
+    config["codecs"]["givic_quick"]["ladder"][0] = {"label": "w8", "width": "8", "rate_weight": 1}
+    check_config(config, SCHEMA)
+    assert config["codecs"]["givic_quick"]["ladder"][0] == {"label": "w8", "width": 8, "rate_weight": 1.0, "quant_step": 0.1}
+    plan = Plan(config, "smoke")
+    job = plan.job("demo", "bikes", "givic_quick", "w8")
+    assert job.knobs == {"width": 8, "rate_weight": 1.0, "quant_step": 0.1} and job.rate == "w8"
+    assert plan.job("demo", "bikes", "x265", "qp51").knobs == {"qp": 51}
+    with pytest.raises(ConfigError, match=r"^demo/bikes/x265/qp47 is not a job of preset 'smoke'"):
+        plan.job("demo", "bikes", "x265", "qp47")  # on x265's ladder, but not one of the 3 points smoke spreads over it
+
+
+def test_options_that_change_no_output_stay_out_of_the_params_and_the_config_hash(config):
+    """The anchors' encoder threads (bit-exact at any count) reach the command outside the params; a neural codec's
+    threads (its CPU kernels' sums follow the count) are params and part of the config hash."""
+    before = config_hash(config)
+    config["codecs"]["x265"]["options"]["threads"] = 3
+    check_config(config, SCHEMA)
+    plan = Plan(config, "smoke")
+    assert plan.codec_option_args("x265") == "-o gop=32 -o structure=random_access -o preset=veryslow"
+    assert plan.codec_option_args("x265", changes_output=False) == "-o threads=3"
+    assert config_hash(config) == before
+    config["codecs"]["divinr_quick"]["options"]["threads"] = 2
+    assert "-o threads=2" in plan.codec_option_args("divinr_quick") and plan.codec_option_args("divinr_quick", changes_output=False) == ""
+    assert config_hash(config) != before
+
+
+def test_required_files_are_versioned_by_their_content(config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config["codecs"]["x265"]["requires"] = ["model/model_index.json"]
+    plan = Plan(config, "smoke")
+    assert plan.requires_versions("x265") == {"model/model_index.json": "absent"}  # not trained yet: evaluated again before the job
+    (tmp_path / "model").mkdir()
+    index = tmp_path / "model" / "model_index.json"
+    index.write_text("{}")
+    first = plan.requires_versions("x265")["model/model_index.json"]
+    assert first == hashlib.sha256(b"{}").hexdigest()
+    os.utime(index, ns=(index.stat().st_atime_ns, index.stat().st_mtime_ns + 10**9))  # a checkout: new mtime, same bytes
+    assert plan.requires_versions("x265")["model/model_index.json"] == first
+    index.write_text("{ }")
+    assert plan.requires_versions("x265")["model/model_index.json"] == hashlib.sha256(b"{ }").hexdigest()
+
+
+def test_the_codec_reads_a_rate_point_checked_at_its_edge_as_it_is():
+    """`vcbench encode` checks the knobs against the codec's knob set once; the codec then reads them as they are,
+    and checks any other rate point (made by hand, or checked against another codec's set) itself."""
+    from vcbench.codecs import create_codec
+    from vcbench.codecs.base import RatePoint
+    x265, svtav1 = create_codec("x265"), create_codec("svtav1")
+    assert x265.knobs(RatePoint("a", {"qp": "37"})) == {"qp": 37}  # checked here
+    assert x265.knobs(RatePoint("a", {"qp": "37"}, checked_by=x265.knob_set)) == {"qp": "37"}  # as the edge left it
+    with pytest.raises(ConfigError, match=r"^x265 rate point b: qp=60 is out of range"):
+        x265.knobs(RatePoint("b", {"qp": 60}, checked_by=svtav1.knob_set))

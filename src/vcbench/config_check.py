@@ -3,7 +3,8 @@
 First the schema (workflow/schemas/config.schema.yaml: keys, their types and every default, which
 the check fills in, so the rest of the code reads complete values), then the whole plan
 against what the code declares: every codec entry's options and every ladder entry's rate knobs
-(each codec's declared option and knob sets), the report's anchors, the metrics' options, the
+(each codec's declared option and knob sets; a ladder entry is replaced by its checked knobs, the value
+the plan's jobs carry to the encode rule), the report's anchors, the metrics' options, the
 preset's datasets. A configuration that a job would later fail on, or silently ignore, stops
 the run before any job starts. Every error is one line: the key path
 (``codecs.x265.ladder[2].qp``), the value, and what is allowed.
@@ -19,6 +20,7 @@ from typing import Any
 
 import jsonschema
 
+from vcbench.codecs.analyses import declared_analyses
 from vcbench.codecs.registry import available_codecs, declared_options
 from vcbench.errors import ConfigError, UnknownCodecError
 from vcbench.io import load_yaml
@@ -115,13 +117,13 @@ def schema_message(error: jsonschema.ValidationError) -> str:
     return f"{where}: {error.message.splitlines()[0][:200]}"
 
 
-def check_options(declared: OptionSet, given: Mapping[str, Any], where: str) -> None:
+def check_options(declared: OptionSet, given: Mapping[str, Any], where: str) -> dict[str, Any]:
     """Each given value against its declaration, named by its own key path; then unknown and
-    missing required names (OptionSet.parse)."""
+    missing required names (OptionSet.parse). Returns the complete, checked values."""
     for name, value in given.items():
         if name in declared:
             declared.options[name].check(value, f"{where}.{name}")
-    declared.parse(given, where)
+    return declared.parse(given, where)
 
 
 def check_plan(config: dict[str, Any]) -> None:
@@ -134,10 +136,14 @@ def check_plan(config: dict[str, Any]) -> None:
             raise ConfigError(f"{where}.codec: {entry['codec']!r} is not a registered codec; "
                               f"one of {', '.join(available_codecs())}") from None
         check_options(options, entry["options"], f"{where}.options")
+        # each rate point becomes its checked value here, once: the knobs as the codec reads them (typed, defaults
+        # filled in), which the plan's jobs carry and the encode rule passes on
         for index, point in enumerate(entry["ladder"]):
             if (problem := rate_label_problem(point["label"])) is not None:
                 raise ConfigError(f"{where}.ladder[{index}].label: {problem}")
-            check_options(knobs, {k: v for k, v in point.items() if k != "label"}, f"{where}.ladder[{index}]")
+            checked = check_options(knobs, {k: v for k, v in point.items() if k != "label"}, f"{where}.ladder[{index}]")
+            entry["ladder"][index] = {"label": point["label"], **{k: v for k, v in checked.items() if v is not None}}
+        check_analyses(entry["codec"], entry["analyses"], f"{where}.analyses")
     plan = Plan(config)
     if not plan.jobs:  # building the jobs loads the preset's datasets: an unregistered one is named there
         raise ConfigError(f"config presets.{plan.preset}: no jobs (its datasets have no sequences)")
@@ -150,6 +156,15 @@ def check_plan(config: dict[str, Any]) -> None:
             raise ConfigError(f"config report.also_against[{index}]: {name!r} is not a configured codec; "
                               f"one of {', '.join(config['codecs'])}")
     check_metrics(config)
+
+
+def check_analyses(codec: str, given: Mapping[str, Any], where: str) -> None:
+    """A codec entry's analysis settings against the analyses its codec declares (`vcbench.codecs.analyses`)."""
+    declared = {analysis.name: analysis for analysis in declared_analyses(codec)}
+    for name, settings in given.items():
+        if name not in declared:
+            raise ConfigError(f"{where}.{name}: {codec} declares no analysis {name!r}; its analyses: {', '.join(declared) or 'none'}")
+        check_options(declared[name].settings, settings, f"{where}.{name}")
 
 
 def check_metrics(config: dict[str, Any]) -> None:

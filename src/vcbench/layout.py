@@ -25,7 +25,8 @@ JOB_STEM = SEQUENCE_RESULTS + "/{codec}/{rate}"
 BITSTREAM = JOB_STEM + ".{extension}"  # the codec's elementary-stream extension: hevc, 266, obu, ...
 ENCODE_RECORD = JOB_STEM + ".encode.json"
 DECODE_RECORD = JOB_STEM + ".decode.json"
-RECONSTRUCTION = JOB_STEM + ".rec.y4m"  # temporary: kept only until scored and featurised
+# a neural codec's decode, kept losslessly (FFV1) for scoring to read again; an anchor's is decoded anew where read
+KEPT_RECONSTRUCTION = JOB_STEM + ".rec.mkv"
 FRAMES = JOB_STEM + ".frames.csv"  # per-frame scores
 SUMMARY = JOB_STEM + ".summary.json"  # the job's rd.csv row
 PREVIEW = JOB_STEM + ".preview.png"  # the reconstruction's middle frame
@@ -33,11 +34,9 @@ INCEPTION = JOB_STEM + ".inception.npz"
 SOURCE_INCEPTION = SEQUENCE_RESULTS + "/source.inception.npz"
 ENCODE_TIMING = "results/{preset}/timings/encode/{dataset}/{sequence}/{codec}/{rate}.tsv"
 DECODE_TIMING = "results/{preset}/timings/decode/{dataset}/{sequence}/{codec}/{rate}.tsv"
-# GIViC's context-length analysis: the codec's own context length on the ladder's bitstreams, every other coded anew
-CONTEXT_DIR = SEQUENCE_RESULTS + "/{codec}/context"
-CONTEXT_REFERENCE = CONTEXT_DIR + "/reference_{rate}.json"
-CONTEXT_POINT = CONTEXT_DIR + "/L{context}_{rate}.json"
-CONTEXT_BITSTREAM = CONTEXT_DIR + "/L{context}_{rate}.givic"
+DECODER_COST = JOB_STEM + ".decoder_cost.json"  # a neural codec's decode counted: MACs, parameters, denoiser calls
+# an analysis' earlier stage (`vcbench.codecs.analyses.Stage`; e.g. GIViC's context-length points): its declared folder
+ANALYSIS_STAGE_DIR = SEQUENCE_RESULTS + "/{codec}/{folder}"
 ASSETS_MANIFEST = "results/assets.json"
 
 # reports/: one folder per preset
@@ -53,28 +52,25 @@ HTML = REPORT_DIR + "/index.html"
 MARKDOWN = REPORT_DIR + "/report.md"
 VERIFY = REPORT_DIR + "/verify.json"
 BACKBONE_CHECK = REPORT_DIR + "/backbones/{backbone}.json"
-# analyses: of one job's bitstream (<rate>/...), or of a codec's whole ladder on a sequence (ladder/...)
+# analyses: of one job's bitstream (<rate>/<folder>), or of a codec's whole ladder on a sequence (ladder/<folder>);
+# each analysis declares its folder (`vcbench.codecs.analyses.Analysis.folder`)
 ANALYSIS_DIR = REPORT_DIR + "/analysis/{dataset}/{sequence}/{codec}/{rate}"
 LADDER_ANALYSIS_DIR = REPORT_DIR + "/analysis/{dataset}/{sequence}/{codec}/ladder"
-DENOISING_ANALYSIS = ANALYSIS_DIR
-TDIR_ANALYSIS = ANALYSIS_DIR + "/tdir"
-SAMPLING_STEPS_ANALYSIS = ANALYSIS_DIR + "/sampling_steps"
-QPP_ANALYSIS = LADDER_ANALYSIS_DIR + "/qpp"
-PROPAGATION_ANALYSIS = LADDER_ANALYSIS_DIR + "/error-propagation"
-CONTEXT_ANALYSIS = LADDER_ANALYSIS_DIR + "/context_length"
 ANALYSIS_RECORD = "analysis.json"  # every analysis folder's record, the report's input
 
 # models/: a trained model's folder; its model_index.json is written last, as its marker
 MODEL_MARKER = "model_index.json"
 MODEL_DIR = "models/{model}"
 MODEL_INDEX = f"{MODEL_DIR}/{MODEL_MARKER}"
+BACKBONE_ASSET_MARKER = "asset.json"  # a pretrained backbone's folder, verified (`vcbench assets fetch-backbone`)
+BACKBONE_ASSET_RECORD = f"{MODEL_DIR}/{BACKBONE_ASSET_MARKER}"
 
 # studies/: a pairwise subjective study made from a preset's report (what it holds: vcbench.study.folder)
 STUDY_DIR = "studies/{preset}"
 STUDY_SCALE_RECORD = STUDY_DIR + "/scale/" + ANALYSIS_RECORD  # `vcbench study scale`: the report shows it when present
 
-# logs/: one per job. {stage}: encode, decode, score, fid or analysis (DiV-INR's denoising analysis);
-# {analysis}: an analysis' place under its codec, e.g. "{rate}/tdir" or "ladder/qpp"; {step}: the rule's
+# logs/: one per job. {stage}: encode, decode, score or fid;
+# {analysis}: an analysis job's place under its codec, e.g. "{rate}/tdir" or "ladder/qpp"; {step}: the rule's
 LOGS = "logs/{preset}"
 JOB_LOG = LOGS + "/{stage}/{dataset}/{sequence}/{codec}/{rate}.log"
 SOURCE_FEATURES_LOG = LOGS + "/fid/{dataset}/{sequence}/source.log"

@@ -22,7 +22,9 @@ _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "tru
 @dataclass(frozen=True)
 class Option:
     """One option: ``name`` of ``type`` (int, float, str or bool), with a ``default`` (None: not
-    set unless given; ``required`` options must be given), optional ``choices`` or bounds."""
+    set unless given; ``required`` options must be given), optional ``choices`` or bounds.
+    ``changes_output`` False declares that no output depends on the value (e.g. the anchors' encoder
+    threads: the same bytes at any count), so the workflow passes it without making it a rerun trigger."""
 
     name: str
     type: type
@@ -32,6 +34,7 @@ class Option:
     minimum: float | None = None
     maximum: float | None = None
     required: bool = False
+    changes_output: bool = True
 
     def check(self, value: Any, where: str) -> Any:
         """``value`` as this option's type, or a one-line ConfigError naming ``where``, the value and
@@ -87,6 +90,24 @@ class Option:
     def describe(self) -> str:
         default = "required" if self.required else f"default {self.default!r}"
         return f"{self.name} ({self.allowed().split(' is ', 1)[1]}; {default}): {self.doc}"
+
+
+@dataclass(frozen=True)
+class ListOption(Option):
+    """An option whose value is a list of ``type`` (a YAML list, or comma-separated on the command
+    line: ``steps=1,2,4``), each item checked as an `Option` of that type; [] is allowed (e.g. off)."""
+
+    def check(self, value: Any, where: str) -> Any:
+        items = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            raise ConfigError(f"{where}: {self.name}={value!r} is not a list; {self.allowed()}")
+        checked = [super(ListOption, self).check(item, where) for item in items]
+        if len(set(checked)) != len(checked):
+            raise ConfigError(f"{where}: {self.name}={value!r} repeats an item; {self.allowed()}")
+        return checked
+
+    def allowed(self) -> str:
+        return super().allowed().replace(" is ", " is a list, each ", 1)  # "steps is a list, each an integer in [1, inf]"
 
 
 class OptionSet:

@@ -11,8 +11,8 @@ import json
 import os
 import shlex
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +21,20 @@ import numpy as np
 from vcbench import layout
 from vcbench.assets import is_present, load_registry, missing_reason
 from vcbench.codecs import codec_entry
+from vcbench.codecs.analyses import FIRST, LADDER, LOWEST, RATE, Analysis, Stage, declared_analyses
 from vcbench.codecs.registry import declared_options
 from vcbench.data import load_dataset
 from vcbench.errors import ConfigError
+from vcbench.io import sha256_file
 from vcbench.metrics.registry import headline_columns, metric_spec
 from vcbench.tracking.job import recorded_sha256
 
 
 @dataclass(frozen=True)
 class Job:
-    """One encode/decode/score job: a sequence of a dataset, coded by a codec at a rate point."""
+    """One encode/decode/score job: a sequence of a dataset, coded by a codec at a rate point: ``rate``
+    its label, ``knobs`` its knobs as the config check made them (checked against the codec's declared
+    knob set, defaults filled in), which the encode rule passes on as they are."""
 
     preset: str
     dataset: str
@@ -38,6 +42,7 @@ class Job:
     codec: str
     rate: str
     extension: str
+    knobs: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def key(self) -> str:
@@ -46,7 +51,8 @@ class Job:
 
     def path(self, template: str) -> str:
         """``template`` (a `vcbench.layout` one) filled in with this job's fields."""
-        return layout.fill(template, **asdict(self))
+        return layout.fill(template, preset=self.preset, dataset=self.dataset, sequence=self.sequence, codec=self.codec,
+                           rate=self.rate, extension=self.extension)
 
     @property
     def bitstream(self) -> str:
@@ -62,8 +68,34 @@ class Job:
 
 
 def config_hash(config: dict[str, Any]) -> str:
-    """A short, stable hash of the whole configuration (recorded with every result)."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """A short, stable hash of the configuration (recorded with every result): all of it but the codec
+    options that change no output (`Option.changes_output`), so that setting one leaves finished results current."""
+    shaping = {**config, "codecs": {key: {**entry, "options": entry_options(entry, changes_output=True)}
+                                    for key, entry in config["codecs"].items()}}
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def entry_options(entry: Mapping[str, Any], changes_output: bool) -> dict[str, Any]:
+    """The options a codec entry sets (config ``codecs.<key>.options``) that can change its outputs, or
+    (``changes_output`` False) those that cannot, as their declarations (`Option.changes_output`) say."""
+    declared = declared_options(entry["codec"])[0]
+    return {name: value for name, value in entry["options"].items()
+            if name not in declared or declared.options[name].changes_output == changes_output}
+
+
+def content_version(path: str) -> str:
+    """A file's sha256, or "absent" before it exists (a model not yet trained: Snakemake evaluates params
+    again when the job is about to run, and records that). Hashed again only when its size or mtime changes."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return "absent"
+    return _sha256_of(path, stat.st_size, stat.st_mtime_ns)
+
+
+@cache
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_file(Path(path))
 
 
 def sequence_path(dataset: str, sequence: str) -> str:
@@ -152,11 +184,17 @@ class Plan:
     def ladder(self, codec: str) -> list[dict[str, Any]]:
         return spread(self.codec_entry(codec)["ladder"], self.settings["rate_points"])
 
-    def rate_params(self, codec: str, rate: str) -> dict[str, Any]:
-        for point in self.codec_entry(codec)["ladder"]:
-            if point["label"] == rate:
-                return {k: v for k, v in point.items() if k != "label"}
-        raise ConfigError(f"config: codec {codec!r} has no rate point {rate!r}")
+    def job(self, dataset: str, sequence: str, codec: str, rate: str) -> Job:
+        """The planned job of one rate point (what a rule's wildcards name), or a ConfigError saying it is none."""
+        try:
+            return self._jobs_by_key[f"{dataset}/{sequence}/{codec}/{rate}"]
+        except KeyError:
+            raise ConfigError(f"{dataset}/{sequence}/{codec}/{rate} is not a job of preset {self.preset!r}: not one of its "
+                              f"sequences, codecs or (spread to `rate_points`) rate points") from None
+
+    @cached_property
+    def _jobs_by_key(self) -> dict[str, Job]:
+        return {job.key: job for job in self.jobs}
 
     def extension(self, codec: str) -> str:
         return codec_entry(self.codec_entry(codec)["codec"]).extension
@@ -168,9 +206,16 @@ class Plan:
         """Files the codec entry needs besides the sequence (config `requires`, e.g. a trained backbone)."""
         return self.codec_entry(codec)["requires"]
 
-    def codec_option_args(self, codec: str) -> str:
-        """The codec entry's configured options as ``-o KEY=VALUE`` arguments (the codec fills in its own defaults)."""
-        return cli_pairs("-o", self.codec_entry(codec)["options"])
+    def requires_versions(self, codec: str) -> dict[str, str]:
+        """File -> sha256 of each of the codec entry's `requires`: a params value of its encodes, so that new
+        content reruns them while a new mtime alone (a checkout, a copy) does not."""
+        return {path: content_version(path) for path in self.codec_requires(codec)}
+
+    def codec_option_args(self, codec: str, changes_output: bool = True) -> str:
+        """The codec entry's configured options as ``-o KEY=VALUE`` arguments (the codec fills in its own defaults):
+        those that can change its outputs (the rules' params), or (``changes_output`` False) those that cannot,
+        which the rules pass outside the params rerun trigger."""
+        return cli_pairs("-o", entry_options(self.codec_entry(codec), changes_output))
 
     @cached_property
     def backbones(self) -> dict[str, str]:
@@ -245,9 +290,22 @@ class Plan:
         return {job.key: job.path(template) for job in self.jobs}
 
     @cached_property
+    def decoder_cost_jobs(self) -> list[Job]:
+        """The jobs whose decode is counted (rule decoder_cost): every rate point of each neural codec on the first
+        sequence of every dataset. The count depends on the rate (GIViC's width is its rate knob) and the frame size,
+        hardly on the content, so one sequence of a dataset stands for the others."""
+        first = {(dataset, self.sequences(dataset)[0]) for dataset in self.settings["datasets"]}
+        return [job for job in self.jobs if self.uses_gpu(job.codec) and (job.dataset, job.sequence) in first]
+
+    def decoder_cost_files(self) -> dict[str, str]:
+        """Job key -> its decoder cost JSON, for every job of `decoder_cost_jobs`."""
+        return {job.key: job.path(layout.DECODER_COST) for job in self.decoder_cost_jobs}
+
+    @cached_property
     def jobs(self) -> list[Job]:
         return [
-            Job(self.preset, dataset, sequence, codec, point["label"], self.extension(codec))
+            Job(self.preset, dataset, sequence, codec, point["label"], self.extension(codec),
+                {name: value for name, value in point.items() if name != "label"})
             for dataset in self.settings["datasets"]
             for sequence in self.sequences(dataset)
             for codec in self.settings["codecs"]
@@ -299,75 +357,68 @@ class Plan:
         """The score jobs' metrics that config `analysis.metrics` keeps for the codecs' analyses, in score order."""
         return [metric for metric in self.frame_metrics if metric in self.config["analysis"]["metrics"]]
 
-    def analysis_setting(self, name: str) -> Any:
-        """An analysis setting (``denoising_steps``, ``givic_steps``, ``givic_contexts``, ``givic_context_rates``):
-        the preset's own where it sets one, else config `analysis`'s (whose defaults turn the analyses off)."""
-        return self.settings.get(name, self.config["analysis"][name])
-
-    @property
-    def denoising_steps(self) -> list[int]:
-        """Numbers of sampling steps the denoising analysis tries."""
-        return list(self.analysis_setting("denoising_steps"))
-
-    @cached_property
-    def denoising_analysis_jobs(self) -> list[Job]:
-        """The jobs whose bitstreams get the denoising analysis: each DiV-INR codec's lowest rate
-        point (ladders run from low to high rate) on every sequence, unless the analysis is off."""
-        if not self.denoising_steps:
-            return []
-        lowest = {codec: self.ladder(codec)[0]["label"] for codec in self.settings["codecs"]
-                  if self.codec_entry(codec)["codec"] == "divinr"}
-        return [job for job in self.jobs if lowest.get(job.codec) == job.rate]
-
     def codec_option(self, codec: str, name: str) -> Any:
         """The value of a codec entry's option as the codec will see it (the declared default when not set)."""
         entry = self.codec_entry(codec)
         return declared_options(entry["codec"])[0].parse(entry["options"], f"config codecs.{codec}.options")[name]
 
-    def ladder_paths(self, dataset: str, sequence: str, codec: str, template: str) -> list[str]:
-        """``template`` (a `vcbench.layout` one of a job) at every rate point of ``codec`` on one sequence, in ladder order."""
-        return [layout.fill(template, preset=self.preset, dataset=dataset, sequence=sequence, codec=codec, rate=point["label"],
-                            extension=self.extension(codec)) for point in self.ladder(codec)]
+    def codec_analyses(self, codec: str) -> list[Analysis]:
+        """The analyses the codec of entry ``codec`` declares that its settings leave on (a `switch` setting
+        set to [] turns one off)."""
+        return [analysis for analysis in declared_analyses(self.codec_entry(codec)["codec"])
+                if analysis.switch is None or self.analysis_settings(codec, analysis)[analysis.switch]]
+
+    def analysis_settings(self, codec: str, analysis: Analysis) -> dict[str, Any]:
+        """Config `codecs.<codec>.analyses.<name>`, checked against the analysis' declared settings, defaults filled in."""
+        given = self.codec_entry(codec)["analyses"].get(analysis.name, {})  # a sparse map: most analyses keep their defaults
+        return analysis.settings.parse(given, f"config codecs.{codec}.analyses.{analysis.name}")
+
+    def analysis_sequences(self, analysis: Analysis) -> list[tuple[str, str]]:
+        """(dataset, sequence) an analysis runs on: every sequence, or the first of each dataset."""
+        if analysis.sequences == FIRST:
+            return [(dataset, self.sequences(dataset)[0]) for dataset in self.settings["datasets"]]
+        return self.all_sequences()
+
+    def analysis_rates(self, codec: str, analysis: Analysis) -> list[str]:
+        """The rate points an analysis takes, in ladder order: the lowest (ladders run from low to high rate),
+        the whole ladder, or the ladder's first N (N: the setting the declaration names)."""
+        labels = [point["label"] for point in self.ladder(codec)]
+        if analysis.rates == LOWEST:
+            return labels[:1]
+        return labels if analysis.rates == LADDER else labels[: self.analysis_settings(codec, analysis)[analysis.rates]]
+
+    def analysis_items(self, codec: str, analysis: Analysis, stage: Stage) -> list[str]:
+        """The values a stage fans out over besides the rate point (none: one job per rate point)."""
+        if stage.over is None:
+            return [""]
+        options = declared_options(self.codec_entry(codec)["codec"])[0].parse(self.codec_entry(codec)["options"],
+                                                                             f"config codecs.{codec}.options")
+        return [str(item) for item in stage.over(self.analysis_settings(codec, analysis), options)]
 
     @cached_property
-    def diffvc_analyses(self) -> list[str]:
-        """DiffVC's analysis records (analysis.json paths): on every sequence, for each DiffVC codec, the TDIR
-        trade-off at its lowest rate point (``<rate>/tdir/``), QPP and error propagation over its ladder
-        (``ladder/qpp/``, ``ladder/error-propagation/``)."""
+    def analysis_records(self) -> list[str]:
+        """Every analysis record (analysis.json) of the preset, the report's inputs: each codec's declared
+        analyses that are on, on their sequences, at their rate points (or once per sequence)."""
         records = []
-        for job in self.jobs:
-            if self.codec_entry(job.codec)["codec"] == "diffvc" and job.rate == self.ladder(job.codec)[0]["label"]:
-                records += [f"{job.path(folder)}/{layout.ANALYSIS_RECORD}"
-                            for folder in (layout.TDIR_ANALYSIS, layout.QPP_ANALYSIS, layout.PROPAGATION_ANALYSIS)]
+        for codec in self.settings["codecs"]:
+            for analysis in self.codec_analyses(codec):
+                folder = analysis.folder(analysis.last)
+                rates = self.analysis_rates(codec, analysis) if analysis.last.per == RATE else [""]
+                records += [layout.fill(f"{folder}/{layout.ANALYSIS_RECORD}", preset=self.preset, dataset=dataset, sequence=sequence,
+                                        codec=codec, rate=rate)
+                            for dataset, sequence in self.analysis_sequences(analysis) for rate in rates]
         return records
 
-    @cached_property
-    def givic_analysis_jobs(self) -> list[Job]:
-        """What GIViC's analyses start from: each GIViC codec's lowest rate point on the first sequence of every dataset."""
-        first = {(dataset, self.sequences(dataset)[0]) for dataset in self.settings["datasets"]}
-        return [job for job in self.jobs if self.codec_entry(job.codec)["codec"] == "givic"
-                and job.rate == self.ladder(job.codec)[0]["label"] and (job.dataset, job.sequence) in first]
-
-    def givic_context_points(self, dataset: str, sequence: str, codec: str) -> list[str]:
-        """The context-length analysis' point records of one sequence: the ladder's first ``givic_context_rates``
-        points at every length of ``givic_contexts``; the codec's own context length measures the ladder's
-        bitstreams (``reference_<rate>.json``), every other codes its own (``L<context>_<rate>.json``)."""
-        where = {"preset": self.preset, "dataset": dataset, "sequence": sequence, "codec": codec}
-        rates = [point["label"] for point in self.ladder(codec)[: self.analysis_setting("givic_context_rates")]]
-        reference = self.codec_option(codec, "context")
-        others = [context for context in self.analysis_setting("givic_contexts") if context != reference]
-        return ([layout.fill(layout.CONTEXT_REFERENCE, **where, rate=rate) for rate in rates]
-                + [layout.fill(layout.CONTEXT_POINT, **where, context=context, rate=rate) for context in others for rate in rates])
-
-    @cached_property
-    def givic_analyses(self) -> list[str]:
-        """GIViC's analysis records (analysis.json paths): quality against the sampling steps at the lowest rate
-        point (``<rate>/sampling_steps/``) and BD-rate and complexity against the context length
-        (``ladder/context_length/``), on the first sequence of every dataset, each unless its setting is off."""
-        records = []
-        for job in self.givic_analysis_jobs:
-            if self.analysis_setting("givic_steps"):
-                records.append(f"{job.path(layout.SAMPLING_STEPS_ANALYSIS)}/{layout.ANALYSIS_RECORD}")
-            if self.analysis_setting("givic_contexts"):
-                records.append(f"{job.path(layout.CONTEXT_ANALYSIS)}/{layout.ANALYSIS_RECORD}")
-        return records
+    def analysis_inputs(self, analysis: Analysis, stage: Stage, dataset: str, sequence: str, codec: str,
+                        rate: str | None) -> list[tuple[str, str, str]]:
+        """(kind, label, file) of every file one job of ``stage`` reads: its job files (`Stage.reads`) of its rate
+        point or of every one the analysis takes, and for the last stage the first file of every earlier stage's job."""
+        where = {"preset": self.preset, "dataset": dataset, "sequence": sequence, "codec": codec, "extension": self.extension(codec)}
+        rates = [rate] if stage.per == RATE else self.analysis_rates(codec, analysis)
+        files = [(kind.lower(), point, layout.fill(getattr(layout, kind), **where, rate=point)) for kind in stage.reads for point in rates]
+        if stage is analysis.last:
+            for earlier in analysis.stages[:-1]:
+                template = f"{analysis.folder(earlier)}/{earlier.writes[0]}"
+                files += [(earlier.name, f"{item}/{point}" if item else point, layout.fill(template, **where, rate=point, item=item))
+                          for item in self.analysis_items(codec, analysis, earlier) for point in self.analysis_rates(codec, analysis)]
+        return files

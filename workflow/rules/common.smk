@@ -4,10 +4,13 @@
 #
 # Every value a shell command uses reaches it through `params:` or `input:`, so that a change of
 # it reruns the jobs it shapes (Snakemake's params rerun trigger), never as a global.
+import re
 from functools import cache
 from pathlib import Path
 
 from vcbench import layout
+from vcbench.reconstruction import keeps_reconstruction
+from vcbench.assets.backbones import load_backbones
 from vcbench.workflow import (
     Plan,
     cli_pairs,
@@ -65,8 +68,15 @@ def source_sha256(wc):
 
 
 def codec_requires(wc):
-    """Files a codec needs besides the sequence (e.g. a trained backbone)."""
-    return plan(wc.preset).codec_requires(wc.codec)
+    """Files a codec needs besides the sequence (e.g. a trained backbone). ancient(), as the sequence: a fresh
+    clone or a branch switch renews their mtime, not their content; new content reruns the encodes through
+    `requires_sha256` (and what follows them through their new bitstreams)."""
+    return [ancient(path) for path in plan(wc.preset).codec_requires(wc.codec)]
+
+
+def requires_sha256(wc):
+    """Params value of the encodes: the sha256 of each of the codec's `requires` files."""
+    return plan(wc.preset).requires_versions(wc.codec)
 
 
 def codec_name(wc):
@@ -74,11 +84,35 @@ def codec_name(wc):
 
 
 def codec_options(wc):
+    """-o KEY=VALUE of the codec entry's options that can change its outputs: a params value, a change reruns them."""
     return plan(wc.preset).codec_option_args(wc.codec)
 
 
+# Reconstructions (decode.smk): a neural codec's decode is kept losslessly, an anchor's decoded again where read.
+def codecs_keeping(keep):
+    """A wildcard constraint: the config's codec keys whose reconstructions are kept (or not)."""
+    keys = [key for key, entry in config["codecs"].items() if keeps_reconstruction(entry["codec"]) == keep]
+    return "|".join(map(re.escape, keys)) or "(?!)"  # no such codec: matches nothing
+
+
+def reconstruction_of(wc):
+    """What the jobs that read a reconstruction's frames are given: the kept copy, or the bitstream itself."""
+    if keeps_reconstruction(codec_name(wc)):
+        return layout.fill(layout.KEPT_RECONSTRUCTION, preset=wc.preset, dataset=wc.dataset, sequence=wc.sequence,
+                           codec=wc.codec, rate=wc.rate)
+    return bitstream_of(wc)
+
+
+def codec_neutral_options(wc, threads):
+    """-o KEY=VALUE of the codec entry's options that change no output (`Option.changes_output` False, e.g. the
+    anchors' encoder threads). Taking the job's `threads` makes it a params value Snakemake counts as derived from
+    the job's resources, which its params rerun trigger leaves out: a change of them reruns nothing."""
+    return plan(wc.preset).codec_option_args(wc.codec, changes_output=False)
+
+
 def rate_knobs(wc):
-    return cli_pairs("-p", plan(wc.preset).rate_params(wc.codec, wc.rate))
+    """-p KEY=VALUE of the job's rate point: its knobs as the config check made them, carried by the planned Job."""
+    return cli_pairs("-p", plan(wc.preset).job(wc.dataset, wc.sequence, wc.codec, wc.rate).knobs)
 
 
 def frames_of(wc):
@@ -123,9 +157,9 @@ ANALYSIS_METRIC_OPTIONS = PLAN.metric_option_args(ANALYSIS_METRICS)
 ASSETS_CACHE = PLAN.assets_cache_arg
 
 
-def denoising_analyses(preset):
-    """The analysis records of a preset (none when the analysis is off or no DiV-INR codec runs)."""
-    return [f"{job.path(layout.DENOISING_ANALYSIS)}/{layout.ANALYSIS_RECORD}" for job in plan(preset).denoising_analysis_jobs]
+def analysis_records(preset):
+    """The analysis records of a preset (Plan.analysis_records: every analysis its codecs declare and leave on)."""
+    return plan(preset).analysis_records
 
 
 def scaled_study(preset):
@@ -173,3 +207,25 @@ REPORT = PLAN.report
 ALSO_AGAINST = " ".join(f"--also-against {name}" for name in REPORT["also_against"])
 BD_METRICS = ",".join(PLAN.bd_metrics)  # config report.bd_metrics, or the headline columns the metrics declare
 TRACKING_ARGS = PLAN.tracking_args
+
+
+# Data and models (data.smk, models.smk).
+def prepared_frames(wc):
+    """The frames a sequence is prepared with: the most that any preset of the config codes of it (the largest
+    `frames` of the presets whose datasets and `sequences` include it), so every preset finds its frames and no
+    more are converted, stored or hashed; a sequence no preset codes gets all the frames its registry lists."""
+    counts = [plan(preset).frames for preset in config["presets"] if (wc.dataset, wc.sequence) in plan(preset).all_sequences()]
+    return f"--frames {max(counts)}" if counts else ""
+
+
+# Pretrained backbones declared as assets (src/vcbench/assets/registry.yaml, `backbones:`): models/<name> holds one
+# once its record (asset.json) is written, which only a verified folder gets. DiffVC is trained once per backbone.
+BACKBONE_ASSETS = sorted(load_backbones())
+
+
+def backbone_marker(folder):
+    """The file that says a backbone folder is ready: a pretrained asset's record, else a trained model's index."""
+    name = Path(folder).name
+    if name in BACKBONE_ASSETS and Path(folder) == Path(layout.fill(layout.MODEL_DIR, model=name)):
+        return layout.fill(layout.BACKBONE_ASSET_RECORD, model=name)
+    return f"{folder}/{layout.MODEL_MARKER}"

@@ -7,9 +7,12 @@ rule prepare_sequence:
         record=layout.SEQUENCE_RECORD,
     # every job of a sequence waits for it: before anything else
     priority: 100
+    params:
+        # a param: a preset that codes more frames of the sequence prepares it again (a new sha256, so its jobs rerun)
+        frames=prepared_frames,
     conda:
         FFMPEG_ENV
     log:
         layout.DATA_LOG,
     shell:
-        "vcbench data prepare --dataset {wildcards.dataset} --sequence {wildcards.sequence} --out {output.y4m} > {log} 2>&1"
+        "vcbench data prepare --dataset {wildcards.dataset} --sequence {wildcards.sequence} --out {output.y4m} {params.frames} > {log} 2>&1"

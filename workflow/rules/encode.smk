@@ -2,7 +2,8 @@
 # One rule per configured codec, because each writes its own elementary-stream extension
 # (.hevc, .266, .obu, ...); the {codec} wildcard is pinned to that codec in each rule.
 # `source_sha256` (the sequence's recorded sha256) reruns the encodes of a new version of a
-# sequence; the sequence itself is an ancient() input (see common.smk).
+# sequence, `requires_sha256` those of new content of a required file (a backbone); both files are
+# ancient() inputs (see common.smk). Options that change no output are not params (`neutral_options`).
 
 for _codec_key in config["codecs"]:
 
@@ -22,7 +23,9 @@ for _codec_key in config["codecs"]:
             frames=frames_of,
             knobs=rate_knobs,
             options=codec_options,
+            neutral_options=codec_neutral_options,
             source_sha256=source_sha256,
+            requires_sha256=requires_sha256,
         resources:
             gpu=int(PLAN.uses_gpu(_codec_key)),
         threads: coding_threads(_codec_key)
@@ -36,4 +39,4 @@ for _codec_key in config["codecs"]:
             layout.ENCODE_TIMING
         shell:
             "VCBENCH_GPUS={resources.gpu} vcbench encode {input.sequence} {output.bitstream} --codec {params.codec} --rate-label {wildcards.rate}"
-            " {params.knobs} {params.options} --frames {params.frames} --record {output.record} > {log} 2>&1"
+            " {params.knobs} {params.options} {params.neutral_options} --frames {params.frames} --record {output.record} > {log} 2>&1"

@@ -49,7 +49,9 @@ rule fid_source_features:
 
 rule fid_features:
     input:
-        layout.RECONSTRUCTION,
+        # a neural codec's kept copy, or an anchor's bitstream decoded in the job's scratch (decode.smk)
+        reconstruction=reconstruction_of,
+        like=source_of,
     output:
         layout.INCEPTION,
     params:
@@ -64,7 +66,7 @@ rule fid_features:
     log:
         layout.partial(layout.JOB_LOG, stage="fid"),
     shell:
-        "VCBENCH_GPUS={resources.gpu} vcbench fid-features {input} {output} --frames {params.frames}"
+        "VCBENCH_GPUS={resources.gpu} vcbench fid-features {input.reconstruction} {output} --like {input.like} --frames {params.frames}"
         " --dataset {wildcards.dataset} --sequence {wildcards.sequence}"
         " --codec {wildcards.codec} --rate {wildcards.rate} {params.cache} > {log} 2>&1"
 

@@ -36,10 +36,13 @@ rule plots:
         frames=lambda wc: list(plan(wc.preset).job_files(layout.FRAMES).values()),
         previews=lambda wc: list(plan(wc.preset).job_files(layout.PREVIEW).values()),
         sources=lambda wc: [ancient(path) for path in plan(wc.preset).sources()],
+        decoder_costs=lambda wc: list(plan(wc.preset).decoder_cost_files().values()),  # the plot of quality against them
+        analyses=lambda wc: analysis_records(wc.preset),  # their quality against the sampling steps, on shared axes
     output:
         directory(layout.PLOTS),
     params:
-        files=plots_file_args,
+        files=lambda wc: plots_file_args(wc) + " " + keyed_args("--decoder-cost", plan(wc.preset).decoder_cost_files()),
+        analyses=lambda wc, input: " ".join(f"--analysis {path}" for path in input.analyses),
         metrics=BD_METRICS,
         preview_bpp=REPORT["preview_rate_bpp"],
     localrule: True
@@ -49,7 +52,7 @@ rule plots:
         layout.partial(layout.REPORT_LOG, step="plots"),
     shell:
         "vcbench plots --rd {input.rd} --out {output} {params.files} --metrics {params.metrics} --preview-bpp {params.preview_bpp}"
-        " > {log} 2>&1"
+        " {params.analyses} > {log} 2>&1"
 
 
 rule provenance:
@@ -71,16 +74,21 @@ rule provenance:
         "vcbench provenance --preset {wildcards.preset} --rd {input.rd} --bd {input.bd} {params.records} --out {output} > {log} 2>&1"
 
 
+# What each child run reads of its RD point, by the option that passes it.
+MLFLOW_RUN_FILES = {**JOB_RECORDS, "--frames": layout.FRAMES}
+
+
 rule mlflow_runs:
     input:
         rd=layout.RD,
         bd=layout.BD,
-        encode_records=lambda wc: list(plan(wc.preset).job_files(layout.ENCODE_RECORD).values()),
+        # every job's records (its times and hashes) and frames.csv (its per-frame metrics), by key in params.records
+        records=lambda wc: [path for template in MLFLOW_RUN_FILES.values() for path in plan(wc.preset).job_files(template).values()],
     output:
         layout.MLFLOW_RUNS,
     localrule: True
     params:
-        records=lambda wc: record_args(wc, {"--encode-record": layout.ENCODE_RECORD}),
+        records=lambda wc: record_args(wc, MLFLOW_RUN_FILES),
         tracking=TRACKING_ARGS,
         anchor=REPORT["anchor"],
     conda:
@@ -93,6 +101,12 @@ rule mlflow_runs:
         " > {log} 2>&1"
 
 
+# What the report reads of every RD point besides rd.csv, by the option that passes it: the run's first start and last
+# end (encode records, score summaries) and each job's peak memory (the encode and decode rules' benchmarks).
+REPORT_JOB_FILES = {"--encode-record": layout.ENCODE_RECORD, "--summary": layout.SUMMARY,
+                    "--encode-timing": layout.ENCODE_TIMING, "--decode-timing": layout.DECODE_TIMING}
+
+
 rule report:
     input:
         rd=layout.RD,
@@ -101,11 +115,14 @@ rule report:
         provenance=layout.PROVENANCE,
         runs=layout.MLFLOW_RUNS,
         fid=fid_table_input,
-        # every codec's analysis records (DiV-INR: analysis.smk; DiffVC, GIViC: their rule files)
+        # every codec's analysis records (analysis.smk)
         # (and the preset's subjective study once `vcbench study scale` has scaled its answers; never a target)
-        analyses=lambda wc: denoising_analyses(wc.preset) + diffvc_analyses(wc.preset) + givic_analyses(wc.preset)
+        analyses=lambda wc: analysis_records(wc.preset)
         + scaled_study(wc.preset),
         backbone_checks=lambda wc: [layout.fill(layout.BACKBONE_CHECK, preset=wc.preset, backbone=name) for name in plan(wc.preset).backbones],
+        # by key in params.job_files: every job's records and timings, the neural decoders' counts (cost.smk)
+        job_files=lambda wc: [path for template in REPORT_JOB_FILES.values() for path in plan(wc.preset).job_files(template).values()],
+        decoder_costs=lambda wc: list(plan(wc.preset).decoder_cost_files().values()),
     output:
         html=layout.HTML,
         md=layout.MARKDOWN,
@@ -117,6 +134,8 @@ rule report:
         not_computed=lambda wc: not_computed_args(plan(wc.preset)),
         analyses=lambda wc, input: " ".join(f"--analysis {path}" for path in input.analyses),
         backbone_checks=lambda wc, input: " ".join(f"--backbone-check {path}" for path in input.backbone_checks),
+        job_files=lambda wc: record_args(wc, REPORT_JOB_FILES) + " "
+        + keyed_args("--decoder-cost", plan(wc.preset).decoder_cost_files()),
     localrule: True
     conda:
         TORCH_ENV
@@ -126,7 +145,7 @@ rule report:
         "vcbench report --preset {wildcards.preset} --rd {input.rd} --bd {input.bd} --plots {input.plots}"
         " --provenance {input.provenance} --runs {input.runs} {params.fid} --html {output.html} --md {output.md}"
         " --anchor {params.anchor} --method {params.method} {params.not_computed} {params.analyses} {params.backbone_checks}"
-        " > {log} 2>&1"
+        " {params.job_files} > {log} 2>&1"
 
 
 rule mlflow:
@@ -138,8 +157,13 @@ rule mlflow:
         md=layout.MARKDOWN,
         provenance=layout.PROVENANCE,
         plots=layout.PLOTS,
+        fid=fid_table_input,
+        analyses=rules.report.input.analyses,  # the report's analysis records, with their figures and tables
     output:
         layout.MLFLOW,
+    params:
+        fid=lambda wc, input: f"--artifact {input.fid}" if input.fid else "",
+        analyses=lambda wc, input: " ".join(f"--analysis {path}" for path in input.analyses),
     localrule: True
     conda:
         TORCH_ENV
@@ -147,4 +171,5 @@ rule mlflow:
         layout.partial(layout.REPORT_LOG, step="mlflow"),
     shell:
         "vcbench track --stage artifacts --runs {input.runs} --artifact {input.rd} --artifact {input.bd} --artifact {input.provenance}"
-        " --artifact {input.html} --artifact {input.md} --artifact-dir {input.plots} --out {output} > {log} 2>&1"
+        " --artifact {input.html} --artifact {input.md} {params.fid} --artifact-dir {input.plots} {params.analyses}"
+        " --out {output} > {log} 2>&1"

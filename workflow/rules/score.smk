@@ -1,4 +1,6 @@
-# Score a reconstruction against its source, then gather every job's summary into rd.csv.
+# Score a reconstruction against its source, then gather every job's summary into rd.csv. The reconstruction is
+# a neural codec's kept FFV1 copy or an anchor's bitstream, decoded by vcbench score into its scratch (decode.smk):
+# a changed metric or metric option reruns the score jobs, never a decode.
 
 
 rule score:
@@ -6,7 +8,7 @@ rule score:
     # (LPIPS, DISTS: Plan.score_uses_gpu); the other metrics' pools use the threads (tools/threads.py).
     input:
         reference=source_of,
-        reconstruction=layout.RECONSTRUCTION,
+        reconstruction=reconstruction_of,
         encode_record=layout.ENCODE_RECORD,
         decode_record=layout.DECODE_RECORD,
     output:

@@ -21,11 +21,28 @@ from vcbench.video import Y4MReader
 
 
 @dataclass(frozen=True)
+class CodecFacts:
+    """What the pipeline knows about a codec without importing it, stated once: the registry, the
+    workflow (extension, GPU, declared options) and the class itself (`Codec.facts`) read it. A codec
+    whose class imports torch states it in a torch-free ``settings.py`` beside the class."""
+
+    name: str  # registry name, e.g. "x265"
+    implementation: str  # "module:Class" of the `Codec` subclass, imported only when it codes
+    extension: str  # bitstream file extension without the dot, e.g. "hevc"
+    uses_gpu: bool  # whether it benefits from a GPU (the DAG asks the scheduler for one)
+    options: OptionSet = field(default_factory=OptionSet)  # codec-level options (config ``codecs.<key>.options``, ``-o KEY=VALUE``)
+    knobs: OptionSet = field(default_factory=OptionSet)  # the rate knobs of one ladder entry (``-p KEY=VALUE``)
+
+
+@dataclass(frozen=True)
 class RatePoint:
     """One point of a codec's rate ladder: a label (used in file names) and the codec's knobs."""
 
     label: str
     params: dict[str, Any] = field(default_factory=dict)
+    #: the knob set that already checked ``params`` and filled in its defaults (`vcbench encode`, at the codec's
+    #: edge); None: they are checked when the codec reads them (`Codec.knobs`)
+    checked_by: OptionSet | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.label or not all(c.isascii() and (c.isalnum() or c in "-_") for c in self.label):
@@ -33,25 +50,31 @@ class RatePoint:
 
 
 class Codec(ABC):
-    """Base class of all codecs; register subclasses in :mod:`vcbench.codecs.registry`."""
+    """Base class of all codecs; a subclass states ``facts`` (registered in :mod:`vcbench.codecs.registry`),
+    and its ``name``, ``extension``, ``uses_gpu``, ``option_set`` and ``knob_set`` are read from them."""
 
-    #: registry name, e.g. "x265"
+    facts: ClassVar[CodecFacts]
     name: ClassVar[str]
-    #: bitstream file extension without the dot, e.g. "hevc"
     extension: ClassVar[str]
-    #: whether the codec benefits from a GPU (the DAG asks the scheduler for one)
-    uses_gpu: ClassVar[bool] = False
-    #: the codec-level options (config ``codecs.<key>.options``, ``-o KEY=VALUE``), declared once
-    option_set: ClassVar[OptionSet] = OptionSet()
-    #: the rate knobs of one ladder entry (``-p KEY=VALUE``), declared once
-    knob_set: ClassVar[OptionSet] = OptionSet()
+    uses_gpu: ClassVar[bool]
+    option_set: ClassVar[OptionSet]
+    knob_set: ClassVar[OptionSet]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        facts = cls.__dict__.get("facts")
+        if facts is not None:
+            cls.name, cls.extension, cls.uses_gpu = facts.name, facts.extension, facts.uses_gpu
+            cls.option_set, cls.knob_set = facts.options, facts.knobs
 
     def __init__(self, **options: Any):
         # every option checked and defaulted here: subclasses read ``self.options[name]``
         self.options = self.option_set.parse(options, f"{self.name} options")
 
     def knobs(self, rate: RatePoint) -> dict[str, Any]:
-        """The rate point's knobs, checked against :attr:`knob_set` and defaulted."""
+        """The rate point's knobs, checked against :attr:`knob_set` and defaulted (once: as they are where that set checked them)."""
+        if rate.checked_by is self.knob_set:
+            return dict(rate.params)
         return self.knob_set.parse(rate.params, f"{self.name} rate point {rate.label}")
 
     @abstractmethod

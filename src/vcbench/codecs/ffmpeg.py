@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from vcbench.codecs.base import Codec, RatePoint
+from vcbench.codecs.base import Codec, CodecFacts, RatePoint
 from vcbench.errors import BitstreamError, ConfigError
 from vcbench.io import atomic_path
 from vcbench.options import Option, OptionSet
@@ -86,7 +86,7 @@ def _options(presets: tuple, default_preset: str | int, unrunnable: UnrunnablePr
         Option("structure", str, "random_access", "random_access (hierarchical B) or low_delay (no reordering)", choices=STRUCTURES),
         Option("preset", type(default_preset), default_preset, preset_doc, choices=presets),
         Option("threads", int, 0, "encoder threads (0: the job's threads or the CPUs it may use); the bytes do not depend on it",
-               minimum=0),
+               minimum=0, changes_output=False),
         check=check,
     )
 
@@ -214,16 +214,17 @@ X265_UNRUNNABLE = UnrunnablePresets("random_access", X265_PRESETS[:5],
                                     "x265's lookahead depth must exceed the 15 consecutive B frames of the mini-GOP of 16")
 
 
+X265_FACTS = CodecFacts("x265", "vcbench.codecs.ffmpeg:X265", "hevc", False, _options(X265_PRESETS, "veryslow", X265_UNRUNNABLE),
+                        _qp_knob(0, 51))
+
+
 class X265(FFmpegCodec):
     """HEVC (libx265)."""
 
-    name = "x265"
-    extension = "hevc"
+    facts = X265_FACTS
     encoder = "libx265"
     muxer = "hevc"
     params_option = "-x265-params"
-    option_set = _options(X265_PRESETS, "veryslow", X265_UNRUNNABLE)
-    knob_set = _qp_knob(0, 51)
     min_side, even_sides = 16, True
     size_reason = "libx265 refuses smaller frames; 4:2:0 chroma needs even sides"
     driver_params = ("log-level=error",)  # x265 logs on its own, whatever ffmpeg's -loglevel
@@ -247,17 +248,18 @@ class X265(FFmpegCodec):
         ]
 
 
+VVENC_FACTS = CodecFacts("vvenc", "vcbench.codecs.ffmpeg:VVenC", "266", False,
+                         _options(("faster", "fast", "medium", "slow", "slower"), "medium"), _qp_knob(0, 63))
+
+
 class VVenC(FFmpegCodec):
     """VVC (Fraunhofer VVenC)."""
 
-    name = "vvenc"
-    extension = "266"
+    facts = VVENC_FACTS
     encoder = "libvvenc"
     muxer = "vvc"
     params_option = "-vvenc-params"
     input_bit_depth = {8: 10, 10: 10}
-    option_set = _options(("faster", "fast", "medium", "slow", "slower"), "medium")
-    knob_set = _qp_knob(0, 63)
     min_side, even_sides = 16, True
     size_reason = "ffmpeg's libvvenc fails on smaller frames; 4:2:0 chroma needs even sides"
 
@@ -282,17 +284,17 @@ class VVenC(FFmpegCodec):
         ]
 
 
+# ffmpeg's libsvtav1 ignores -qp 0 (it falls back to CRF), so the qp range starts at 1.
+SVTAV1_FACTS = CodecFacts("svtav1", "vcbench.codecs.ffmpeg:SvtAV1", "obu", False, _options(tuple(range(-1, 14)), 2), _qp_knob(1, 63))
+
+
 class SvtAV1(FFmpegCodec):
     """AV1 (SVT-AV1)."""
 
-    name = "svtav1"
-    extension = "obu"
+    facts = SVTAV1_FACTS
     encoder = "libsvtav1"
     muxer = "obu"
     params_option = "-svtav1-params"
-    option_set = _options(tuple(range(-1, 14)), 2)
-    # ffmpeg's libsvtav1 ignores -qp 0 (it falls back to CRF), so the range starts at 1.
-    knob_set = _qp_knob(1, 63)
     driver_args = ("-err_detect", "explode")  # a misspelt SVT-AV1 parameter is an error, not a warning
 
     def policy(self, qp: int | str, threads: int = 0) -> list[Setting]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import yaml
 
 from vcbench.assets import AssetError, cache_path, fetch, load_registry, locate, missing_reason, remove_if_wrong
+from vcbench.assets.backbones import backbone_asset, fetch_backbone, load_backbones, lock_entry
 from vcbench.commands.files import FilePath
 from vcbench.io import write_json_atomic
 
@@ -35,7 +37,7 @@ def _select(registry: dict, names: tuple[str, ...]) -> list:
 
 @click.group()
 def assets() -> None:
-    """Pretrained weights of the learned metrics: list, fetch (download + verify), verify."""
+    """Pretrained weights: the learned metrics' (list, fetch, verify) and the neural codecs' backbones (fetch-backbone)."""
 
 
 @assets.command("list")
@@ -48,6 +50,9 @@ def list_assets(cache_dir: Path | None, registry_path: Path | None) -> None:
         status = f"ok       {path}" if path else f"MISSING  {cache_path(asset, cache_dir)}"
         size = f"{asset.size:,} bytes" if asset.size else "size unknown"
         click.echo(f"{asset.name:26s} {status}\n{'':26s} {size}, used by {', '.join(asset.used_by)}; {asset.licence}")
+    for backbone in load_backbones(registry_path).values():
+        click.echo(f"{backbone.name:26s} backbone {backbone.hub_id}@{backbone.revision[:12]}, {len(backbone.files)} files, "
+                   f"{backbone.size:,} bytes\n{'':26s} used by {', '.join(backbone.used_by)}; {backbone.licence}")
 
 
 @assets.command("fetch")
@@ -90,3 +95,36 @@ def verify_assets(names: tuple[str, ...], cache_dir: Path | None, registry_path:
             click.echo(f"ok      {asset.name}: {path}")
     if problems:
         raise AssetError(f"{len(problems)} asset(s) missing: {problems[0]}")
+
+
+@assets.command("fetch-backbone")
+@click.argument("name")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The backbone folder (default: models/NAME, where the workflow's codecs find it).")
+@click.option("--no-download", is_flag=True, help="Only verify files placed by hand; never download.")
+@_registry_option
+def fetch_backbone_command(name: str, out: Path | None, no_download: bool, registry_path: Path | None) -> None:
+    """Fill OUT with backbone NAME's declared files at its pinned revision (from the hub, or verified in place
+    when placed by hand), each checked against its size and sha256, then write OUT/asset.json, the record the workflow
+    waits for."""
+    asset = backbone_asset(name, registry_path)
+    folder = out or Path("models") / name
+    written = fetch_backbone(asset, folder, download=not no_download)
+    click.echo(f"ok  {name}: {folder} ({written['obtained']}; {asset.hub_id}@{asset.revision[:12]})")
+
+
+@assets.command("lock")
+@click.argument("name")
+@click.option("--revision", default=None, help="A commit, branch or tag of the hub repository (default: its main branch now).")
+@_registry_option
+def lock_command(name: str, revision: str | None, registry_path: Path | None) -> None:
+    """Print backbone NAME's registry entry as the hub states it (the commit, each loaded file's size, sha256 and git
+    id), and what differs from the registry's; paste it into registry.yaml to pin another commit. Needs network."""
+    asset = backbone_asset(name, registry_path)
+    entry = lock_entry(asset, revision)
+    click.echo(yaml.safe_dump({"backbones": [entry]}, sort_keys=False, width=120), nl=False)
+    declared = {file.path: {"size": file.size, "sha256": file.sha256} for file in asset.files}
+    differ = [path for path, spec in entry["files"].items() if {k: spec[k] for k in ("size", "sha256")} != declared[path]]
+    if entry["revision"] != asset.revision or differ:
+        click.echo(f"# differs from the registry: revision {asset.revision} -> {entry['revision']}; files: {', '.join(differ) or 'none'}",
+                   err=True)

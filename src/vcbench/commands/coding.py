@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import tempfile
 import time
 from pathlib import Path
 
@@ -13,10 +14,11 @@ from vcbench.commands.files import FilePath, existing_record, refuse_overlaps, r
 from vcbench.commands.options import codec_options, default_label, rate_knobs
 from vcbench.errors import BitstreamError, ConfigError, VcbenchError
 from vcbench.io import read_record, sha256_file, write_json_atomic
+from vcbench.reconstruction import decode_to_y4m
 from vcbench.results import rate_label_problem, record_kind, record_path
 from vcbench.tracking.job import job_provenance
 from vcbench.video import Y4MReader, read_y4m_header
-from vcbench.video.convert import match_format
+from vcbench.video.lossless import EXTENSION, is_lossless, write_lossless
 
 
 @click.command()
@@ -45,12 +47,12 @@ def encode(source: Path, bitstream: Path, codec_name: str, rate_label: str | Non
         raise ConfigError(f"BITSTREAM {bitstream}: {codec_name} writes .{extension} streams; name it "
                           f"{bitstream.with_suffix(f'.{extension}')}")
     refuse_replacing_record(record, "--record", "encode", bitstream)
-    knobs, given = rate_knobs(codec_name, params)
+    knobs, given = rate_knobs(codec_name, params)  # the codec's edge: the rate point's one check in this job
     label = rate_label or default_label(knobs, given)
     if (problem := rate_label_problem(label)) is not None:
         raise ConfigError(f"--rate-label: {problem}")
     try:
-        rate = RatePoint(label, knobs)
+        rate = RatePoint(label, knobs, checked_by=codec_entry(codec_name).knobs)  # the codec reads them as they are
     except ConfigError as err:
         raise ConfigError(f"{err}; pass --rate-label" if rate_label is None else str(err)) from None
     fmt = read_y4m_header(source)
@@ -89,7 +91,7 @@ def encode(source: Path, bitstream: Path, codec_name: str, rate_label: str | Non
 
 @click.command()
 @click.argument("bitstream", type=FilePath(exists=True))
-@click.argument("reconstruction", type=FilePath())
+@click.argument("reconstruction", type=FilePath(), required=False)
 @click.option("--codec", "codec_name", default=None, help="Codec name (default: from the bitstream's extension).")
 @click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
               help="A decoder option (e.g. where a neural codec's backbones live).")
@@ -99,9 +101,11 @@ def encode(source: Path, bitstream: Path, codec_name: str, rate_label: str | Non
 @click.option("--encode-record", type=FilePath(exists=True), default=None,
               help="The bitstream's encode record: the decode must give the frames it says were coded.")
 @click.option("--expect-frames", type=click.IntRange(min=1), default=None, help="The decode must give exactly N frames.")
-def decode(bitstream: Path, reconstruction: Path, codec_name: str | None, options, like: Path | None, record: Path | None,
+def decode(bitstream: Path, reconstruction: Path | None, codec_name: str | None, options, like: Path | None, record: Path | None,
            encode_record: Path | None, expect_frames: int | None) -> None:
-    """Decode BITSTREAM into the Y4M file RECONSTRUCTION.
+    """Decode BITSTREAM into RECONSTRUCTION: a Y4M file, or a lossless copy of one where it ends in .mkv
+    (FFV1: what the workflow keeps of a neural codec's decode, for scoring to read again). Without
+    RECONSTRUCTION the decode is timed and checked, and its frames go to a temporary folder only.
 
     The decode must give the frames the bitstream promises (--encode-record, else the encode
     record beside BITSTREAM where it describes it; --expect-frames; or the count the bitstream
@@ -135,19 +139,18 @@ def decode(bitstream: Path, reconstruction: Path, codec_name: str | None, option
     if len(set(promises.values())) > 1:
         raise BitstreamError(f"{bitstream}: the frame counts promised differ ({', '.join(f'{who}: {n}' for who, n in promises.items())})")
     provenance = job_provenance(like)
-    outputs = [(reconstruction, ".y4m")] + ([(record, ".json")] if record is not None else [])
-    with written_together(outputs) as temporaries:
-        reconstruction_tmp = temporaries[0]
+    as_y4m = reconstruction is not None and not is_lossless(reconstruction)  # the codec writes it in place
+    outputs = ([(reconstruction, ".y4m" if as_y4m else EXTENSION)] if reconstruction is not None else []) + \
+        ([(record, ".json")] if record is not None else [])
+    with written_together(outputs) as temporaries, tempfile.TemporaryDirectory(prefix="vcbench-decode-") as scratch:
+        written = dict(zip([path for path, _ in outputs], temporaries))
+        decoded = written[reconstruction] if as_y4m else Path(scratch) / f"{bitstream.name}.y4m"
         started = time.perf_counter()
-        info = renamed(codec.decode(bitstream, reconstruction_tmp), reconstruction_tmp, reconstruction)
+        info = decode_to_y4m(codec, bitstream, decoded, target, like)
         seconds = time.perf_counter() - started
-        if target is not None:
-            decoded = read_y4m_header(reconstruction_tmp)
-            if (decoded.width, decoded.height) != (target.width, target.height):
-                raise BitstreamError(f"{bitstream}: decodes to {decoded.width}x{decoded.height}, but --like {like} is "
-                                     f"{target.width}x{target.height}: not the bitstream of that source")
-            match_format(reconstruction_tmp, target)
-        with Y4MReader(reconstruction_tmp) as reader:
+        if as_y4m:
+            info = renamed(info, decoded, reconstruction)
+        with Y4MReader(decoded) as reader:
             frames = reader.count_frames()
             fmt = reader.format
         for who, count in promises.items():
@@ -156,14 +159,16 @@ def decode(bitstream: Path, reconstruction: Path, codec_name: str | None, option
                                      "damaged, encode it again")
         if frames == 0:
             raise BitstreamError(f"{bitstream}: decodes to no frames; the bitstream is damaged, encode it again")
-        if not promises:
+        if not promises and reconstruction is not None:
             _refuse_a_shorter_reconstruction(reconstruction, frames, bitstream)
+        if reconstruction is not None and not as_y4m:
+            write_lossless(decoded, written[reconstruction])
         record_data = {"codec": name, "bitstream": str(bitstream), "bitstream_sha256": digest,
                        "frames": frames, "format": fmt.describe(), "decode_seconds": seconds, "host": platform.node(), **info,
                        "provenance": provenance}
         if record is not None:
-            write_json_atomic(temporaries[1], record_data)
-    click.echo(f"{reconstruction}: {frames} frames, {fmt.describe()}, {seconds:.1f} s")
+            write_json_atomic(written[record], record_data)
+    click.echo(f"{reconstruction or bitstream}: {frames} frames, {fmt.describe()}, {seconds:.1f} s")
 
 
 def _own_encode_record(bitstream: Path) -> tuple[Path, dict] | None:

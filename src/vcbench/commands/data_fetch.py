@@ -25,9 +25,12 @@ from vcbench.io import load_yaml, sha256_file, write_json_atomic
               help="Trust archives whose sha256 is not published; their hash is recorded at this first fetch.")
 @click.option("--retries", type=click.IntRange(0), default=3, show_default=True, help="Resume an interrupted download this many times.")
 @click.option("--force", is_flag=True, help="Convert again even if the sequence's Y4M and record exist.")
+@click.option("--frames", type=click.IntRange(min=1), default=None,
+              help="Convert only each sequence's first N frames (what the workflow prepares: the most a preset codes, 96 for "
+                   "paper). Default: all the registry lists.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def fetch(datasets: tuple[str, ...], sequences: tuple[str, ...], data_dir: Path, accept_unverified: bool, retries: int, force: bool,
-          quiet: bool) -> None:
+          frames: int | None, quiet: bool) -> None:
     """Download (once, resumable), verify, unpack and convert a dataset's sequences to Y4M.
 
     Archives go to $VCBENCH_DOWNLOADS/<dataset>/ (default downloads/<dataset>/); sets that cannot
@@ -47,7 +50,7 @@ def fetch(datasets: tuple[str, ...], sequences: tuple[str, ...], data_dir: Path,
             if out.is_file() and out.with_suffix(".json").is_file() and not force:
                 click.echo(f"{out}: present (use --force to convert again)")
                 continue
-            record = prepare_sequence(name, spec.name, out)
+            record = prepare_sequence(name, spec.name, out, frames)
             write_json_atomic(out.with_suffix(".json"), record)
             click.echo(f"{out}: {record['format']}, {record['frames']} frames, sha256 {record['sha256'][:16]}...")
     click.echo("Version the data with `vcbench data add` (dvc add data), then `git add data.dvc` and `dvc push`.")

@@ -12,6 +12,7 @@ from vcbench.commands.files import FilePath, refuse_overwriting
 from vcbench.io import write_text_atomic
 from vcbench.metrics.base import MetricUnavailable
 from vcbench.metrics.fid import FEATURE_DIM, InceptionFeatures, pool, read_feature_file, sequence_features, write_feature_file
+from vcbench.reconstruction import reconstruction_y4m
 
 FID_COLUMNS = [
     "dataset", "codec", "rate", "sequences", "frames", "patches", "reference_patches",
@@ -28,12 +29,17 @@ FID_COLUMNS = [
 @click.option("--codec", default="", help="Codec of a reconstruction; omit for the source.")
 @click.option("--rate", default="", help="Rate-point label of a reconstruction; omit for the source.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Asset cache root.")
+@click.option("--like", type=FilePath(exists=True), default=None,
+              help="The source Y4M, where VIDEO is a bitstream: it is decoded in the source's format.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 def fid_features(
     video: Path, output: Path, frames: int | None, dataset: str, sequence: str, codec: str, rate: str,
-    cache_dir: Path | None, batch_size: int,
+    cache_dir: Path | None, like: Path | None, batch_size: int,
 ) -> None:  # fmt: skip
     """Inception features of the 256x256 patches of VIDEO's frames, written to OUTPUT (.npz).
+
+    VIDEO is a Y4M, a kept lossless reconstruction (.mkv) or a bitstream (decoded with --like into a
+    temporary folder), as `vcbench score` reads it.
 
     Without the verified Inception weights the file records why (and the patch counts), so that the
     pooled report can say what is missing instead of failing. The workflow plans no such job when the
@@ -41,13 +47,14 @@ def fid_features(
     """
     if bool(codec) != bool(rate):
         raise click.UsageError("give both --codec and --rate for a reconstruction, or neither for a source")
-    refuse_overwriting({"VIDEO": video}, {"OUTPUT": output})
+    refuse_overwriting({"VIDEO": video, "--like": like}, {"OUTPUT": output})
     try:
         extractor, missing = InceptionFeatures(cache_dir=cache_dir, batch_size=batch_size), ""
     except MetricUnavailable as err:
         extractor, missing = None, str(err)
         click.echo(f"vcbench: fid not computed: {missing}", err=True)
-    features, count, patches = sequence_features(video, frames, extractor)
+    with reconstruction_y4m(video, like) as frames_file:
+        features, count, patches = sequence_features(frames_file, frames, extractor)
     write_feature_file(
         output, features, dataset=dataset, sequence=sequence, codec=codec, rate=rate,
         role="reconstruction" if codec else "source", frames=count, patches=patches, missing=missing,

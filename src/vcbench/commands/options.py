@@ -7,10 +7,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from vcbench.codecs.registry import declared_options
-from vcbench.errors import ConfigError
-from vcbench.metrics.registry import declared_metric_options
+from vcbench.metrics.registry import checked_metric_options as metric_options
 from vcbench.options import parse_pairs
 
+# parse_pairs and metric_options live below the commands (verify parses -m as the score command does)
 __all__ = ["codec_options", "default_label", "metric_options", "parse_pairs", "rate_knobs"]
 
 
@@ -29,20 +29,3 @@ def default_label(knobs: dict[str, Any], given: list[str]) -> str:
     """The label of a rate point from the knobs given, as checked: qp=37 -> "qp37", quant_step=0.05 ->
     "quant_step0p05" (labels name files)."""
     return "_".join(f"{name}{knobs[name]}" for name in given).replace(".", "p").replace("-", "m") or "default"
-
-
-def metric_options(pairs: Iterable[str], scored: list[str] | None = None) -> dict[str, dict[str, Any]]:
-    """``-m METRIC.KEY=VALUE`` pairs -> {metric: its complete, checked options}, for every metric
-    named (and, when ``scored`` is given, each of those). An option for a metric that is not
-    scored would be silently ignored, so it is refused."""
-    by_metric: dict[str, dict[str, str]] = {}
-    for key, value in parse_pairs(pairs, "-m/--metric-option").items():
-        metric, dot, option = key.partition(".")
-        if not dot or not metric or not option:
-            raise ConfigError(f"-m/--metric-option: {key}={value} is not METRIC.KEY=VALUE (e.g. -m lpips.net=vgg)")
-        if scored is not None and metric not in scored:
-            raise ConfigError(f"-m/--metric-option: {key}={value} is for {metric}, which is not among the metrics scored "
-                              f"({', '.join(scored)})")
-        by_metric.setdefault(metric, {})[option] = value
-    names = list(dict.fromkeys([*(scored or []), *by_metric]))
-    return {name: declared_metric_options(name).parse(by_metric.get(name, {}), f"{name} options (-m)") for name in names}

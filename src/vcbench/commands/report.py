@@ -23,6 +23,14 @@ _FID = click.option("--fid", type=_FILE, default=None,
                     help="Pooled FID/KID table (rule fid); leave it out where FID is not planned (no Inception weights).")
 _PRESET = click.option("--preset", required=True, help="Preset name, as the report and MLflow show it.")
 _JOB_FILE = dict(nargs=2, multiple=True, type=(str, _FILE), metavar="KEY FILE")
+_SUMMARIES = click.option("--summary", "summaries", **_JOB_FILE, help="A job's score summary, by its key as for --encode-record "
+                          "(repeatable).")
+_ENCODE_TIMING = click.option("--encode-timing", "encode_timings", **_JOB_FILE,
+                              help="A job's encode benchmark TSV (Snakemake's `benchmark:`: its peak memory), by its key (repeatable).")
+_DECODE_TIMING = click.option("--decode-timing", "decode_timings", **_JOB_FILE,
+                              help="A job's decode benchmark TSV, by its key (repeatable).")
+_DECODER_COST = click.option("--decoder-cost", "decoder_costs", **_JOB_FILE,
+                             help="A job's `vcbench decoder-cost` JSON, by its key (repeatable; rule decoder_cost).")
 _ENCODE_RECORDS = click.option("--encode-record", "encode_records", **_JOB_FILE,
                                help="A job's key (dataset/sequence/codec/rate) and its encode record (repeatable; the rule "
                                     "passes every job's).")
@@ -212,17 +220,26 @@ def bd_table(rd_path: Path, fid: Path | None, out: Path, anchor: str, also_again
               help="A sequence's file, by its key dataset/sequence (repeatable; the crops show its original frame).")
 @click.option("--metrics", required=True, help="Comma-separated metrics to plot; those absent from rd.csv are skipped.")
 @click.option("--preview-bpp", type=float, default=0.02, show_default=True,
-              help="Target bpp of the per-frame plots and visual crops (each codec's nearest rate point).")
+              help="Target bpp of the per-frame plots, visual crops and the plot of quality against decode cost (each codec's "
+                   "nearest rate point).")
+@_DECODER_COST
+@click.option("--analysis", "analyses", multiple=True, type=FilePath(exists=True),
+              help="An analysis record: its tables of quality against the sampling steps join one plot per dataset (repeatable).")
 def plots(rd_path: Path, out_dir: Path, frames_csv: tuple[tuple[str, Path], ...], previews: tuple[tuple[str, Path], ...],
-          sources: tuple[tuple[str, Path], ...], metrics: str, preview_bpp: float) -> None:
-    """RD plots, per-frame plots and visual crops into OUT (+ manifest.json)."""
+          sources: tuple[tuple[str, Path], ...], metrics: str, preview_bpp: float, decoder_costs: tuple[tuple[str, Path], ...],
+          analyses: tuple[Path, ...]) -> None:
+    """RD plots, quality against decode cost, per-frame plots and visual crops into OUT (+ manifest.json)."""
+    import pandas as pd
+
     from vcbench.io import write_json_atomic
     from vcbench.job_files import JobFiles
     from vcbench.report.crops import crop_figures, lowest_rate_points
-    from vcbench.report.plots import frame_plots, nearest_rate_points, rd_plots
+    from vcbench.report.plots import cost_plots, frame_plots, nearest_rate_points, rd_plots, step_plots
 
     refuse_overwriting({"--rd": rd_path, **_job_files("--frames", frames_csv), **_job_files("--preview", previews),
-                        **_job_files("--source", sources)}, {"--out": out_dir, "--out's manifest": out_dir / "manifest.json"})
+                        **_job_files("--source", sources), **_job_files("--decoder-cost", decoder_costs),
+                        **_repeated("--analysis", analyses)},
+                       {"--out": out_dir, "--out's manifest": out_dir / "manifest.json"})
     rd = _read_rd(rd_path)
     frames_files = JobFiles("--frames", "score", dict(frames_csv))
     preview_files, source_files = JobFiles("--preview", "score", dict(previews)), JobFiles("--source", "prepare_sequence", dict(sources))
@@ -233,8 +250,15 @@ def plots(rd_path: Path, out_dir: Path, frames_csv: tuple[tuple[str, Path], ...]
         source_files.of(*job[:2])
     for point in lowest_rate_points(rd).to_dict("records"):  # the crops' first row
         preview_files.of(point["dataset"], point["sequence"], point["codec"], point["rate"])
+    counted = JobFiles("--decoder-cost", "decoder_cost", dict(decoder_costs))
+    counts = {key: counted.read_json(key) for key, _ in decoder_costs}
+    names = [m.strip() for m in metrics.split(",") if m.strip()]
     out_dir.mkdir(parents=True, exist_ok=True)
-    figures = rd_plots(rd, [m.strip() for m in metrics.split(",") if m.strip()], out_dir)
+    figures = rd_plots(rd, names, out_dir)
+    quality = next((m for m in names if m in rd.columns and pd.to_numeric(rd[m], errors="coerce").notna().any()), None)
+    if quality is not None:
+        figures += cost_plots(rd, quality, preview_bpp, out_dir, counts)
+    figures += step_plots(list(analyses), names, out_dir)
     figures += frame_plots(rd, preview_bpp, out_dir, frames_files)
     figures += crop_figures(rd, preview_bpp, out_dir, preview_files, source_files)
     write_json_atomic(out_dir / "manifest.json", {"preview_bpp": preview_bpp, "figures": figures})
@@ -288,25 +312,50 @@ def provenance(preset: str, rd_path: Path, bd_path: Path, encode_records: tuple[
               help="A `vcbench backbone check --out` file to show among the conventions (repeatable; the DAG passes the preset's).")
 @click.option("--not-computed", "not_planned", multiple=True, metavar="'METRICS: REASON'",
               help="A metric no job computed, and why (repeatable; the DAG passes those whose weights are absent).")
+@_ENCODE_RECORDS
+@_SUMMARIES
+@_ENCODE_TIMING
+@_DECODE_TIMING
+@_DECODER_COST
 def report(preset: str, rd_path: Path, bd_path: Path, plots_dir: Path, provenance_path: Path, runs_path: Path | None, fid: Path | None,
            html_path: Path, md_path: Path, anchor: str, method: str, analyses: tuple[Path, ...], backbone_checks: tuple[Path, ...],
-           not_planned: tuple[str, ...]) -> None:
-    """index.html (self-contained) and report.md from rd.csv, bd.csv, the plots, provenance and MLflow runs."""
+           not_planned: tuple[str, ...], encode_records: tuple[tuple[str, Path], ...], summaries: tuple[tuple[str, Path], ...],
+           encode_timings: tuple[tuple[str, Path], ...], decode_timings: tuple[tuple[str, Path], ...],
+           decoder_costs: tuple[tuple[str, Path], ...]) -> None:
+    """index.html (self-contained) and report.md from rd.csv, bd.csv, the plots, provenance and MLflow runs; with the
+    jobs' records, timings and decoder counts (each given for every RD point, or none), the run time and the cost
+    per rate point."""
     from vcbench.io import write_text_atomic
+    from vcbench.job_files import JobFiles
     from vcbench.report.content import load_content
+    from vcbench.report.cost import counted_by_rate, job_costs, run_span
     from vcbench.report.html import render_html
     from vcbench.report.markdown import MarkdownLinks, render_markdown
 
     manifest = plots_dir / "manifest.json"
+    per_job = {**_job_files("--encode-record", encode_records), **_job_files("--summary", summaries),
+               **_job_files("--encode-timing", encode_timings), **_job_files("--decode-timing", decode_timings),
+               **_job_files("--decoder-cost", decoder_costs)}
     refuse_overwriting({"--rd": rd_path, "--bd": bd_path, "--plots": plots_dir, "--plots' manifest": manifest,
                         "--provenance": provenance_path, "--runs": runs_path, "--fid": fid, **_repeated("--analysis", analyses),
-                        **_repeated("--backbone-check", backbone_checks)}, {"--html": html_path, "--md": md_path})
+                        **_repeated("--backbone-check", backbone_checks), **per_job}, {"--html": html_path, "--md": md_path})
     for path, rule in ((rd_path, "aggregate"), (bd_path, "bd_table"), (manifest, "plots"), (provenance_path, "provenance")):
         _require(path, rule)
     if runs_path is not None:
         _require(runs_path, "mlflow_runs")
+    rd = _read_rd(rd_path)
+    keys = list(zip(rd["dataset"], rd["sequence"], rd["codec"], rd["rate"]))
+    span = (run_span(JobFiles("--encode-record", "encode", dict(encode_records)), JobFiles("--summary", "score", dict(summaries)),
+                     keys) if encode_records and summaries else None)
+    costs = None
+    if encode_timings or decode_timings or decoder_costs:
+        timing = {option: JobFiles(option, rule, dict(pairs)) if pairs else None for option, rule, pairs in
+                  (("--encode-timing", "encode", encode_timings), ("--decode-timing", "decode", decode_timings))}
+        counted = JobFiles("--decoder-cost", "decoder_cost", dict(decoder_costs))
+        costs = job_costs(rd, timing["--encode-timing"], timing["--decode-timing"],
+                          counted_by_rate({key: counted.read_json(key) for key, _ in decoder_costs}))
     content = load_content(preset, rd_path, bd_path, manifest, provenance_path, runs_path, html_path.parent, anchor, method,
-                           _read_fid(fid), list(analyses), list(not_planned), list(backbone_checks))
+                           _read_fid(fid), list(analyses), list(not_planned), list(backbone_checks), costs, span)
     write_text_atomic(html_path, render_html(content, html_path.parent, plots_dir))
     links = MarkdownLinks.from_files(md_path, rd=rd_path, bd=bd_path, provenance=provenance_path, html=html_path, plots=plots_dir,
                                      analyses=html_path.parent)  # analysis figures are relative to the report's folder
@@ -322,33 +371,45 @@ def report(preset: str, rd_path: Path, bd_path: Path, plots_dir: Path, provenanc
 @click.option("--rd", "rd_path", type=_FILE, default=None, help="runs: rd.csv (rule aggregate).")
 @click.option("--bd", "bd_path", type=_FILE, default=None, help="runs: bd.csv (rule bd_table).")
 @_ENCODE_RECORDS
+@click.option("--decode-record", "decode_records", **_JOB_FILE, help="runs: a job's decode record, by its key (repeatable).")
+@click.option("--summary", "summaries", **_JOB_FILE, help="runs: a job's score summary, by its key (repeatable).")
+@click.option("--frames", "frames_csv", **_JOB_FILE, help="runs: a job's frames.csv, by its key: per-frame metrics (repeatable).")
 @click.option("--runs", "runs_path", type=_FILE, default=None, help="artifacts: mlflow_runs.json (--stage runs).")
 @click.option("--artifact", "artifacts", multiple=True, type=_FILE, help="artifacts: a file to attach (repeatable).")
 @click.option("--artifact-dir", "artifact_dirs", multiple=True, type=_DIR, help="artifacts: a folder to attach (repeatable).")
+@click.option("--analysis", "analyses", multiple=True, type=_FILE,
+              help="artifacts: an analysis record, attached with its figures and tables (repeatable).")
 @click.option("--anchor", default=None, help="runs: the report's anchor (config report.anchor), a param of the parent run.")
 @click.option("--experiment", default="vcbench", show_default=True)
 @click.option("--tracking-uri", default=None, help="Default: $MLFLOW_TRACKING_URI, else sqlite:///<root>/mlflow.db.")
 @_ROOT
 def track(stage: str, out: Path, preset: str | None, rd_path: Path | None, bd_path: Path | None,
-          encode_records: tuple[tuple[str, Path], ...], runs_path: Path | None, artifacts: tuple[Path, ...],
-          artifact_dirs: tuple[Path, ...], anchor: str | None, experiment: str, tracking_uri: str | None, root: Path) -> None:
+          encode_records: tuple[tuple[str, Path], ...], decode_records: tuple[tuple[str, Path], ...],
+          summaries: tuple[tuple[str, Path], ...], frames_csv: tuple[tuple[str, Path], ...], runs_path: Path | None,
+          artifacts: tuple[Path, ...], artifact_dirs: tuple[Path, ...], analyses: tuple[Path, ...], anchor: str | None,
+          experiment: str, tracking_uri: str | None, root: Path) -> None:
     """Log an aggregated preset to MLflow (idempotent: running it again adds no runs)."""
     refuse_overwriting({"--rd": rd_path, "--bd": bd_path, "--runs": runs_path, **_job_files("--encode-record", encode_records),
-                        **_repeated("--artifact", artifacts)}, {"--out": out})
+                        **_job_files("--decode-record", decode_records), **_job_files("--summary", summaries),
+                        **_job_files("--frames", frames_csv), **_repeated("--artifact", artifacts),
+                        **_repeated("--analysis", analyses)}, {"--out": out})
     from vcbench.io import write_json_atomic
     from vcbench.job_files import JobFiles
-    from vcbench.tracking.mlflow_runs import log_artifacts, log_runs, resolve_tracking_uri
+    from vcbench.tracking.mlflow_runs import PointFiles, log_artifacts, log_runs, resolve_tracking_uri
 
     root = root.resolve()
     if stage == "runs":
         if preset is None or rd_path is None or bd_path is None or anchor is None:
-            raise VcbenchError("vcbench track --stage runs needs --preset, --rd, --bd, --anchor and --encode-record KEY FILE (the "
-                               "preset's name, rd.csv, bd.csv, the report's anchor and every job's encode record)")
+            raise VcbenchError("vcbench track --stage runs needs --preset, --rd, --bd, --anchor and --encode-record, "
+                               "--decode-record, --summary and --frames KEY FILE (the preset's name, rd.csv, bd.csv, the "
+                               "report's anchor and every job's records and frames.csv)")
         _require(rd_path, "aggregate")
         _require(bd_path, "bd_table")
         uri = resolve_tracking_uri(root, tracking_uri)
-        encoded = JobFiles("--encode-record", "encode", dict(encode_records))
-        record = log_runs(root, preset, rd_path, bd_path, encoded, experiment, uri, anchor)
+        points = PointFiles(JobFiles("--encode-record", "encode", dict(encode_records)),
+                            JobFiles("--decode-record", "decode", dict(decode_records)),
+                            JobFiles("--summary", "score", dict(summaries)), JobFiles("--frames", "score", dict(frames_csv)))
+        record = log_runs(root, preset, rd_path, bd_path, points, experiment, uri, anchor)
         write_json_atomic(out, record)
         click.echo(f"MLflow parent run {record['parent_run_id']} with {len(record['children'])} child runs at {uri}")
         return
@@ -361,6 +422,8 @@ def track(stage: str, out: Path, preset: str | None, rd_path: Path | None, bd_pa
         if not folder.is_dir():
             raise VcbenchError(f"{folder}: no such folder; build it first (snakemake {folder})")
     record = json.loads(runs_path.read_text())
-    record["artifacts"] = log_artifacts(record, list(artifacts), list(artifact_dirs))
+    for path in analyses:
+        _require(path, "its analysis")
+    record["artifacts"] = log_artifacts(record, list(artifacts), list(artifact_dirs), list(analyses), runs_path.parent)
     write_json_atomic(out, record)
     click.echo(f"logged {len(record['artifacts'])} artifacts to run {record['parent_run_id']}")

@@ -17,12 +17,13 @@ from vcbench.commands.files import (
 )
 from vcbench.commands.options import metric_options as checked_metric_options
 from vcbench.errors import ConfigError
-from vcbench.io import atomic_path, dumps_json, read_record, write_json_atomic, write_text_atomic
+from vcbench.io import atomic_path, dumps_json, read_record, sha256_file, write_json_atomic, write_text_atomic
 from vcbench.metrics.registry import declared_metric_options
 from vcbench.metrics.scoring import score_files
+from vcbench.reconstruction import bitstream_codec, is_y4m, reconstruction_y4m
 from vcbench.results import RDRow
 from vcbench.tools.threads import job_threads
-from vcbench.tracking.job import job_provenance, require_same_source
+from vcbench.tracking.job import finished, job_provenance, require_same_source
 from vcbench.video import Y4MReader, read_y4m_header, yuv_to_rgb
 
 DEFAULT_METRICS = "psnr,ms_ssim,vmaf"
@@ -39,11 +40,12 @@ def save_preview(reconstruction: Path, frame_index: int, out_png: Path) -> None:
         Image.fromarray(np.rint(rgb * 255.0).astype(np.uint8)).save(tmp, format="PNG")
 
 
-def format_warnings(reference: Path, distorted: Path, allowed: bool) -> list[str]:
-    """Refuse a DISTORTED whose colour range or frame rate is not REFERENCE's (its samples line up,
-    but mean other levels or other instants), or with ``allowed``, the warnings its summary carries.
-    The pipeline's reconstructions always match: `vcbench decode --like` writes the source's format."""
-    differences = read_y4m_header(distorted).range_and_rate_differences(read_y4m_header(reference))
+def format_warnings(reference: Path, distorted: Path, frames_file: Path, allowed: bool) -> list[str]:
+    """Refuse a DISTORTED (its frames in ``frames_file``: itself, or where it was decoded) whose colour range or
+    frame rate is not REFERENCE's (its samples line up, but mean other levels or other instants), or with
+    ``allowed``, the warnings its summary carries. The pipeline's reconstructions always match: `vcbench decode
+    --like`, and scoring's own decode of a bitstream, write the source's format."""
+    differences = read_y4m_header(frames_file).range_and_rate_differences(read_y4m_header(reference))
     if differences and not allowed:
         raise ConfigError(f"{distorted}: differs from its reference {reference} in {' and '.join(differences)}; bring it to the "
                           "reference's format, or pass --allow-format-mismatch to score it anyway")
@@ -110,14 +112,20 @@ def frames_to_score(reference: Path, distorted: Path, frames: int | None, encode
 def score(reference: Path, distorted: Path, metrics: str, frames: int | None, metric_options, cache_dir: Path | None, threads: int,
           frames_csv: Path | None, summary: Path | None, encode_record: Path | None, decode_record: Path | None, dataset: str | None,
           sequence: str | None, codec_label: str | None, preview: Path | None, allow_format_mismatch: bool, quiet: bool) -> None:
-    """Score DISTORTED against REFERENCE (both Y4M) frame by frame and print the means.
+    """Score DISTORTED against REFERENCE (a Y4M) frame by frame and print the means.
+
+    DISTORTED is a Y4M, a kept lossless reconstruction (.mkv, `vcbench decode`'s FFV1 copy), or a
+    bitstream of a registered codec (named by its extension), decoded here in REFERENCE's format
+    into a temporary folder ($TMPDIR) that is removed when scoring ends: what the workflow does for
+    the anchors, whose decode takes a fraction of a second.
 
     PSNR is per frame (Y, U, V and YUV weighted 6:1:1, capped at 100 dB), averaged over frames;
     MS-SSIM is on luma; VMAF and VMAF-NEG come from libvmaf's built-in v0.6.1 models.
     """
     refuse_overlaps({"REFERENCE": reference, "DISTORTED": distorted, "--encode-record": encode_record, "--decode-record": decode_record},
                     {"--frames-csv": frames_csv, "--summary": summary, "--preview": preview})
-    warnings = format_warnings(reference, distorted, allow_format_mismatch)
+    for video in ((distorted,) if is_y4m(distorted) else ()) + (reference,):
+        read_y4m_header(video)  # a file that is no Y4M is refused before any other check, or any decode
     names = [m.strip() for m in metrics.split(",") if m.strip()]
     if not names:
         raise ConfigError(f"--metrics {metrics!r}: name at least one metric")
@@ -135,8 +143,13 @@ def score(reference: Path, distorted: Path, metrics: str, frames: int | None, me
         bitstream = (live_bitstream(encode_record, encoded) or Path(str(encoded.get("bitstream")))) if encoded is not None else None
         refuse_replacing_record(summary, "--summary", "summary", bitstream)
     refuse_replacing_records({"--frames-csv": frames_csv, "--preview": preview})
-    frames = frames_to_score(reference, distorted, frames, encoded, encode_record, decoded, decode_record)
-    scores = score_files(reference, distorted, names, frames, per_metric, job_threads(threads), progress=not quiet)
+    if encoded is not None and bitstream_codec(distorted) and sha256_file(distorted) != encoded["bitstream_sha256"]:
+        raise ConfigError(f"DISTORTED {distorted}: is not the bitstream {encode_record} describes (sha256 differs); encode it again")
+    # removed when the command ends (click closes the context's resources, on success or failure)
+    frames_file = click.get_current_context().with_resource(reconstruction_y4m(distorted, reference))
+    warnings = format_warnings(reference, distorted, frames_file, allow_format_mismatch)
+    frames = frames_to_score(reference, frames_file, frames, encoded, encode_record, decoded, decode_record)
+    scores = score_files(reference, frames_file, names, frames, per_metric, job_threads(threads), progress=not quiet)
     means = scores.means()
     result: dict = {"reference": str(reference), "distorted": str(distorted), "frames": scores.frames, **means,
                     "not_computed": scores.not_computed}
@@ -146,7 +159,7 @@ def score(reference: Path, distorted: Path, metrics: str, frames: int | None, me
                                     warnings).to_dict()
     elif warnings:
         result["warnings"] = warnings
-    result["provenance"] = provenance
+    result["provenance"] = finished(provenance)
     outputs = [(path, suffix) for path, suffix in ((frames_csv, ".csv"), (summary, ".json"), (preview, ".png")) if path is not None]
     with written_together(outputs) as temporaries:
         written = dict(zip([path for path, _ in outputs], temporaries))
@@ -155,7 +168,7 @@ def score(reference: Path, distorted: Path, metrics: str, frames: int | None, me
         if summary is not None:
             write_json_atomic(written[summary], result)
         if preview is not None:
-            save_preview(distorted, scores.frames // 2, written[preview])
+            save_preview(frames_file, scores.frames // 2, written[preview])
     for name, reason in scores.not_computed.items():
         click.echo(f"not computed: {name}: {reason}", err=True)
     for warning in warnings:

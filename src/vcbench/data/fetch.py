@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import fnmatch
+import itertools
 import json
 import os
 import tarfile
@@ -278,8 +279,10 @@ def sequence_format(dataset: Dataset, spec: SequenceSpec) -> VideoFormat:
                           f"({err})") from None
 
 
-def convert_to_y4m(source: Path, fmt: VideoFormat, frames: int, out_y4m: Path, *, progress: bool = True) -> None:
-    """Write ``source`` (raw planar .yuv in ``fmt``, or a .y4m of that geometry) to ``out_y4m``.
+def convert_to_y4m(source: Path, fmt: VideoFormat, frames: int, out_y4m: Path, *, keep: int | None = None,
+                   progress: bool = True) -> None:
+    """Write the first ``keep`` frames (default: all) of ``source`` (raw planar .yuv in ``fmt``, or a .y4m of that
+    geometry) to ``out_y4m``.
 
     The source must hold exactly ``frames`` frames: a short or long file means a wrong download
     or wrong registry geometry, and is an error rather than a silently different test set.
@@ -297,8 +300,10 @@ def convert_to_y4m(source: Path, fmt: VideoFormat, frames: int, out_y4m: Path, *
     if count != frames:
         raise FetchError(f"{source}: has {count} frames of {fmt.width}x{fmt.height} {fmt.bit_depth}-bit 4:2:0, the registry says {frames}; "
                          "the file is truncated or not the registered sequence")
+    keep = frames if keep is None else keep
     with Y4MWriter(out_y4m, fmt) as writer:
-        for frame in tqdm(reader.frames(), total=frames, unit="frame", desc=out_y4m.name, disable=None if progress else True):
+        for frame in tqdm(itertools.islice(reader.frames(), keep), total=keep, unit="frame", desc=out_y4m.name,
+                          disable=None if progress else True):
             writer.write(frame)
 
 
@@ -308,14 +313,16 @@ def _frames(dataset: Dataset, spec: SequenceSpec) -> int:
     return int(spec.frames)
 
 
-def _record(dataset: Dataset, spec: SequenceSpec, fmt: VideoFormat, raw: Path, out_y4m: Path, **source: Any) -> dict[str, Any]:
+def _record(dataset: Dataset, spec: SequenceSpec, fmt: VideoFormat, raw: Path, out_y4m: Path, frames: int,
+            **source: Any) -> dict[str, Any]:
     return {
         "dataset": dataset.name,
         "sequence": spec.name,
         **source,
         "raw_file": raw.name,
         "raw_sha256": sha256_file(raw),
-        "frames": _frames(dataset, spec),
+        "frames": frames,  # written: the source's first
+        "source_frames": _frames(dataset, spec),
         "format": fmt.describe(),
         "licence": dataset.licence,
         "sha256": sha256_file(out_y4m),
@@ -325,7 +332,7 @@ def _record(dataset: Dataset, spec: SequenceSpec, fmt: VideoFormat, raw: Path, o
 # -- the two source kinds ----------------------------------------------------------------------
 
 
-def prepare_archive(dataset: Dataset, spec: SequenceSpec, out_y4m: Path, *, accept_unverified: bool = False,
+def prepare_archive(dataset: Dataset, spec: SequenceSpec, out_y4m: Path, frames: int, *, accept_unverified: bool = False,
                     progress: bool = True) -> dict[str, Any]:
     """Source kind ``archive``: fetch (once) and verify the sequence's archive, unpack, convert, check."""
     try:
@@ -338,14 +345,14 @@ def prepare_archive(dataset: Dataset, spec: SequenceSpec, out_y4m: Path, *, acce
     # Each job unpacks into its own temporary folder: parallel jobs never touch each other's files.
     with tempfile.TemporaryDirectory(prefix=f".{spec.name}.", dir=folder) as tmp:
         raw = extract_member(folder / name, spec.params.get("file", "*.yuv"), Path(tmp))
-        convert_to_y4m(raw, fmt, _frames(dataset, spec), out_y4m, progress=progress)
+        convert_to_y4m(raw, fmt, _frames(dataset, spec), out_y4m, keep=frames, progress=progress)
         return _record(
-            dataset, spec, fmt, raw, out_y4m,
+            dataset, spec, fmt, raw, out_y4m, frames,
             source=archive["url"], archive=name, archive_sha256=archive["sha256"], archive_verification=archive["verification"],
         )
 
 
-def prepare_manual(dataset: Dataset, spec: SequenceSpec, out_y4m: Path, *, progress: bool = True) -> dict[str, Any]:
+def prepare_manual(dataset: Dataset, spec: SequenceSpec, out_y4m: Path, frames: int, *, progress: bool = True) -> dict[str, Any]:
     """Source kind ``manual``: convert a file the user placed by hand, or say exactly where to put it."""
     fmt = sequence_format(dataset, spec)
     folder = downloads_dir(dataset)
@@ -365,5 +372,6 @@ def prepare_manual(dataset: Dataset, spec: SequenceSpec, out_y4m: Path, *, progr
         actual = sha256_file(raw)
         if actual != expected:
             raise ChecksumError(f"{raw}: sha256 {actual} does not match the registry's {expected}; it is not the registered file")
-    convert_to_y4m(raw, fmt, _frames(dataset, spec), out_y4m, progress=progress)
-    return _record(dataset, spec, fmt, raw, out_y4m, source=f"placed by hand in {folder}", source_page=dataset.source.get("page", ""))
+    convert_to_y4m(raw, fmt, _frames(dataset, spec), out_y4m, keep=frames, progress=progress)
+    return _record(dataset, spec, fmt, raw, out_y4m, frames, source=f"placed by hand in {folder}",
+                   source_page=dataset.source.get("page", ""))

@@ -32,9 +32,9 @@ def _probe_size(clip: Path) -> tuple[int, int]:
     raise ConfigError(f"{clip}: cannot read the frame size from ffmpeg's output")
 
 
-def prepare(dataset: Dataset, spec: SequenceSpec, out_y4m: Path) -> dict[str, Any]:
+def prepare(dataset: Dataset, spec: SequenceSpec, out_y4m: Path, frames: int) -> dict[str, Any]:
+    """The clip's first ``frames`` frames (ffmpeg stops decoding there: the same bytes as a longer run's first frames)."""
     clip = clip_path(spec.params["file"])
-    frames = int(spec.params["frames"])
     orig_w, orig_h = _probe_size(clip)
     width, height = spec.params.get("scale", [orig_w, orig_h])
     crop_w, crop_h = spec.params.get("crop", [width, height])
@@ -45,7 +45,8 @@ def prepare(dataset: Dataset, spec: SequenceSpec, out_y4m: Path) -> dict[str, An
     raw = subprocess.run(cmd, capture_output=True, check=True).stdout
     fmt = VideoFormat(width, height, 8, 25, 1, False)
     if len(raw) != frames * fmt.frame_bytes:
-        raise ConfigError(f"{clip}: decoded {len(raw) // fmt.frame_bytes} frames, the registry asks for {frames}")
+        raise ConfigError(f"{clip}: decoded {len(raw) // fmt.frame_bytes} frames, {frames} were asked for "
+                          f"(its registry entry {dataset.path})")
     left = (width - crop_w) // 4 * 2  # even offsets keep 4:2:0 chroma aligned
     top = (height - crop_h) // 4 * 2
     out_fmt = fmt.with_size(crop_w, crop_h)

@@ -2,6 +2,6 @@
 (``backbone``), the noise processes and deterministic samplers (``noise``), how many steps a
 strength below 1 runs (``strength``), LoRA adapters on a denoiser (``lora``), the embedded
 backbone the pipeline trains itself (``embedded``: its autoencoder in ``patch_vae``, its material
-in ``material``) and tiny untrained backbones for tests (``tiny``). Codecs keep only their own
+in ``material``); the tests' tiny untrained backbones are tests/tiny_backbones.py. Codecs keep only their own
 parts (DiV-INR: the INR, GOP model, encoder loop and bitstream; DiffVC: its latent codecs,
 adapter and TDIR decoder)."""

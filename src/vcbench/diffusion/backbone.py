@@ -26,6 +26,7 @@ from pathlib import Path
 import diffusers
 import torch
 
+from vcbench.assets.backbones import load_backbones
 from vcbench.diffusion.compatibility import DENOISERS, PRECISIONS, VAES
 from vcbench.diffusion.identity import CONFIGS, backbone_hash
 from vcbench.errors import BitstreamError, ConfigError
@@ -61,6 +62,9 @@ def resolve_folder(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.is_dir():
         return path
+    if path.name in load_backbones():  # a pretrained backbone the asset registry declares
+        raise ConfigError(f"backbone {name_or_path} not found; fetch it with `vcbench assets fetch-backbone {path.name} --out "
+                          f"{name_or_path}` (or place its files there and run that command to verify them)")
     raise ConfigError(f"backbone {name_or_path} not found; train it with `vcbench train-prior --out {name_or_path}` "
                       "or pass a diffusers folder")
 

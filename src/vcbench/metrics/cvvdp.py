@@ -43,8 +43,8 @@ def _model(display: str):
     return pycvvdp.cvvdp(display_name=display, heatmap=None, quiet=True, device=torch.device("cpu"))
 
 
-def _jod(model, reference: np.ndarray, distorted: np.ndarray, fps: float) -> float:
-    """JOD of uint8 sRGB arrays F x H x W x 3 (a video at ``fps``) or H x W x 3 (an image, fps 0)."""
+def _jod(model, reference, distorted, fps: float) -> float:
+    """JOD of uint8 sRGB arrays or tensors F x H x W x 3 (a video at ``fps``) or H x W x 3 (an image, fps 0)."""
     import torch
 
     dims = "FHWC" if reference.ndim == 4 else "HWC"
@@ -89,8 +89,12 @@ class ColorVideoVDP:
     def compute_sequence(self, reference: list[Frame], distorted: list[Frame], fmt: VideoFormat) -> dict[str, float]:
         if SPEC.too_small(fmt.width, fmt.height):
             raise MetricUnavailable(SPEC.too_small(fmt.width, fmt.height))
-        ref = np.stack([yuv_to_srgb8(frame, fmt) for frame in reference])
-        dist = np.stack([yuv_to_srgb8(frame, fmt) for frame in distorted])
+        import torch
+
+        # handed over as tensors on the stacked arrays: pycvvdp copies a numpy array into a tensor, and each frame's
+        # sRGB image (yuv_to_srgb8's, shared with the frame metrics) is held already
+        ref = torch.from_numpy(np.stack([yuv_to_srgb8(frame, fmt) for frame in reference]))
+        dist = torch.from_numpy(np.stack([yuv_to_srgb8(frame, fmt) for frame in distorted]))
         # one frame is an image to pycvvdp (it refuses a frame rate for it)
         if len(ref) == 1:
             return {"cvvdp": _jod(self._model, ref[0], dist[0], 0.0)}

@@ -1,18 +1,22 @@
 """LDR-FLIP (Andersson et al., NVIDIA 2020) from ``flip-evaluator``, NVIDIA's own package: the mean of
 the FLIP error map per frame (0 = identical, 1 = the largest difference), on the frame as 8-bit sRGB,
 at the pixels per degree of visual angle the ``ppd`` option states (FLIP's default, 67.02: a 0.7 m
-wide 3840-pixel monitor seen from 0.7 m).
+wide 3840-pixel monitor seen from 0.7 m). Its OpenMP loops run on the job's threads (`job_threads`).
 """
 
 from __future__ import annotations
 
+import ctypes
 import math
+from functools import cache
+from pathlib import Path
 
 import numpy as np
 
 from vcbench.metrics.base import MetricUnavailable
 from vcbench.metrics.spec import Column, FrameLimit, MetricSpec
 from vcbench.options import Option, OptionSet
+from vcbench.tools.threads import job_threads
 from vcbench.video import Frame, VideoFormat
 from vcbench.video.color import yuv_to_srgb8
 
@@ -28,12 +32,31 @@ def _evaluate():
     return evaluate
 
 
+@cache
+def _openmp() -> ctypes.CDLL | None:
+    """The OpenMP runtime FLIP's loops run on: the libgomp flip-evaluator's wheel bundles (flip_evaluator.libs/),
+    else None (a build on the system's libgomp, which OMP_NUM_THREADS sizes like every other pool)."""
+    import flip_evaluator
+
+    bundled = sorted((Path(flip_evaluator.__file__).parent.parent / "flip_evaluator.libs").glob("libgomp*.so*"))
+    return ctypes.CDLL(str(bundled[0])) if bundled else None
+
+
+def _use_job_threads() -> None:
+    """Size FLIP's OpenMP pool to the job's threads. OpenMP keeps the count per calling thread, and the
+    score job runs its frame metrics in a worker thread, so this is called where FLIP is."""
+    openmp = _openmp()
+    if openmp is not None:
+        openmp.omp_set_num_threads(job_threads())
+
+
 def flip(reference: np.ndarray, distorted: np.ndarray, ppd: float = DEFAULT_PPD) -> dict[str, float]:
     """Mean LDR-FLIP error of two sRGB uint8 H x W x 3 images (flip-evaluator's own computation)."""
     if reference.shape != distorted.shape or reference.ndim != 3 or reference.shape[2] != 3:
         raise ValueError(f"FLIP needs two H x W x 3 images of one size, got {reference.shape} and {distorted.shape}")
     if reference.dtype != np.uint8 or distorted.dtype != np.uint8:
         raise ValueError("FLIP here takes 8-bit sRGB images (uint8)")
+    _use_job_threads()
     # flip-evaluator reads an 8-bit PNG as value / 255 in float32, sRGB-encoded: the same numbers
     ref = reference.astype(np.float32) / np.float32(255.0)
     dist = distorted.astype(np.float32) / np.float32(255.0)

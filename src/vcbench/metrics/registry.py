@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from vcbench.errors import ConfigError, VideoFormatError
 from vcbench.lazy import resolve
 from vcbench.metrics.base import FrameMetric, SequenceMetric
 from vcbench.metrics.spec import LIBVMAF, Column, MetricSpec
-from vcbench.options import OptionSet
+from vcbench.options import OptionSet, parse_pairs
 
 # "module:NAME" of each metric's declaration, in the order of rd.csv's and the report's columns.
 _METRICS = (
@@ -112,6 +113,23 @@ def metric_columns(name: str) -> tuple[str, ...]:
 def declared_metric_options(name: str) -> OptionSet:
     """The options metric ``name`` takes, without importing torch."""
     return metric_spec(name).options
+
+
+def checked_metric_options(pairs: Iterable[str], scored: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """``-m METRIC.KEY=VALUE`` pairs (the score command's, and verify's, which scores as it did) -> {metric:
+    its complete, checked options}, for every metric named (and, when ``scored`` is given, each of those).
+    An option for a metric that is not scored would be silently ignored, so it is refused."""
+    by_metric: dict[str, dict[str, str]] = {}
+    for key, value in parse_pairs(pairs, "-m/--metric-option").items():
+        metric, dot, option = key.partition(".")
+        if not dot or not metric or not option:
+            raise ConfigError(f"-m/--metric-option: {key}={value} is not METRIC.KEY=VALUE (e.g. -m lpips.net=vgg)")
+        if scored is not None and metric not in scored:
+            raise ConfigError(f"-m/--metric-option: {key}={value} is for {metric}, which is not among the metrics scored "
+                              f"({', '.join(scored)})")
+        by_metric.setdefault(metric, {})[option] = value
+    names = list(dict.fromkeys([*(scored or []), *by_metric]))
+    return {name: declared_metric_options(name).parse(by_metric.get(name, {}), f"{name} options (-m)") for name in names}
 
 
 def create_metric(name: str, **options: Any) -> FrameMetric | SequenceMetric:

@@ -16,7 +16,7 @@ from vcbench.codecs.ffmpeg import anchor_settings_table
 from vcbench.metrics.registry import specs
 from vcbench.report import overview
 from vcbench.report.bd_table import FIXED, OVERLAP
-from vcbench.report.cost import time_table
+from vcbench.report.cost import COST_NOTE, cost_table, run_time_sentence, time_table
 from vcbench.report.summary import summary_sentences
 
 
@@ -82,6 +82,10 @@ class ReportContent:
     anchor_settings: tuple[list[str], list[list[str]]] = field(default_factory=anchor_settings_table)
     #: each backbone's ceiling (its VAE round trip) per sequence, (header, rows); empty: no backbone in the preset
     backbone_ceilings: tuple[list[str], list[list[str]]] = ([], [])
+    #: per RD point, peak memory and the decoder's counts (`cost.job_costs`); None: the report was given neither
+    costs: pd.DataFrame | None = None
+    #: the first job's start and the last one's end (`cost.run_span`); None: not known
+    run_span: tuple | None = None
 
     @property
     def metrics(self) -> list[str]:
@@ -104,6 +108,14 @@ class ReportContent:
 
     def time_table(self) -> tuple[list[str], list[list[str]]]:
         return time_table(self.rd)
+
+    def cost_table(self, dataset: str) -> tuple[list[str], list[list[str]]]:
+        return cost_table(self.rd, self.costs, dataset) if self.costs is not None else ([], [])
+
+    cost_note = COST_NOTE
+
+    def run_time(self) -> str:
+        return run_time_sentence(self.run_span)
 
     def bd_views(self) -> list[tuple[str, str]]:
         """(interval, how the heading says it) of the BD tables: the fixed interval first where bd.csv has it."""
@@ -232,10 +244,11 @@ def fmt(value, digits: int = 3) -> str:
 def load_content(preset: str, rd_path: Path, bd_path: Path, manifest: Path, provenance_path: Path, runs_path: Path | None,
                  report_dir: Path, anchor: str, method: str, fid: pd.DataFrame | None = None,
                  analyses: list[Path] | None = None, not_planned: list[str] | None = None,
-                 backbone_checks: list[Path] | None = None) -> ReportContent:
+                 backbone_checks: list[Path] | None = None, costs: pd.DataFrame | None = None,
+                 run_span: tuple | None = None) -> ReportContent:
     """Read rd.csv, bd.csv, the plots' manifest.json, provenance.json and mlflow_runs.json (None: no runs recorded);
     ``report_dir``: where the report is written (analysis figures are relative to it); ``fid``: fid.csv rows;
-    ``not_planned``: "metrics: reason" of the metrics no job computed."""
+    ``not_planned``: "metrics: reason" of the metrics no job computed; ``costs``, ``run_span``: see `ReportContent`."""
     rd = pd.read_csv(rd_path)
     bd = pd.read_csv(bd_path, keep_default_na=False, na_values=[""])
     figures = json.loads(manifest.read_text())["figures"]
@@ -244,7 +257,7 @@ def load_content(preset: str, rd_path: Path, bd_path: Path, manifest: Path, prov
     metrics = reported_metrics([*rd.columns, *(fid.columns if fid is not None else [])])
     return ReportContent(preset, rd, bd, figures, provenance, mlflow, anchor, method, conventions(anchor, method, metrics), fid,
                          load_analyses(report_dir, analyses or []), list(not_planned or []),
-                         backbone_ceilings=load_backbone_checks(backbone_checks or []))
+                         backbone_ceilings=load_backbone_checks(backbone_checks or []), costs=costs, run_span=run_span)
 
 
 BACKBONE_NOTE = ("Backbone ceilings: each backbone's VAE alone (encode to the posterior's mode, decode), on the first frames "

@@ -24,13 +24,13 @@ th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}
 .warning{background:#fff3cd;border:1px solid #e0b000;padding:.6em;font-weight:bold}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.85em;color:#555}
 figure.rd{display:inline-block;vertical-align:top;width:32%;margin:.5em 1% .5em 0}
+figure.rd.wide,figure.cost.wide{width:65%}figure.cost{display:inline-block;vertical-align:top;width:32%}
 figure.rd_sequences{display:inline-block;vertical-align:top;width:48%;margin:.5em 1% .5em 0}
 .items{display:grid;grid-template-columns:1fr 1fr;gap:0 1.5em}.items h3{font-size:1em}
 figure.crops img{image-rendering:pixelated}
 .note{font-size:.85em;color:#555}ul.summary li{margin:.3em 0}
 code{background:#f5f5f5;padding:0 .2em}details{margin:.5em 0}summary{cursor:pointer;color:#134}
 """
-_OPEN_RD = 6  # RD plots shown open per dataset (two rows)
 
 
 def _table(header: list[str], rows: list[list[str]], css_class: str = "") -> str:
@@ -72,7 +72,8 @@ def _analysis_sections(content: ReportContent, report_dir: Path) -> str:
 
 def _figure(entry: dict, plots_dir: Path, plots_link: str) -> str:
     svg = f' <a href="{escape(plots_link)}/{escape(entry["svg"])}">SVG</a>' if entry.get("svg") else ""
-    return (f'<figure class="{escape(entry["kind"])}">{_embedded_png(plots_dir / entry["png"], entry["caption"])}'
+    css = entry["kind"] + (" wide" if entry.get("zoomed") else "")  # two panels: twice the width
+    return (f'<figure class="{escape(css)}">{_embedded_png(plots_dir / entry["png"], entry["caption"])}'
             f"<figcaption>{escape(entry['caption'])}{svg}</figcaption></figure>")
 
 
@@ -95,11 +96,13 @@ def _dataset_section(content: ReportContent, dataset: str, plots_dir: Path, plot
                                 pivots, "bd-pivots"))
     figures = [f for f in content.figures if f["dataset"] == dataset]
     rd = [f for f in figures if f["kind"] == "rd"]
-    if rd:  # two rows open, in the config's metric order; the other metrics' curves one click away
-        parts.append("<h3>RD curves</h3>" + "".join(_figure(f, plots_dir, plots_link) for f in rd[:_OPEN_RD]))
-        if rd[_OPEN_RD:]:
-            parts.append(_collapsed(f"RD curves of {len(rd) - _OPEN_RD} more metric columns",
-                                    "".join(_figure(f, plots_dir, plots_link) for f in rd[_OPEN_RD:])))
+    if rd:  # one column of each metric open (plots.open_columns), the others one click away
+        shown, more = [f for f in rd if f.get("open", True)], [f for f in rd if not f.get("open", True)]
+        parts.append("<h3>RD curves</h3>" + "".join(_figure(f, plots_dir, plots_link) for f in shown))
+        if more:
+            parts.append(_collapsed(f"RD curves of {len(more)} more metric columns",
+                                    "".join(_figure(f, plots_dir, plots_link) for f in more)))
+    parts += [_figure(f, plots_dir, plots_link) for f in figures if f["kind"] in ("cost", "steps")]
     small = [f for f in figures if f["kind"] == "rd_sequences"]
     if small:
         parts.append(_collapsed("RD curves per sequence", "".join(_figure(f, plots_dir, plots_link) for f in small)))
@@ -126,7 +129,14 @@ def render_html(content: ReportContent, report_dir: Path, plots_dir: Path) -> st
     parts.append("<h2>Caveats</h2>" + _list(content.caveats(), "caveats"))
     parts.append("<h2>Anchor settings (random access)</h2>" + _table(*content.anchor_settings, css_class="anchor-settings"))
     parts.append("<h2>Time per codec</h2><p class=\"note\">Seconds per frame of each rate point's encode and decode, as "
-                 "their records measured them (slowest decoder first).</p>" + _table(*content.time_table(), css_class="time"))
+                 "their records measured them (slowest decoder first).</p>" + _table(*content.time_table(), css_class="time")
+                 + f'<p class="run-time">{escape(content.run_time())}</p>')
+    if content.costs is not None:
+        tables = "".join(f"<p>{escape(dataset)}</p>" + _table(*content.cost_table(dataset), css_class="cost")
+                         for dataset in content.datasets())
+        parts.append(f'<h2>Cost per rate point</h2><p class="note">{escape(content.cost_note)}</p>'
+                     + _collapsed("codec by rate point, per dataset: time, peak memory, decoder MACs, denoiser calls, "
+                                  "parameters", tables, "costs"))
     for dataset in content.datasets():
         parts.append(_dataset_section(content, dataset, plots_dir, plots_link))
     if content.fid is not None:

@@ -57,7 +57,10 @@ def render_markdown(content: ReportContent, links: MarkdownLinks) -> str:
     parts.append("## Caveats\n\n" + "\n".join(f"- {line}" for line in content.caveats()))
     parts.append("## Anchor settings (random access)\n\n" + _table(*content.anchor_settings))
     parts.append("## Time per codec\n\nSeconds per frame of each rate point's encode and decode, as their records measured "
-                 "them (slowest decoder first).\n\n" + _table(*content.time_table()))
+                 "them (slowest decoder first).\n\n" + _table(*content.time_table()) + "\n\n" + content.run_time())
+    if content.costs is not None:
+        parts.append("## Cost per rate point\n\n" + content.cost_note + "".join(
+            f"\n\n### {dataset}\n\n" + _table(*content.cost_table(dataset)) for dataset in content.datasets()))
     for dataset in content.datasets():
         parts.append(f"## Dataset {dataset}")
         for interval, words in content.bd_views():

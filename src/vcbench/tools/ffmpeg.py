@@ -67,10 +67,11 @@ def ffmpeg_version() -> str:
     return first.split(" Copyright")[0].removeprefix("ffmpeg version ").strip()
 
 
-def run_ffmpeg(args: list[str], what: str, stdin_frames: Iterable[bytes] | None = None) -> None:
+def run_ffmpeg(args: list[str], what: str, stdin_frames: Iterable[bytes] | None = None, strict: bool = False) -> None:
     """Run ffmpeg with ``args`` (feeding ``stdin_frames`` to its stdin if given). A failure is a
     one-line error naming ``what`` with ffmpeg's last messages; ffmpeg stopped by a signal is
-    reported as interrupted."""
+    reported as interrupted. ``strict``: any error message fails too (a decoder that conceals a
+    damaged frame, as FFV1 does a slice whose CRC is wrong, says so but exits 0)."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *(["-nostdin"] if stdin_frames is None else []), *args]
     # Output goes to a file: a pipe could fill up and deadlock while we feed stdin. stdout too:
     # VVenC prints its configuration warnings there.
@@ -86,7 +87,7 @@ def run_ffmpeg(args: list[str], what: str, stdin_frames: Iterable[bytes] | None 
             raise
         log.seek(0)
         messages = [line.strip() for line in log.read().decode(errors="replace").splitlines() if line.strip()]
-    check_exit(proc.returncode, messages, what)
+    check_exit(1 if strict and messages and proc.returncode == 0 else proc.returncode, messages, what)
 
 
 def _feed(proc: subprocess.Popen, frames: Iterable[bytes]) -> None:

@@ -119,6 +119,12 @@ def job_provenance(source: Path | None) -> dict[str, Any]:
     return block
 
 
+def finished(block: dict[str, Any]) -> dict[str, Any]:
+    """``block`` (a job's provenance) with when the job finished (UTC): the end of a job whose record states no seconds
+    of its whole work (scoring), so that its MLflow run ends when the job did."""
+    return {**block, "finished_utc": datetime.now(UTC).isoformat(timespec="milliseconds")}
+
+
 def require_same_source(encode_record: dict[str, Any], encode_path: Path, reference: Path, provenance: dict[str, Any]) -> None:
     """A reconstruction is scored only against the source version it was coded from: its encode
     record's source sha256 must be the reference's (``provenance``: the score job's, on ``reference``)."""

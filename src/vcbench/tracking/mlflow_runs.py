@@ -5,8 +5,9 @@ file lose runs). Idempotent: the parent is found again by its ``vcbench.invocati
 preset, a hash of rd.csv, whose rows carry the config hash, and the parent's params: anchor, BD
 method and interval, codecs, ladders) and children by their ``vcbench.key``, so tracking twice
 leaves the number of runs unchanged; other BD settings make a new parent with its own children,
-since a run's params never change. Each child is one ``log_batch`` call, with its encode job's
-start and end as the run's times.
+since a run's params never change. A child spans its RD point's jobs as their records state them (the encode's
+start to the score's end), carries every hash its records hold, and its frames.csv as metrics stepped by frame;
+everything is logged with ``log_batch`` calls of at most MLflow's batch limits.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ import hashlib
 import math
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 from tqdm import tqdm
 
+from vcbench.analysis_record import read_record as read_analysis_record
 from vcbench.job_files import JobFiles
 from vcbench.metrics.registry import column_spec
 from vcbench.tracking.provenance import ID_COLUMNS, PROVENANCE_COLUMNS, data_version, git_state, point_key, tool_versions
@@ -92,8 +95,31 @@ def _search_all(client, experiment_id: str, filter_string: str) -> list:
             return runs
 
 
-def _child_record(row: pd.Series, encode: dict, common_tags: dict[str, str]) -> tuple[dict, dict, dict]:
-    """(params, metrics, tags) of one RD point, whose encode record is ``encode``."""
+@dataclass(frozen=True)
+class PointFiles:
+    """The files of every RD point a command was given, by point key: its encode and decode records, its score
+    summary and its frames.csv."""
+
+    encode: JobFiles
+    decode: JobFiles
+    summary: JobFiles
+    frames: JobFiles
+
+
+def record_hashes(*records: dict) -> dict[str, str]:
+    """Every hash the job records hold (``bitstream_sha256``, a neural codec's ``backbone_hash`` and ``model_hash``, the
+    provenance's ``source_sha256``, ...), by name; where two records name one hash, the first record's (the encode's)."""
+    hashes: dict[str, str] = {}
+    for record in records:
+        for block in (record, record.get("provenance") or {}):
+            for key, value in block.items():
+                if key.endswith(("_hash", "_sha256")) and value and key not in hashes:
+                    hashes[key] = str(value)
+    return hashes
+
+
+def _child_record(row: pd.Series, encode: dict, decode: dict, common_tags: dict[str, str]) -> tuple[dict, dict, dict]:
+    """(params, metrics, tags) of one RD point, whose encode and decode records are ``encode`` and ``decode``."""
     params = {"dataset": row["dataset"], "sequence": row["sequence"], "codec": row["codec"], "rate": row["rate"]}
     for column in _SHAPE_COLUMNS:
         if column in row and pd.notna(row[column]):
@@ -109,50 +135,86 @@ def _child_record(row: pd.Series, encode: dict, common_tags: dict[str, str]) -> 
         "vcbench.role": "child",
         "vcbench.key": point_key(row),
         "bitstream": str(row.get("bitstream", "")),
-        "bitstream_sha256": str(row.get("bitstream_sha256", "")),
-        "source_sha256": str(row.get("source_sha256", "")),
         "config_hash": str(row.get("config_hash", "")),
         "codec_version": str(row.get("codec_version", "")),
         "not_computed": str(row.get("not_computed", "") if pd.notna(row.get("not_computed")) else ""),
     })
+    # rd.csv's hashes, then every further one the records hold (the backbone's or model's content hash of a neural codec)
+    tags.update({c: str(row[c]) for c in ("bitstream_sha256", "source_sha256") if c in row and pd.notna(row[c])})
+    tags.update({k: v for k, v in record_hashes(encode, decode).items() if k not in tags})
     versions: dict = {}
     _flatten("version", encode.get("versions", {}), versions)
     tags.update({k: str(v) for k, v in versions.items()})
     command = encode.get("command")
     if command:
         tags["encode_command"] = command if isinstance(command, str) else " ".join(map(str, command))
-    # every hash the encode record holds (the backbone's or model's content hash of a neural codec, ...)
-    tags.update({key: str(value) for key, value in encode.items() if key.endswith(("_hash", "_sha256")) and value})
     if encode.get("backbone"):
         tags["backbone"] = str(encode["backbone"])
     return params, metrics, tags
 
 
-def job_times(encode: dict) -> tuple[int | None, int | None]:
-    """The encode job's start and end (ms since the epoch) from its record: its provenance's start and its seconds;
-    (None, None) for a record written before jobs recorded their start."""
-    started = (encode.get("provenance") or {}).get("started_utc")
-    if not started:
+def _utc_ms(text: str | None) -> int | None:
+    return int(datetime.fromisoformat(text).timestamp() * 1000) if text else None
+
+
+def job_span(encode: dict, decode: dict, summary: dict) -> tuple[int | None, int | None]:
+    """When an RD point's jobs ran (ms since the epoch), from their records: the encode's start to the last end of the
+    encode (start + its seconds), the decode (likewise) and the score (its recorded finish). (None, None) for
+    records written before jobs recorded their start."""
+    start = _utc_ms((encode.get("provenance") or {}).get("started_utc"))
+    if start is None:
         return None, None
-    start = int(datetime.fromisoformat(started).timestamp() * 1000)
-    seconds = _finite(encode.get("encode_seconds"))
-    return start, start + int(round((seconds or 0.0) * 1000))
+    ends = [start]
+    for record, seconds in ((encode, "encode_seconds"), (decode, "decode_seconds")):
+        began = _utc_ms((record.get("provenance") or {}).get("started_utc"))
+        if began is not None:
+            ends.append(began + int(round((_finite(record.get(seconds)) or 0.0) * 1000)))
+    if (done := _utc_ms((summary.get("provenance") or {}).get("finished_utc"))) is not None:
+        ends.append(done)
+    return start, max(ends)
 
 
-def _batch(client, run_id: str, params: dict, metrics: dict, tags: dict) -> None:
+def frame_metrics(frames_csv: Path, timestamp: int) -> list:
+    """A frames.csv as MLflow metrics: ``frame/<column>`` at step = the frame's index (empty cells, metrics not
+    computed for that frame, left out)."""
+    from mlflow.entities import Metric
+
+    table = pd.read_csv(frames_csv)
+    steps = table["frame"].astype(int).tolist()
+    return [Metric(f"frame/{column}", value, timestamp, step)
+            for column in table.columns if column != "frame"
+            for step, value in zip(steps, table[column].tolist()) if math.isfinite(value)]
+
+
+def _batches(metrics: list, params: list, tags: list) -> Iterator[tuple[list, list, list]]:
+    """(metrics, params, tags) in pieces that log_batch takes: at most 100 params and 100 tags, 1000 entities in all."""
+    from mlflow.utils.validation import MAX_ENTITIES_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
+
+    while True:
+        some_params, params = params[:MAX_PARAMS_TAGS_PER_BATCH], params[MAX_PARAMS_TAGS_PER_BATCH:]
+        some_tags, tags = tags[:MAX_PARAMS_TAGS_PER_BATCH], tags[MAX_PARAMS_TAGS_PER_BATCH:]
+        room = MAX_ENTITIES_PER_BATCH - len(some_params) - len(some_tags)
+        some_metrics, metrics = metrics[:room], metrics[room:]
+        yield some_metrics, some_params, some_tags
+        if not (metrics or params or tags):
+            return
+
+
+def _batch(client, run_id: str, params: dict, metrics: dict, tags: dict, stepped: list = ()) -> None:
+    """Log ``metrics`` (name -> value, at step 0), the ``stepped`` Metric entities, ``params`` and ``tags`` in as few
+    calls as MLflow's batch limits allow (``tags`` last: a run's ``vcbench.complete`` tag says everything before it is in)."""
     from mlflow.entities import Metric, Param, RunTag
 
     now = int(time.time() * 1000)
-    metric_list = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
-    # One request per run in practice; the API takes at most 1000 metrics per call.
-    for start in range(0, max(len(metric_list), 1), 1000):
-        first = start == 0
-        client.log_batch(
-            run_id,
-            metrics=metric_list[start:start + 1000],
-            params=[Param(k, str(v)[:_PARAM_LIMIT]) for k, v in params.items()] if first else [],
-            tags=[RunTag(k, str(v)[:_TAG_LIMIT]) for k, v in tags.items()] if first else [],
-        )
+    entities = [Metric(k, float(v), now, 0) for k, v in metrics.items()] + list(stepped)
+    tag_list = [RunTag(k, str(v)[:_TAG_LIMIT]) for k, v in tags.items()]
+    complete = [t for t in tag_list if t.key == "vcbench.complete"]
+    batches = list(_batches(entities, [Param(k, str(v)[:_PARAM_LIMIT]) for k, v in params.items()],
+                            [t for t in tag_list if t.key != "vcbench.complete"]))
+    for some_metrics, some_params, some_tags in batches:
+        client.log_batch(run_id, metrics=some_metrics, params=some_params, tags=some_tags)
+    if complete:
+        client.log_batch(run_id, tags=complete)
 
 
 def parent_params(preset: str, rd: pd.DataFrame, bd: pd.DataFrame, anchor: str) -> dict:
@@ -176,10 +238,10 @@ def parent_params(preset: str, rd: pd.DataFrame, bd: pd.DataFrame, anchor: str) 
     return params
 
 
-def log_runs(root: Path, preset: str, rd_path: Path, bd_path: Path, encode_records: JobFiles, experiment: str,
+def log_runs(root: Path, preset: str, rd_path: Path, bd_path: Path, points: PointFiles, experiment: str,
              tracking_uri: str, anchor: str) -> dict:
-    """Create (or find again) the parent and child runs of this report (each child's knobs, versions, hashes
-    and times from its ``encode_records`` entry); return their ids."""
+    """Create (or find again) the parent and child runs of this report (each child's knobs, versions, hashes, times and
+    per-frame values from its ``points`` files); return their ids."""
     client = _client(tracking_uri)
     experiment_id = _experiment_id(client, experiment, tracking_uri, root)
     rd, bd = pd.read_csv(rd_path), pd.read_csv(bd_path, keep_default_na=False, na_values=[""])
@@ -212,26 +274,30 @@ def log_runs(root: Path, preset: str, rd_path: Path, bd_path: Path, encode_recor
         parent_id = client.create_run(experiment_id, run_name=f"{preset} {invocation[-8:]}",
                                       tags={**common, "vcbench.role": "parent"}).info.run_id
         _batch(client, parent_id, params, bd_metrics(bd), parent_tags)
-    done = {r.data.tags["vcbench.key"]: r.info.run_id for r in existing
-            if r.data.tags.get("vcbench.role") == "child" and r.data.tags.get("vcbench.complete") == "1"}
-    partial = {r.data.tags["vcbench.key"]: r.info.run_id for r in existing
-               if r.data.tags.get("vcbench.role") == "child" and r.data.tags.get("vcbench.complete") != "1"}
     children: dict[str, str] = {}
+    for run in existing:
+        if run.data.tags.get("vcbench.role") != "child":
+            continue
+        if run.data.tags.get("vcbench.complete") == "1":
+            children[run.data.tags["vcbench.key"]] = run.info.run_id
+        else:  # cut short: logged again from the start, so that no per-frame value is in its history twice
+            client.delete_run(run.info.run_id)
     for _, row in tqdm(rd.iterrows(), total=len(rd), desc="mlflow runs", unit="run", disable=None):
         key = point_key(row)
-        if key in done:
-            children[key] = done[key]
+        if key in children:
             continue
-        encode = encode_records.read_json(key)
-        params, metrics, tags = _child_record(row, encode, common)
-        start, end = job_times(encode)
-        run_id = partial.get(key) or client.create_run(
+        encode, decode, summary = (files.read_json(key) for files in (points.encode, points.decode, points.summary))
+        params, metrics, tags = _child_record(row, encode, decode, common)
+        start, end = job_span(encode, decode, summary)
+        run_id = client.create_run(
             experiment_id, run_name=key, start_time=start,
             tags={"mlflow.parentRunId": parent_id, "vcbench.invocation": invocation, "vcbench.role": "child",
                   "vcbench.key": key}).info.run_id
-        _batch(client, run_id, params, metrics, {**tags, "vcbench.complete": "1"})
+        per_frame = frame_metrics(points.frames.of(key), end or int(time.time() * 1000))
+        _batch(client, run_id, params, metrics, {**tags, "vcbench.complete": "1"}, per_frame)
         client.set_terminated(run_id, "FINISHED", end_time=end)
         children[key] = run_id
+    children = {point_key(row): children[point_key(row)] for _, row in rd.iterrows()}  # rd.csv's order
     return {
         "tracking_uri": tracking_uri,
         "experiment": experiment,
@@ -261,8 +327,18 @@ def bd_metrics(bd: pd.DataFrame) -> dict:
     return metrics
 
 
-def log_artifacts(record: dict, files: Iterable[Path], directories: Iterable[Path]) -> list[str]:
-    """Attach the aggregate outputs to the parent run and close it; returns the artifact paths."""
+def analysis_files(record_path: Path) -> list[Path]:
+    """An analysis record and the figures and tables it names (relative to its folder)."""
+    record = read_analysis_record(record_path)
+    folder = record_path.parent
+    return [record_path, *(folder / name for name in record.figures), *(folder / table.csv for table in record.tables)]
+
+
+def log_artifacts(record: dict, files: Iterable[Path], directories: Iterable[Path], analyses: Iterable[Path],
+                  report_dir: Path) -> list[str]:
+    """Attach the aggregate outputs to the parent run and close it: ``files``, ``directories`` (their files) and each
+    analysis record with its figures and tables, under its folder's path relative to ``report_dir`` (elsewhere, such as a
+    study's, under ``analysis/`` and its folder's name); returns the artifact paths."""
     client = _client(record["tracking_uri"])
     run_id = record["parent_run_id"]
     logged = []
@@ -274,5 +350,14 @@ def log_artifacts(record: dict, files: Iterable[Path], directories: Iterable[Pat
         for path in sorted(p for p in directory.glob("*") if p.is_file() and not p.name.startswith(".")):
             client.log_artifact(run_id, str(path), artifact_path=directory.name)
             logged.append(f"{directory.name}/{path.name}")
+    for record_path in analyses:
+        folder = record_path.parent.resolve()
+        inside = folder.is_relative_to(report_dir.resolve())
+        where = folder.relative_to(report_dir.resolve()).as_posix() if inside else f"analysis/{folder.name}"
+        for path in analysis_files(record_path):
+            # a figure may sit in a subfolder of its record's: it keeps that place
+            place = (Path(where) / path.parent.resolve().relative_to(folder)).as_posix()
+            client.log_artifact(run_id, str(path), artifact_path=place)
+            logged.append(f"{place}/{path.name}")
     client.set_terminated(run_id, "FINISHED")
     return logged

@@ -24,10 +24,10 @@ from vcbench.errors import VcbenchError
 from vcbench.io import dumps_json, open_regular_file, sha256_file
 from vcbench.metrics.registry import available_metrics, metric_columns
 from vcbench.metrics.scoring import score_files
+from vcbench.reconstruction import decode_to_y4m
 from vcbench.results import RDRow, rd_cells, record_path
 from vcbench.verify.compare import EXACT, SIX_DECIMALS, Check, Tolerance, metric_tolerance, plain, platform_differences
 from vcbench.video import Y4MReader, read_y4m_header
-from vcbench.video.convert import match_format
 
 # rd.csv columns that are labels or free text, not re-derivable from a decode: the labels are checked
 # against the bitstream's path and the score job's summary (the codec column holds the config key;
@@ -187,8 +187,7 @@ def _decode_and_score(result: RowResult, row: dict[str, Any], encode: dict[str, 
         reconstruction = Path(tmp) / "rec.y4m"
         try:
             codec = create_codec(encode["codec"], **options)
-            info = codec.decode(bitstream, reconstruction)
-            match_format(reconstruction, read_y4m_header(source))
+            info = decode_to_y4m(codec, bitstream, reconstruction, read_y4m_header(source), source)  # as the DAG decodes
             with Y4MReader(reconstruction) as reader:
                 decoded = reader.count_frames()
             scores = score_files(source, reconstruction, metrics, min(frames, decoded), metric_options, progress=False)

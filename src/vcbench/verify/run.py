@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from vcbench import layout
-from vcbench.commands.options import metric_options as checked_metric_options
 from vcbench.errors import ConfigError, VcbenchError
 from vcbench.io import sha256_file
+from vcbench.metrics.registry import checked_metric_options
 from vcbench.results import read_rd, record_path
 from vcbench.tracking.job import code_state
 from vcbench.verify.bd import read_bd, verify_bd

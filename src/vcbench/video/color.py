@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from vcbench.video.frame import Frame, VideoFormat
@@ -24,8 +26,10 @@ def yuv_to_rgb(frame: Frame, fmt: VideoFormat) -> np.ndarray:
     """
     scale = float(1 << (fmt.bit_depth - 8))
     y = frame.y.astype(np.float32)
-    u = _upsample_chroma(frame.u, fmt.height, fmt.width).astype(np.float32)
-    v = _upsample_chroma(frame.v, fmt.height, fmt.width).astype(np.float32)
+    # Chroma is normalised and weighted at its own resolution, then upsampled: the same float32 operations
+    # on every sample as after upsampling (nearest-neighbour repeats values), on a quarter of them.
+    u = frame.u.astype(np.float32)
+    v = frame.v.astype(np.float32)
     if fmt.full_range:
         peak = float(fmt.max_value)
         y = y / peak
@@ -35,10 +39,12 @@ def yuv_to_rgb(frame: Frame, fmt: VideoFormat) -> np.ndarray:
         y = (y - 16.0 * scale) / (219.0 * scale)
         u = (u - 128.0 * scale) / (224.0 * scale)
         v = (v - 128.0 * scale) / (224.0 * scale)
-    r = y + 2.0 * (1.0 - _KR) * v
-    b = y + 2.0 * (1.0 - _KB) * u
-    g = (y - _KR * r - _KB * b) / _KG
-    return np.clip(np.stack([r, g, b], axis=-1), 0.0, 1.0)
+    rgb = np.empty((fmt.height, fmt.width, 3), np.float32)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    np.add(y, _upsample_chroma(2.0 * (1.0 - _KR) * v, fmt.height, fmt.width), out=r)
+    np.add(y, _upsample_chroma(2.0 * (1.0 - _KB) * u, fmt.height, fmt.width), out=b)
+    np.divide(y - _KR * r - _KB * b, _KG, out=g)
+    return np.clip(rgb, 0.0, 1.0, out=rgb)
 
 
 def rgb_to_yuv(rgb: np.ndarray, fmt: VideoFormat) -> Frame:
@@ -76,5 +82,20 @@ def yuv_to_srgb8(frame: Frame, fmt: VideoFormat) -> np.ndarray:
     It is :func:`yuv_to_rgb` (BT.709 matrix, the range the Y4M header states, nearest-neighbour chroma
     upsampling) rounded to 8 bits: a Y4M carries no transfer tag, and BT.709 video is displayed with
     (nearly) the sRGB display curve, so the gamma-encoded RGB is taken as sRGB.
+
+    A score job gives the same frames to each of those metrics, so a frame is converted once: the image is
+    kept (read-only) for as long as the frame object lives, and every later call on it returns that image.
     """
-    return np.rint(yuv_to_rgb(frame, fmt) * 255.0).astype(np.uint8)
+    key = (id(frame), fmt)
+    image = _SRGB8.get(key)
+    if image is None:
+        rgb = yuv_to_rgb(frame, fmt)
+        image = np.rint(np.multiply(rgb, 255.0, out=rgb), out=rgb).astype(np.uint8)
+        image.flags.writeable = False
+        _SRGB8[key] = image
+        weakref.finalize(frame, _SRGB8.pop, key, None)
+    return image
+
+
+#: (id of a live frame, its format) -> its 8-bit sRGB image; an entry leaves with its frame
+_SRGB8: dict[tuple[int, VideoFormat], np.ndarray] = {}

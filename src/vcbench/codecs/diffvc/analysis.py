@@ -30,6 +30,7 @@ import pandas as pd
 
 from vcbench.analysis_record import AnalysisRecord
 from vcbench.bd import lower_is_better
+from vcbench.codecs.analyses import AnalysisJob
 from vcbench.errors import ConfigError
 from vcbench.io import atomic_path, sha256_file, write_text_atomic
 from vcbench.metrics.registry import column_spec
@@ -310,3 +311,30 @@ def run_propagation(out_dir: Path, points: list[tuple[str, Path]], intra_period:
             "propagation.png", ("Mean of every metric per rate point and position in the intra period", "propagation.csv"), findings,
             {"intra_period": intra_period, "frames_csv": [str(p) for _, p in points]})
     return by_position
+
+
+# -- the jobs of the workflow's plan (`vcbench analysis NAME`; declared in vcbench.codecs.diffvc.analyses) -----------
+def _ids(job: AnalysisJob) -> dict[str, str]:
+    return {"codec": job.codec, "dataset": job.dataset, "sequence": job.sequence}
+
+
+def tdir_job(job: AnalysisJob) -> str:
+    table, findings = run_tdir(job.file("bitstream"), job.source, job.out_dir, job.score, job.codec_options, _ids(job))
+    return "\n".join([table.round(4).to_string(index=False), *findings])
+
+
+def qpp_job(job: AnalysisJob) -> str:
+    from vcbench.codecs.diffvc.settings import OPTIONS
+
+    OPTIONS.parse(job.codec_options, "diffvc options (-o)")  # before anything is read or written
+    points = [(encode, summary) for (_, encode), (_, summary) in zip(job.inputs["encode_record"], job.inputs["summary"])]
+    table = run_qpp(job.source, job.out_dir, points, sorted(set(job.settings["grid"])), job.codec_options, _ids(job))
+    return table.round(5).to_string(index=False)
+
+
+def propagation_job(job: AnalysisJob) -> str:
+    from vcbench.codecs.diffvc.settings import OPTIONS
+
+    intra_period = OPTIONS.parse(job.codec_options, "diffvc options (-o)")["intra_period"]
+    table = run_propagation(job.out_dir, job.inputs["frames"], intra_period, _ids(job))
+    return table.round(4).to_string(index=False)

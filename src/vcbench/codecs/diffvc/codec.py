@@ -24,17 +24,16 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from vcbench.codecs.base import Codec, RatePoint
+from vcbench.codecs.base import RatePoint
 from vcbench.codecs.container import Container, video_fields, video_format
 from vcbench.codecs.diffvc import bitstream, settings
 from vcbench.codecs.diffvc.store import DiffVcModel, find_model, frame_multiple, load_model
 from vcbench.codecs.diffvc.tdir import SAMPLER, DiffusionDecoder, check_sampler
-from vcbench.diffusion.backbone import check_precision
+from vcbench.codecs.neural import NeuralCodec
 from vcbench.diffusion.compatibility import PRECISIONS
 from vcbench.diffusion.frames import pad_to_multiple, to_frames
 from vcbench.errors import BitstreamError, ConfigError
 from vcbench.tools.determinism import platform_record
-from vcbench.tools.device import prepare_torch
 from vcbench.video import VideoFormat, Y4MReader, Y4MWriter, read_y4m_header, yuv_to_rgb
 
 CHUNK = 4  # frames per VAE encoder call
@@ -46,28 +45,11 @@ def _symbols_crc(crc: int, symbols: tuple[torch.Tensor, ...]) -> int:
     return crc
 
 
-class DiffVcCodec(Codec):
-    name = "diffvc"
-    extension = "diffvc"
-    uses_gpu = True
-    option_set = settings.OPTIONS
-    knob_set = settings.KNOBS
-
-    def __init__(self, **options: Any):
-        super().__init__(**options)
-        self.device = prepare_torch(self.options["device"], self.options["threads"], "diffvc options")
-        check_precision(self.options["precision"], self.device, "diffvc options")
-
-    def versions(self) -> dict[str, str]:
-        import importlib.metadata
-
-        import diffusers
-
-        return {"torch": torch.__version__, "diffusers": diffusers.__version__, "peft": importlib.metadata.version("peft"),
-                "constriction": importlib.metadata.version("constriction"), "format": str(bitstream.FORMAT_VERSION)}
-
-    def frames_in(self, bitstream_path: Path) -> int:
-        return bitstream.read(Path(bitstream_path)).header["frames"]
+class DiffVcCodec(NeuralCodec):
+    facts = settings.FACTS
+    file_format = bitstream.FORMAT
+    libraries = ("diffusers", "peft")
+    decode_options = {"tdir_r": "decode_tdir_r"}
 
     def load(self, folder: str | Path | None = None) -> DiffVcModel:
         """The model and its backbone, with the backbone's memory options, refused in one line if DiffVC cannot drive it."""
@@ -134,11 +116,6 @@ class DiffVcCodec(Codec):
                     chunk = []
 
     # -- decoder -------------------------------------------------------------------------------------
-    def decode(self, bitstream_path: Path, reconstruction: Path) -> dict[str, Any]:
-        started = time.perf_counter()
-        record = self.decoder(bitstream_path).decode(reconstruction, self.options["decode_tdir_r"])
-        return {**record, "seconds_per_frame": (time.perf_counter() - started) / record["frames"]}
-
     def decoder(self, bitstream_path: Path) -> Decoder:
         """A bitstream read and checked and its model loaded once, for one or more decodes."""
         return Decoder(self, Path(bitstream_path))

@@ -8,6 +8,8 @@ q rises). The bounds also bound what a bitstream header may ask a decoder to do 
 
 from __future__ import annotations
 
+from vcbench.codecs.base import CodecFacts
+from vcbench.codecs.neural import DEVICE_OPTIONS
 from vcbench.diffusion.compatibility import MEMORY_OPTIONS, check_backbone_option
 from vcbench.diffusion.strength import first_step
 from vcbench.errors import ConfigError
@@ -21,9 +23,7 @@ OPTIONS = OptionSet(
     Option("model", str, "models/diffvc", "DiffVC model folder (diffusers layout: intra/, inter/, adapter/, model_index.json)"),
     Option("backbone", str, "models/embedded", "diffusers folder of the backbone the model was trained on (checked by content hash)"),
     Option("models_dir", str, None, "decoder: folder whose subfolders are searched for the model and backbone by content hash"),
-    Option("device", str, "auto", "auto (CUDA when present, else the CPU), cpu or cuda", choices=("auto", "cpu", "cuda")),
-    Option("threads", int, 0, "torch CPU threads (0: the job's, tools/threads.py; 1 avoids oversubscription when jobs run side by side)",
-           minimum=0),
+    *DEVICE_OPTIONS,
     Option("intra_period", int, 32, "frames from one I-frame to the next (the others are P-frames)", minimum=1, maximum=65535),
     Option("steps", int, 4, "sampling steps of the diffusion decoder's schedule (written in the header; strength says how many "
                             "run)", minimum=1, maximum=MAX_STEPS),
@@ -66,3 +66,5 @@ KNOBS = OptionSet(
     Option("q", int, 32, f"quantisation index 0..{Q_MAX}: sets the quantiser scales and the denoiser's prompt (rate falls as q "
                          "rises)", minimum=0, maximum=Q_MAX),
 )
+
+FACTS = CodecFacts("diffvc", "vcbench.codecs.diffvc.codec:DiffVcCodec", "diffvc", True, OPTIONS, KNOBS)

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from vcbench.analysis_record import AnalysisRecord, JobName, Table
+from vcbench.codecs.analyses import AnalysisJob
 from vcbench.codecs.divinr import bitstream
 from vcbench.codecs.divinr.codec import DivInrCodec
 from vcbench.errors import ConfigError
@@ -31,7 +32,7 @@ from vcbench.io import atomic_path, sha256_file, write_text_atomic
 from vcbench.video import read_y4m_header
 from vcbench.video.convert import match_format
 
-# Scores one reconstruction against the source: (means per column, {metric: why not computed}).
+# Scores one reconstruction against the source: (means per column, {metric: why not computed}); `AnalysisJob.score`.
 Scorer = Callable[[Path], tuple[dict[str, float], dict[str, str]]]
 
 
@@ -146,3 +147,12 @@ def run(bitstream_path: Path, source: Path, out_dir: Path, job: JobName, step_co
                                      "step_counts": sorted(set(step_counts)), "codec_options": codec_options})
     return result
 
+
+
+def denoising_job(job: AnalysisJob) -> str:
+    """`vcbench analysis denoising`: one bitstream of the workflow's plan (`vcbench.codecs.divinr.analyses`)."""
+    result = run(job.file("bitstream"), job.source, job.out_dir, JobName(job.dataset, job.sequence, job.codec, job.rate),
+                 list(job.settings["steps"]), job.score, job.codec_options)
+    return (f"per denoising step (of {result.header_steps}):\n{result.per_step.round(4).to_string(index=False)}\n"
+            f"per number of sampling steps:\n{result.per_step_count.round(4).to_string(index=False)}"
+            + "".join(f"\nnot computed: {name}: {reason}" for name, reason in result.not_computed.items()))

@@ -13,14 +13,15 @@ from typing import Any
 
 import torch
 
-from vcbench.codecs.base import Codec, RatePoint
+from vcbench.codecs.base import RatePoint
 from vcbench.codecs.container import video_fields, video_format
 from vcbench.codecs.divinr import bitstream, settings
 from vcbench.codecs.divinr.bitstream import FORMAT
 from vcbench.codecs.divinr.encoder import EncoderSettings, optimise_gop
 from vcbench.codecs.divinr.gop import GopModel
 from vcbench.codecs.divinr.inr import upsampling_stages
-from vcbench.diffusion.backbone import Backbone, check_precision, find_backbone, load_backbone
+from vcbench.codecs.neural import NeuralCodec
+from vcbench.diffusion.backbone import Backbone, find_backbone, load_backbone
 from vcbench.diffusion.compatibility import PRECISIONS, backbone_facts, divinr_problem
 from vcbench.diffusion.frames import pad_to_multiple, read_rgb, to_frames
 from vcbench.diffusion.lora import attach_lora
@@ -28,7 +29,6 @@ from vcbench.diffusion.noise import SAMPLERS, noise_process, sample
 from vcbench.diffusion.strength import first_step
 from vcbench.errors import BitstreamError, ConfigError
 from vcbench.tools.determinism import platform_record
-from vcbench.tools.device import prepare_torch
 from vcbench.video import VideoFormat, Y4MWriter, read_y4m_header
 
 
@@ -60,29 +60,11 @@ def _time_ids(backbone: Backbone, fps: float) -> list[float] | None:
     return [round(fps - 1, 3), 127.0, 0.02] if backbone.kind == "video" else None
 
 
-class DivInrCodec(Codec):
-    name = "divinr"
-    extension = "divinr"
-    uses_gpu = True
-    option_set = settings.OPTIONS
-    knob_set = settings.KNOBS
-
-    def __init__(self, **options: Any):
-        super().__init__(**options)
-        self.device = prepare_torch(self.options["device"], self.options["threads"], "divinr options")
-        check_precision(self.options["precision"], self.device, "divinr options")
-
-    def versions(self) -> dict[str, str]:
-        import importlib.metadata
-
-        import diffusers
-        import peft
-
-        return {"torch": torch.__version__, "diffusers": diffusers.__version__, "peft": peft.__version__,
-                "constriction": importlib.metadata.version("constriction"), "format": str(FORMAT.version)}
-
-    def frames_in(self, bitstream_path: Path) -> int:
-        return bitstream.read(Path(bitstream_path)).header["frames"]
+class DivInrCodec(NeuralCodec):
+    facts = settings.FACTS
+    file_format = FORMAT
+    libraries = ("diffusers", "peft")
+    decode_options = {"steps": "decode_steps", "x0_dir": "x0_dir"}
 
     # -- encoder -------------------------------------------------------------------------------
     def encode(self, source: Path, bitstream_path: Path, rate: RatePoint, frames: int | None = None) -> dict[str, Any]:
@@ -133,12 +115,6 @@ class DivInrCodec(Codec):
                 "versions": self.versions()}
 
     # -- decoder -------------------------------------------------------------------------------
-    def decode(self, bitstream_path: Path, reconstruction: Path) -> dict[str, Any]:
-        started = time.perf_counter()
-        decoder = self.decoder(bitstream_path)
-        record = decoder.decode(reconstruction, self.options["decode_steps"], self.options["x0_dir"])
-        return {**record, "seconds_per_frame": (time.perf_counter() - started) / record["frames"]}
-
     def decoder(self, bitstream_path: Path) -> Decoder:
         """A bitstream read, checked and its backbone loaded once, for one or more decodes."""
         return Decoder(self, Path(bitstream_path))

@@ -7,6 +7,8 @@ cannot make it allocate gigabytes (see :mod:`vcbench.codecs.divinr.bitstream`).
 
 from __future__ import annotations
 
+from vcbench.codecs.base import CodecFacts
+from vcbench.codecs.neural import DEVICE_OPTIONS
 from vcbench.diffusion.compatibility import MEMORY_OPTIONS, check_backbone_option
 from vcbench.options import Option, OptionSet
 
@@ -29,9 +31,7 @@ OPTIONS = OptionSet(
                                                "the INR latents concatenated (the embedded one, SVD) or a stock image one (SD "
                                                "1.5/2.1, SD-Turbo, SDXL: the noised INR latents are its start, strength < 1)"),
     Option("models_dir", str, None, "decoder: folder whose subfolders are searched for the backbone by content hash"),
-    Option("device", str, "auto", "auto (CUDA when present, else the CPU), cpu or cuda", choices=("auto", "cpu", "cuda")),
-    Option("threads", int, 0, "torch CPU threads (0: the job's, tools/threads.py; 1 avoids oversubscription when jobs run side by side)",
-           minimum=0),
+    *DEVICE_OPTIONS,
     Option("x0_dir", str, None, "decoder: also write every sampling step's predicted clean frames, as step_<k>.y4m in this "
                                 "folder (the denoising analysis)"),
     Option("decode_steps", int, None, "decoder: sample with this many steps instead of the header's (not the normative decode)",
@@ -69,3 +69,5 @@ KNOBS = OptionSet(
     Option("lora_rank", int, 1, "rank of the LoRA adapters (0: none)", minimum=0, maximum=64),
     Option("rate_weight", float, 1.0, "weight of the rate term (estimated bits per pixel)", minimum=0),
 )
+
+FACTS = CodecFacts("divinr", "vcbench.codecs.divinr.codec:DivInrCodec", "divinr", True, OPTIONS, KNOBS)

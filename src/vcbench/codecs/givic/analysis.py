@@ -30,11 +30,13 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from vcbench.analysis_record import AnalysisRecord
 from vcbench.bd import BDWarning, bd, lower_is_better
+from vcbench.codecs.analyses import AnalysisJob
 from vcbench.codecs.base import RatePoint
 from vcbench.codecs.givic.codec import GivicCodec
 from vcbench.errors import ConfigError
-from vcbench.io import atomic_path, sha256_file, write_json_atomic, write_text_atomic
+from vcbench.io import atomic_path, read_record, sha256_file, write_json_atomic, write_text_atomic
 from vcbench.metrics.registry import column_spec
+from vcbench.results import record_kind
 from vcbench.video import read_y4m_header
 from vcbench.video.convert import match_format
 
@@ -269,3 +271,52 @@ def context_length(points: list[dict[str, Any]], reference: int, out_dir: Path, 
                    {"caption": "every coded point", "csv": "context_points.csv"}],
         "findings": findings, "reference_context": reference, "contexts": contexts}).write(out_dir)
     return summary
+
+
+# -- the jobs of the workflow's plan (`vcbench analysis NAME`; declared in vcbench.codecs.givic.analyses) -------------
+def _identity(job: AnalysisJob) -> dict[str, str]:
+    return {"codec": job.codec, "dataset": job.dataset, "sequence": job.sequence}
+
+
+def _scorer(job: AnalysisJob) -> Scorer:
+    if "psnr" not in job.metrics:
+        raise ConfigError(f"--metrics {','.join(job.metrics)}: the GIViC analyses plot and compare PSNR-YUV; include psnr")
+    return job.score
+
+
+def sampling_steps_job(job: AnalysisJob) -> str:
+    table = sampling_steps(job.file("bitstream"), job.source, job.out_dir, list(job.settings["steps"]), _scorer(job),
+                           job.codec_options, _identity(job))
+    return table.round(4).to_string(index=False)
+
+
+def _point(job: AnalysisJob, context: int, bitstream_path: Path | None) -> str:
+    from vcbench.codecs.givic.settings import KNOBS
+
+    rate = RatePoint(job.rate, KNOBS.parse(job.knobs, "givic rate knobs (-p)"))
+    out = job.outputs[0]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    record = context_point(job.source, out, rate, job.frames, context, _scorer(job), job.codec_options, bitstream_path)
+    return (f"{out}: L={context} {job.rate}: {record['bpp']:.5f} bpp, PSNR-YUV {record.get('psnr_yuv', float('nan')):.2f} dB, "
+            f"{record['macs_per_pixel'] / 1e3:.1f} kMAC/pixel, {record['decoded_fps']:.2f} fps")
+
+
+def context_reference_job(job: AnalysisJob) -> str:
+    """A point at the codec's own context length: the ladder's bitstream measured."""
+    return _point(job, _check_options(job.codec_options)["context"], job.file("bitstream"))
+
+
+def context_point_job(job: AnalysisJob) -> str:
+    """A point at another context length (the stage's item): the sequence coded anew."""
+    return _point(job, int(job.item), None)
+
+
+def context_length_job(job: AnalysisJob) -> str:
+    records = []
+    for _, path in job.inputs["reference"] + job.inputs.get("point", []):
+        record = read_record(path, {})
+        if record_kind(record) != "context-point":
+            raise ConfigError(f"{path}: not a context-point record; run `vcbench analysis context_length --stage point` again")
+        records.append(record)
+    summary = context_length(records, _check_options(job.codec_options)["context"], job.out_dir, _identity(job))
+    return summary.round(3).to_string(index=False)

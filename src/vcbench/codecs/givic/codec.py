@@ -8,23 +8,22 @@ source's format back (bit depth, range flag, chroma siting and size, all from th
 
 from __future__ import annotations
 
-import importlib.metadata
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from vcbench.codecs.base import Codec, RatePoint
+from vcbench.codecs.base import RatePoint
 from vcbench.codecs.container import video_fields, video_format
 from vcbench.codecs.givic import bitstream, settings
 from vcbench.codecs.givic.encoder import TrainSettings, optimise_gop
 from vcbench.codecs.givic.model import Denoiser
 from vcbench.codecs.givic.pyramid import frames_to_tensor, geometry_for, tensor_to_frames
 from vcbench.codecs.givic.sampling import Sampler
+from vcbench.codecs.neural import NeuralCodec
 from vcbench.errors import BitstreamError, ConfigError
 from vcbench.tools.determinism import platform_record
-from vcbench.tools.device import prepare_torch
 from vcbench.video import VideoFormat, Y4MReader, Y4MWriter
 
 
@@ -39,23 +38,10 @@ def source_format(header: dict[str, Any]) -> VideoFormat:
     return coded.with_size(coded.width - header["crop_right"], coded.height - header["crop_bottom"])
 
 
-class GivicCodec(Codec):
-    name = "givic"
-    extension = "givic"
-    uses_gpu = True
-    option_set = settings.OPTIONS
-    knob_set = settings.KNOBS
-
-    def __init__(self, **options: Any):
-        super().__init__(**options)
-        self.device = prepare_torch(self.options["device"], self.options["threads"], "givic options")
-
-    def versions(self) -> dict[str, str]:
-        return {"torch": torch.__version__, "constriction": importlib.metadata.version("constriction"),
-                "format": str(bitstream.FORMAT.version)}
-
-    def frames_in(self, bitstream_path: Path) -> int:
-        return bitstream.read(Path(bitstream_path)).header["frames"]
+class GivicCodec(NeuralCodec):
+    facts = settings.FACTS
+    file_format = bitstream.FORMAT
+    decode_options = {"steps": "decode_steps"}
 
     def _model(self, header: dict[str, Any], frames: int, seed: int) -> Denoiser:
         """The denoiser of a GOP of ``frames`` frames, initialised from ``seed`` (the decoder overwrites every weight)."""
@@ -106,11 +92,6 @@ class GivicCodec(Codec):
                 "header": header, "gops": reports, "seconds_per_frame": elapsed / frames, "versions": self.versions()}
 
     # -- decoder -------------------------------------------------------------------------------
-    def decode(self, bitstream_path: Path, reconstruction: Path) -> dict[str, Any]:
-        started = time.perf_counter()
-        record = self.decoder(bitstream_path).decode(reconstruction, self.options["decode_steps"])
-        return {**record, "seconds_per_frame": (time.perf_counter() - started) / record["frames"]}
-
     def decoder(self, bitstream_path: Path) -> Decoder:
         """A bitstream read and checked once, for one or more decodes."""
         return Decoder(self, Path(bitstream_path))

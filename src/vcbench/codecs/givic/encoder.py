@@ -78,6 +78,8 @@ class TokenTable:
         first = [sum(geometry.tokens(j) for j in range(1, k)) for k in levels]
         self.x0 = torch.cat([tokenise(video, geometry, k) for k, video in zip(levels, pyramid)])
         self.cond = torch.cat([sampler.conditioning(k, pyramid[k - 2] if k > 1 else None) for k in levels])
+        # the same per level (views): the true pyramid's conditioning does not change with the weights, every refresh reuses it
+        self.true_cond = self.cond.split([geometry.tokens(k) for k in levels])
         self.positions = torch.cat([sampler.positions[k] for k in levels])
         window = [sampler.window(geometry.tokens(k)) for k in levels]
         index = [torch.arange(geometry.tokens(k)) for k in levels]
@@ -96,7 +98,7 @@ class TokenTable:
     def refresh(self, sampler: Sampler, pyramid: list[torch.Tensor], seed: int) -> None:
         levels = self.geometry.levels
         with torch.no_grad():
-            true = sampler.pass_clean(pyramid)
+            true = sampler.pass_clean(pyramid, self.true_cond)
             own = sampler.decode(seed, levels=levels - 1) if levels > 1 else []
         blocks = range(len(true[0].states))
         self.true_states = [torch.cat([r.states[b] for r in true]) for b in blocks]

@@ -63,11 +63,11 @@ class Sampler:
         return tokenise(upsample(above), self.geometry, level)
 
     def level(self, level: int, above: torch.Tensor | None, above_states: list[torch.Tensor] | None,
-              noise: torch.Tensor | None = None, clean: torch.Tensor | None = None) -> LevelResult:
+              noise: torch.Tensor | None = None, clean: torch.Tensor | None = None, cond: torch.Tensor | None = None) -> LevelResult:
         """Sample ``level`` from ``noise`` (N, 6, t, h, w), or pass its ``clean`` tokens to get their
         states. ``above`` is the level above as decoded and ``above_states`` its tokens' end states
-        (None at level 1)."""
-        cond = self.conditioning(level, above)
+        (None at level 1); ``cond``, where the caller has it, is ``conditioning(level, above)``."""
+        cond = self.conditioning(level, above) if cond is None else cond
         count = cond.shape[0]
         window = self.window(count)
         level_index = torch.full((count,), level - 1, dtype=torch.long, device=self.device)
@@ -97,24 +97,27 @@ class Sampler:
             x = alpha_next * x0 + sigma_next * (x - alpha * x0) / sigma
         return x
 
-    def noise(self, seed: int) -> list[torch.Tensor]:
-        """Every level's initial noise, in level order, from one seeded CPU generator."""
+    def noise(self, seed: int, levels: int | None = None) -> list[torch.Tensor]:
+        """The initial noise of levels 1 .. ``levels`` (all by default), in level order, from one seeded CPU
+        generator: a level's noise is the same however many levels follow it."""
         generator = torch.Generator().manual_seed(seed)
         return [torch.randn((self.geometry.tokens(level), CHANNELS, *self.geometry.token), generator=generator).to(self.device)
-                for level in range(1, self.geometry.levels + 1)]
+                for level in range(1, (levels or self.geometry.levels) + 1)]
 
     def decode(self, seed: int, levels: int | None = None) -> list[LevelResult]:
         """Sample levels 1 .. ``levels`` (all by default), coarse to fine."""
         results: list[LevelResult] = []
-        for level, noise in enumerate(self.noise(seed)[: levels or self.geometry.levels], start=1):
+        for level, noise in enumerate(self.noise(seed, levels), start=1):
             above = (results[-1].video, results[-1].states) if results else (None, None)
             results.append(self.level(level, *above, noise=noise))
         return results
 
-    def pass_clean(self, pyramid: list[torch.Tensor]) -> list[LevelResult]:
-        """The states of the true pyramid (levels coarsest first), each level conditioned on the true level above."""
+    def pass_clean(self, pyramid: list[torch.Tensor], conditions: list[torch.Tensor] | None = None) -> list[LevelResult]:
+        """The states of the true pyramid (levels coarsest first), each level conditioned on the true level above
+        (``conditions``: those conditionings, per level, where the caller keeps them)."""
         results: list[LevelResult] = []
         for level, video in enumerate(pyramid, start=1):
             above = (pyramid[level - 2], results[-1].states) if results else (None, None)
-            results.append(self.level(level, *above, clean=tokenise(video, self.geometry, level)))
+            cond = conditions[level - 1] if conditions is not None else None
+            results.append(self.level(level, *above, clean=tokenise(video, self.geometry, level), cond=cond))
         return results

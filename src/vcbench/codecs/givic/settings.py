@@ -7,6 +7,8 @@ The bounds also bound what a bitstream header may ask a decoder to build (see
 
 from __future__ import annotations
 
+from vcbench.codecs.base import CodecFacts
+from vcbench.codecs.neural import DEVICE_OPTIONS
 from vcbench.options import Option, OptionSet
 
 #: the samplers a header may name: DDIM (eta 0) on the cosine schedule, from pure noise (see ``noise.py``)
@@ -16,9 +18,7 @@ SAMPLER_NAMES = ("ddim-cosine",)
 ENCODER_OPTIONS = ("iterations", "qat_fraction", "learning_rate", "batch_tokens", "consistency", "refresh")
 
 OPTIONS = OptionSet(
-    Option("device", str, "auto", "auto (CUDA when present, else the CPU), cpu or cuda", choices=("auto", "cpu", "cuda")),
-    Option("threads", int, 0, "torch CPU threads (0: the job's, tools/threads.py; 1 avoids oversubscription when jobs run side by side)",
-           minimum=0),
+    *DEVICE_OPTIONS,
     Option("decode_steps", int, None, "decoder: sample with this many steps instead of the header's (not the normative decode)",
            minimum=1, maximum=1000),
     Option("gop", int, 32, "frames per GOP (one overfitted denoiser each)", minimum=1, maximum=256),
@@ -47,3 +47,5 @@ KNOBS = OptionSet(
     Option("rate_weight", float, 1.0, "weight of the rate term (estimated bits per pixel of the weights)", minimum=0),
     Option("quant_step", float, 0.1, "quantisation step of every weight tensor, relative to its RMS", minimum=1e-3, maximum=10),
 )
+
+FACTS = CodecFacts("givic", "vcbench.codecs.givic.codec:GivicCodec", "givic", True, OPTIONS, KNOBS)
