@@ -1,6 +1,6 @@
 """The analysis record: what an analysis job writes (``analysis.json`` in its folder) and the
-report shows, whichever codec's analysis it is (DiV-INR's denoising steps, GIViC's sampling
-steps and context length, DiffVC's TDIR, QPP and error propagation).
+report shows, whichever codec's analysis it is (each codec declares its own in its package's
+``analyses.py``).
 
 A record names its figures and tables relative to its own folder, so the folder can move; the
 report reads exactly the records its rule declares as inputs and nothing else.
@@ -32,7 +32,7 @@ class JobName:
     def parse(cls, text: str) -> JobName:
         parts = text.split("/")
         if len(parts) != 4 or not all(parts):
-            raise VcbenchError(f"--job {text!r}: give DATASET/SEQUENCE/CODEC/RATE, e.g. demo/bikes/divinr/d1")
+            raise VcbenchError(f"--job {text!r}: give DATASET/SEQUENCE/CODEC/RATE, e.g. demo/bikes/CODEC/d1")
         return cls(*parts)
 
 
@@ -45,7 +45,7 @@ class Table:
 @dataclass(frozen=True)
 class AnalysisRecord:
     kind: str  # e.g. "denoising"; records of one kind share a report section
-    section: str  # the section's heading, e.g. "DiV-INR denoising analysis"
+    section: str  # the section's heading, e.g. "<codec> denoising analysis"
     codec: str  # the config key of the codec analysed
     dataset: str
     sequence: str

@@ -1,5 +1,6 @@
-"""The `vcbench` command line. Each concern defines its own click commands in its package;
-this module only gathers them, so `vcbench --help` lists everything a user can do."""
+"""The `vcbench` command line. Each concern defines its own click commands in its package, and each
+codec those it brings (`CodecFacts.commands`); this module only gathers them, so `vcbench --help`
+lists everything a user can do."""
 
 from __future__ import annotations
 
@@ -28,7 +29,6 @@ _COMMANDS = [
     "vcbench.commands.models:train_prior",
     "vcbench.commands.backbone:backbone",
     "vcbench.commands.analysis:analysis",
-    "vcbench.commands.diffvc:train_diffvc",
     "vcbench.commands.report:bd",
     "vcbench.commands.report:bd_table",
     "vcbench.commands.report:plots",
@@ -41,17 +41,28 @@ _COMMANDS = [
 ]
 
 
+def _name(spec: str) -> str:
+    return spec.split(":")[1].replace("_", "-")
+
+
+def _codec_commands() -> list[str]:
+    """The commands the registered codecs bring (`CodecFacts.commands`), read from their torch-free facts."""
+    from vcbench.codecs.registry import available_codecs, codec_entry
+
+    return [spec for codec in available_codecs() for spec in codec_entry(codec).commands]
+
+
 class LazyGroup(click.Group):
     """Imports a command's module only when that command runs (torch stays unloaded for ffmpeg work)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(spec.split(":")[1].replace("_", "-") for spec in _COMMANDS)
+        return sorted(_name(spec) for spec in [*_COMMANDS, *_codec_commands()])
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        for spec in _COMMANDS:
-            if spec.split(":")[1].replace("_", "-") == cmd_name:
-                return resolve(spec)
-        return None
+        # the built-in commands first: running one of them reads no codec's facts
+        spec = next((s for s in _COMMANDS if _name(s) == cmd_name), None) or \
+            next((s for s in _codec_commands() if _name(s) == cmd_name), None)
+        return resolve(spec) if spec is not None else None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -35,7 +35,7 @@ SOURCE_INCEPTION = SEQUENCE_RESULTS + "/source.inception.npz"
 ENCODE_TIMING = "results/{preset}/timings/encode/{dataset}/{sequence}/{codec}/{rate}.tsv"
 DECODE_TIMING = "results/{preset}/timings/decode/{dataset}/{sequence}/{codec}/{rate}.tsv"
 DECODER_COST = JOB_STEM + ".decoder_cost.json"  # a neural codec's decode counted: MACs, parameters, denoiser calls
-# an analysis' earlier stage (`vcbench.codecs.analyses.Stage`; e.g. GIViC's context-length points): its declared folder
+# an analysis' earlier stage (`vcbench.codecs.analyses.Stage`; e.g. a codec's context-length points): its declared folder
 ANALYSIS_STAGE_DIR = SEQUENCE_RESULTS + "/{codec}/{folder}"
 ASSETS_MANIFEST = "results/assets.json"
 

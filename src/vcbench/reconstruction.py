@@ -44,6 +44,18 @@ def decode_to_y4m(codec: Codec, bitstream: Path, out: Path, like: VideoFormat | 
     return info
 
 
+def check_decoded_frames(bitstream: Path, frames: int, promises: dict[str, int]) -> None:
+    """A BitstreamError unless the ``frames`` decoded from ``bitstream`` are as many as each promise ({who: count}:
+    its encode record, its header...) says, and at least one: a truncated stream fails, whoever decodes it
+    (`vcbench decode`, the study's fresh decodes)."""
+    for who, count in promises.items():
+        if frames != count:
+            raise BitstreamError(f"{bitstream}: decodes to {frames} frames, {who} says {count}; the bitstream is truncated or "
+                                 "damaged, encode it again")
+    if frames == 0:
+        raise BitstreamError(f"{bitstream}: decodes to no frames; the bitstream is damaged, encode it again")
+
+
 def bitstream_codec(path: Path) -> str | None:
     """The registered codec whose bitstreams ``path`` is named as, or None for any other file (a Y4M)."""
     try:

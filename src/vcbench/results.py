@@ -64,7 +64,7 @@ def record_path(bitstream: Path, kind: str) -> Path:
 
 
 # The fields that tell a job's records apart (encode writes the knobs it applied, decode the format it
-# decoded to, score the metrics it could not compute, `data prepare` the sequence's licence, a GIViC
+# decoded to, score the metrics it could not compute, `data prepare` the sequence's licence, a codec's
 # context point its decoder's MACs besides an encode's fields); the records are read by these, never by name.
 _RECORD_SIGNATURES = {"context-point": ("context", "macs_per_pixel", "bitstream_sha256"),
                       "encode": ("params", "encode_seconds", "bitstream_sha256"),
@@ -105,7 +105,7 @@ class RDRow:
 
     dataset: str
     sequence: str
-    codec: str  # the config key (two entries of one codec, e.g. divinr and divinr_quick, are two curves)
+    codec: str  # the config key (two entries of one codec, e.g. a codec and its quick variant, are two curves)
     rate: str
     frames: int
     width: int

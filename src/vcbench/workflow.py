@@ -292,7 +292,7 @@ class Plan:
     @cached_property
     def decoder_cost_jobs(self) -> list[Job]:
         """The jobs whose decode is counted (rule decoder_cost): every rate point of each neural codec on the first
-        sequence of every dataset. The count depends on the rate (GIViC's width is its rate knob) and the frame size,
+        sequence of every dataset. The count depends on the rate (a rate knob may size a network) and the frame size,
         hardly on the content, so one sequence of a dataset stands for the others."""
         first = {(dataset, self.sequences(dataset)[0]) for dataset in self.settings["datasets"]}
         return [job for job in self.jobs if self.uses_gpu(job.codec) and (job.dataset, job.sequence) in first]

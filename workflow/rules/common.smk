@@ -127,6 +127,10 @@ def frames_of(wc):
 PARALLEL_THREADS = 4
 # Training on a GPU node (its data loading and CPU-side work); without a GPU, its CPU work:
 TRAINING_THREADS = 8
+# Scoring: most of a score job's metrics run one thread each (SSIMULACRA2, Butteraugli, most of ColorVideoVDP; the demo's
+# score jobs used 1.3 of the 2 cores they held), so on a small machine two jobs side by side finish sooner than one job on
+# every core: a score job takes at most half of --cores (on Slurm, whose profile sets cores: 256, PARALLEL_THREADS).
+SCORING_THREADS = max(1, min(PARALLEL_THREADS, workflow.cores // 2))
 
 
 def coding_threads(codec):

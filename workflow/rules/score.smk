@@ -22,7 +22,7 @@ rule score:
         frames=frames_of,
     resources:
         gpu=int(PLAN.score_uses_gpu),
-    threads: PARALLEL_THREADS
+    threads: SCORING_THREADS
     conda:
         TORCH_ENV  # MS-SSIM and the learned metrics
     log:

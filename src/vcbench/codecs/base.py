@@ -32,6 +32,9 @@ class CodecFacts:
     uses_gpu: bool  # whether it benefits from a GPU (the DAG asks the scheduler for one)
     options: OptionSet = field(default_factory=OptionSet)  # codec-level options (config ``codecs.<key>.options``, ``-o KEY=VALUE``)
     knobs: OptionSet = field(default_factory=OptionSet)  # the rate knobs of one ladder entry (``-p KEY=VALUE``)
+    #: "module:attribute" of each click command the codec brings to `vcbench` (its training, say); imported only when
+    #: it runs. Such a module is part of the command line: nothing but cli.py imports it.
+    commands: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

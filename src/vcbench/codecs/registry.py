@@ -16,6 +16,7 @@ import importlib
 import importlib.util
 import os
 import sys
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -23,7 +24,7 @@ from typing import Any, NamedTuple
 from vcbench.codecs.base import Codec, CodecFacts
 from vcbench.errors import ConfigError, UnknownCodecError
 from vcbench.lazy import resolve
-from vcbench.options import OptionSet
+from vcbench.options import OptionSet, parse_pairs
 
 # "module:NAME" of each built-in codec's facts. A codec whose facts are its package's `settings` module's
 # is that package's codec (`codec_package`: where its other declarations, such as its analyses, live).
@@ -118,6 +119,12 @@ def declared_options(name: str) -> tuple[OptionSet, OptionSet]:
     """The codec's declared (options, rate knobs), without importing torch."""
     facts = codec_entry(name)
     return facts.options, facts.knobs
+
+
+def checked_codec_options(name: str, pairs: Iterable[str]) -> dict[str, Any]:
+    """``-o KEY=VALUE`` pairs as the codec's complete, checked options: the commands' and the study's (which
+    decodes as `vcbench decode` does)."""
+    return codec_entry(name).options.parse(parse_pairs(pairs, "-o/--option"), f"{name} options (-o)")
 
 
 def create_codec(name: str, **options: Any) -> Codec:

@@ -14,7 +14,7 @@ from vcbench.commands.files import FilePath, existing_record, refuse_overlaps, r
 from vcbench.commands.options import codec_options, default_label, rate_knobs
 from vcbench.errors import BitstreamError, ConfigError, VcbenchError
 from vcbench.io import read_record, sha256_file, write_json_atomic
-from vcbench.reconstruction import decode_to_y4m
+from vcbench.reconstruction import check_decoded_frames, decode_to_y4m
 from vcbench.results import rate_label_problem, record_kind, record_path
 from vcbench.tracking.job import job_provenance
 from vcbench.video import Y4MReader, read_y4m_header
@@ -109,7 +109,7 @@ def decode(bitstream: Path, reconstruction: Path | None, codec_name: str | None,
 
     The decode must give the frames the bitstream promises (--encode-record, else the encode
     record beside BITSTREAM where it describes it; --expect-frames; or the count the bitstream
-    states where the codec can tell, e.g. DiV-INR's header): a truncated stream that decodes to
+    states where the codec can tell, e.g. a neural codec's header): a truncated stream that decodes to
     fewer frames fails. Where nothing promises a count, a shorter decode does not replace a
     longer RECONSTRUCTION. RECONSTRUCTION (and the record) appear only complete and checked; on
     any failure an existing RECONSTRUCTION is left as it was."""
@@ -153,12 +153,7 @@ def decode(bitstream: Path, reconstruction: Path | None, codec_name: str | None,
         with Y4MReader(decoded) as reader:
             frames = reader.count_frames()
             fmt = reader.format
-        for who, count in promises.items():
-            if frames != count:
-                raise BitstreamError(f"{bitstream}: decodes to {frames} frames, {who} says {count}; the bitstream is truncated or "
-                                     "damaged, encode it again")
-        if frames == 0:
-            raise BitstreamError(f"{bitstream}: decodes to no frames; the bitstream is damaged, encode it again")
+        check_decoded_frames(bitstream, frames, promises)
         if not promises and reconstruction is not None:
             _refuse_a_shorter_reconstruction(reconstruction, frames, bitstream)
         if reconstruction is not None and not as_y4m:

@@ -23,11 +23,11 @@ def decoder_cost(bitstream: Path, codec_name: str | None, options: tuple[str, ..
 
     The decode is the codec's own, into a scratch folder that is removed; its time under counting is
     not the codec's speed (the decode record's is)."""
-    from vcbench.codecs import codec_entry, codec_for_extension, create_codec
+    from vcbench.codecs import available_codecs, codec_entry, codec_for_extension, create_codec
     from vcbench.commands.options import codec_options
     from vcbench.errors import ConfigError
     from vcbench.io import sha256_file, write_json_atomic
-    from vcbench.tools.decoder_cost import DENOISERS, count_decode
+    from vcbench.tools.decoder_cost import DENOISERS, MARK, count_decode
     from vcbench.tracking.job import job_provenance
     from vcbench.video import Y4MReader
 
@@ -35,7 +35,7 @@ def decoder_cost(bitstream: Path, codec_name: str | None, options: tuple[str, ..
     name = codec_name or codec_for_extension(bitstream.suffix)
     if not codec_entry(name).uses_gpu:
         raise ConfigError(f"--codec {name}: not a neural codec; decoder-cost counts torch's work (FlopCounterMode), so it "
-                          "measures the torch codecs (DiV-INR, GIViC, DiffVC)")
+                          f"measures the torch codecs ({', '.join(c for c in available_codecs() if codec_entry(c).uses_gpu)})")
     codec = create_codec(name, **codec_options(name, options))
     codec.frames_in(bitstream)  # a damaged header is one line before any work
     provenance = job_provenance(None)
@@ -52,7 +52,8 @@ def decoder_cost(bitstream: Path, codec_name: str | None, options: tuple[str, ..
         cost = count_decode(decode)
         seconds = time.perf_counter() - started
     record = {"codec": name, "bitstream": str(bitstream), "bitstream_sha256": sha256_file(bitstream), **cost.to_dict(),
-              "counting_seconds": seconds, "denoisers_declared": list(DENOISERS), "provenance": provenance}
+              "counting_seconds": seconds, "denoisers_declared": list(DENOISERS),
+              "denoiser_mark": MARK, "provenance": provenance}
     write_json_atomic(out, record)
     click.echo(f"{bitstream}: {cost.macs_per_pixel:.0f} MACs/pixel, {cost.parameters} parameters ran, "
                f"{cost.denoiser_evaluations_per_frame:.2f} denoiser evaluations/frame in {cost.denoiser_calls} calls "

@@ -1,4 +1,4 @@
-"""`vcbench train-prior`: train (or resume) the embedded DiV-INR backbone."""
+"""`vcbench train-prior`: train (or resume) the embedded backbone (`vcbench.diffusion.embedded`)."""
 
 from __future__ import annotations
 

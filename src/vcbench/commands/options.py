@@ -6,17 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from vcbench.codecs.registry import declared_options
+from vcbench.codecs.registry import checked_codec_options as codec_options, declared_options
 from vcbench.metrics.registry import checked_metric_options as metric_options
 from vcbench.options import parse_pairs
 
-# parse_pairs and metric_options live below the commands (verify parses -m as the score command does)
+# parse_pairs, codec_options and metric_options live below the commands (verify parses -m as the score command does;
+# the study parses a decoder's -o as `vcbench decode` does)
 __all__ = ["codec_options", "default_label", "metric_options", "parse_pairs", "rate_knobs"]
-
-
-def codec_options(codec: str, pairs: Iterable[str]) -> dict[str, Any]:
-    """``-o KEY=VALUE`` pairs as the codec's complete, checked options."""
-    return declared_options(codec)[0].parse(parse_pairs(pairs, "-o/--option"), f"{codec} options (-o)")
 
 
 def rate_knobs(codec: str, pairs: Iterable[str]) -> tuple[dict[str, Any], list[str]]:

@@ -154,7 +154,7 @@ def score(reference: Path, distorted: Path, metrics: str, frames: int | None, me
     result: dict = {"reference": str(reference), "distorted": str(distorted), "frames": scores.frames, **means,
                     "not_computed": scores.not_computed}
     if encode_record is not None:
-        # two config entries of one codec (divinr, divinr_quick) are two curves: label by config key
+        # two config entries of one codec (a codec and its quick variant) are two curves: label by config key
         result = RDRow.from_records(encoded, decoded or {}, means, scores.not_computed, dataset, sequence, codec_label,
                                     warnings).to_dict()
     elif warnings:

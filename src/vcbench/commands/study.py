@@ -60,7 +60,7 @@ def _per_codec(options) -> dict[str, tuple[str, ...]]:
     for option in options:
         codec, dot, pair = option.partition(".")
         if not dot or "=" not in pair:
-            raise ConfigError(f"-o {option}: give CODEC.KEY=VALUE (CODEC: rd.csv's codec column), e.g. -o divinr.device=cpu")
+            raise ConfigError(f"-o {option}: give CODEC.KEY=VALUE (CODEC: rd.csv's codec column), e.g. -o CODEC.device=cpu")
         out.setdefault(codec, []).append(pair)
     return {codec: tuple(pairs) for codec, pairs in out.items()}
 

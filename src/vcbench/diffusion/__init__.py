@@ -3,5 +3,4 @@
 strength below 1 runs (``strength``), LoRA adapters on a denoiser (``lora``), the embedded
 backbone the pipeline trains itself (``embedded``: its autoencoder in ``patch_vae``, its material
 in ``material``); the tests' tiny untrained backbones are tests/tiny_backbones.py. Codecs keep only their own
-parts (DiV-INR: the INR, GOP model, encoder loop and bitstream; DiffVC: its latent codecs,
-adapter and TDIR decoder)."""
+parts in their packages (an INR and its encoder loop, latent codecs, adapters, a bitstream)."""

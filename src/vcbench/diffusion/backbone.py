@@ -5,7 +5,7 @@ content hash that bitstreams record.
 
 Two kinds of denoiser are driven, both conditioned by channel concatenation:
 
-* image LDMs (``UNet2DModel``, ``UNet2DConditionModel``): the condition (DiV-INR: the INR
+* image LDMs (``UNet2DModel``, ``UNet2DConditionModel``): the condition (e.g. an INR's
   latent) is concatenated to the noisy latent, frame by frame;
 * image-to-video models of the SVD kind (``UNetSpatioTemporalConditionModel``): the condition
   takes the slot of the encoded keyframe latent (channel concatenation, one per frame) and the
@@ -148,7 +148,7 @@ class Backbone:
     @property
     def concatenates(self) -> bool:
         """Whether the denoiser's input convolution takes a condition concatenated to the noisy latent
-        (the embedded backbone, SVD, a stock one DiffVC widened) or the noisy latent alone (stock SD)."""
+        (the embedded backbone, SVD, a stock one a codec widened) or the noisy latent alone (stock SD)."""
         return int(self.unet.conv_in.in_channels) == 2 * self.latent_channels
 
     def added_conditions(self, frames: int, latent_hw: tuple[int, int]) -> dict | None:

@@ -1,16 +1,18 @@
 """Whether a diffusers backbone folder fits a latent-diffusion codec, read from its JSON configs
 alone (``vae/config.json``, ``unet/config.json``, ``scheduler/scheduler_config.json``; no torch).
 
-The codecs' declared option checks call :func:`check_backbone_option` (the workflow runs them when
-it parses the DAG, ``snakemake -n`` included), and the codecs run the same rules on the folder they
-load, so an incompatible backbone or sampler is one line at option-check time, never a failed GPU
-job. A backbone folder that does not exist yet passes (the DAG may fetch or train it first); the job
-that needs it then fails in one line naming it and the fix (:func:`vcbench.diffusion.backbone.resolve_folder`).
+The codecs' declared option checks call :func:`check_backbone_option` with their own rule (each in its
+torch-free ``settings.py``; the workflow runs them when it parses the DAG, ``snakemake -n`` included),
+and the codecs run the same rules on the folder they load, so an incompatible backbone or sampler is
+one line at option-check time, never a failed GPU job. A backbone folder that does not exist yet
+passes (the DAG may fetch or train it first); the job that needs it then fails in one line naming it
+and the fix (:func:`vcbench.diffusion.backbone.resolve_folder`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -130,68 +132,24 @@ def _facts(folder: Path, stamp: tuple) -> BackboneFacts:
                           "backbone folder") from None
 
 
-def divinr_problem(facts: BackboneFacts, options: dict[str, Any]) -> str | None:
-    """Why DiV-INR cannot run on this backbone with these options, or None.
-
-    A denoiser whose input is twice the latent channels (the embedded backbone, SVD) takes the INR
-    latent concatenated to its noisy latent. A stock image denoiser (the latent channels alone, as
-    every public SD model) takes the INR latent as the start of sampling only (SDEdit: strength < 1);
-    the INR's information then reaches the denoiser through that start, and the GOP's context tokens
-    and LoRA adapt the denoiser to the GOP (see :mod:`vcbench.codecs.divinr.codec`)."""
-    problem = facts.common_problem()
-    if problem:
-        return problem
-    if facts.in_channels != 2 * facts.latent_channels:
-        if not (facts.stock_input and facts.kind == "image"):
-            return (f"its denoiser takes {facts.in_channels} input channels; DiV-INR needs the latent's {facts.latent_channels} "
-                    f"(a stock image denoiser) or {2 * facts.latent_channels} (the INR latents concatenated); pass another backbone")
-        if options.get("strength", 1.0) >= 1:
-            return (f"its denoiser takes the noisy latent alone ({facts.in_channels} channels), so DiV-INR starts sampling from the "
-                    "noised INR latents; strength=1 starts from pure noise and would ignore them: set strength below 1 (e.g. 0.5)")
-    if options.get("unet_batch") and facts.kind == "video":
-        return (f"unet_batch={options['unet_batch']}, but its denoiser {facts.unet_class} denoises a GOP as one clip; set unet_batch=0 "
-                "and a smaller gop to bound its memory")
-    return _memory_problem(facts, options)
-
-
-def diffvc_problem(facts: BackboneFacts, options: dict[str, Any]) -> str | None:
-    """Why DiffVC cannot run on this backbone, or None: it samples image denoisers frame by frame with
-    DDIM (its TDIR takes over a DDIM state), and widens a stock denoiser's input itself when trained."""
-    problem = facts.common_problem()
-    if problem:
-        return problem
-    if facts.kind != "image":
-        return (f"its denoiser {facts.unet_class} denoises whole clips; DiffVC samples image denoisers frame by frame: "
-                "pass an image backbone (SD 1.5/2.1, SD-Turbo, SDXL, the embedded one) or use divinr for this one")
-    if facts.sampler != "ddim-trailing":
-        return (f"its scheduler is continuous-time ({facts.sampler}); DiffVC's TDIR reuses DDIM states of a discrete-timestep "
-                "backbone: pass one (SD 1.5/2.1, SD-Turbo, SDXL, the embedded one)")
-    if facts.in_channels not in (facts.latent_channels, 2 * facts.latent_channels):
-        return (f"its denoiser takes {facts.in_channels} input channels; DiffVC needs the noisy latent ({facts.latent_channels}) "
-                f"or it plus a concatenated condition ({2 * facts.latent_channels})")
-    return _memory_problem(facts, options)
-
-
-def _memory_problem(facts: BackboneFacts, options: dict[str, Any]) -> str | None:
+def memory_problem(facts: BackboneFacts, options: dict[str, Any]) -> str | None:
+    """What the memory options (:data:`MEMORY_OPTIONS`) ask of this backbone that it cannot do, or None."""
     if options.get("vae_tiling") and facts.vae_class not in TILING_VAES:
         return f"vae_tiling=true, but its VAE {facts.vae_class} cannot decode in tiles ({', '.join(TILING_VAES)} can); set it false"
     return None
 
 
-PROBLEMS = {"divinr": divinr_problem, "diffvc": diffvc_problem}
+#: a codec's rule for the backbones it can drive: why it cannot run on one with these options, or None
+BackboneRule = Callable[[BackboneFacts, dict[str, Any]], str | None]
 
 
-def backbone_problem(codec: str, folder: str | Path, options: dict[str, Any]) -> str | None:
-    """Why ``codec`` cannot run on the backbone in ``folder`` with ``options``, or None."""
-    return PROBLEMS[codec](backbone_facts(folder), options)
-
-
-def check_backbone_option(codec: str, options: dict[str, Any], where: str) -> None:
-    """The declared option check of a codec with a ``backbone`` option: a ConfigError naming ``where``,
-    the folder, what is wrong and the fix. Hub ids and folders not present yet pass (checked once loaded)."""
+def check_backbone_option(rule: BackboneRule, options: dict[str, Any], where: str) -> None:
+    """The declared option check of a codec with a ``backbone`` option, by the codec's own ``rule``: a ConfigError
+    naming ``where``, the folder, what is wrong and the fix. Hub ids and folders not present yet pass (checked once
+    loaded)."""
     folder = str(options.get("backbone") or "")
     if not folder or folder.startswith("hf://") or not Path(folder).is_dir():
         return
-    problem = backbone_problem(codec, folder, options)
+    problem = rule(backbone_facts(folder), options)
     if problem:
         raise ConfigError(f"{where}: backbone {folder}: {problem}")

@@ -95,7 +95,7 @@ class CropSampler:
 def degrade_like_inr(latents: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """A conditioning latent that looks like an INR's output: blurred at a random scale, plus noise.
 
-    The scales reach 8 latent pixels (64 image pixels): measured on bigbuckbunny at DiV-INR's top demo
+    The scales reach 8 latent pixels (64 image pixels): measured on bigbuckbunny at the INR codec's top demo
     rate, its INR misses 81 % of the (whitened) latent's energy, about what a blur of 8 misses."""
     out = []
     for latent in latents:

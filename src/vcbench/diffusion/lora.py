@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from peft import LoraConfig, inject_adapter_in_model
 
-ADAPTER = "divinr"
+ADAPTER = "codec"  # peft's name for the adapters: in parameter names only, never in a bitstream
 TARGETS = r".*(to_q|to_k|to_v|to_out\.0|conv1|conv2)$"
 
 

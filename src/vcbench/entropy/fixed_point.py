@@ -19,7 +19,7 @@ the CPU:
 * a layer's output is rounded back to the activation grid (exact), LeakyReLU's product is one
   IEEE multiplication (correctly rounded, so the same everywhere) rounded back to the grid too.
 
-The weights stay as trained; their grids (2**-17 to 2**-21 for the committed DiffVC; a layer that
+The weights stay as trained; their grids (2**-17 to 2**-21 for the committed model of models/; a layer that
 would get coarser than 2**-10 is refused) and the activations' move the outputs by about 1e-5,
 far below a quantiser's step.
 """

@@ -56,7 +56,7 @@ def _cpu_estimated_bits(tensors: list[torch.Tensor], quant_steps: list[float]) -
     """``sum(laplace_bits(p / step))``, bit for bit in value and gradient, on the CPU.
 
     An encoder calls it every iteration on dozens of small tensors, where one op per tensor at a
-    time cost a sixth of DiV-INR's iteration, nearly all of it per-op overhead. So the same ops as
+    time cost a sixth of an INR codec's iteration, nearly all of it per-op overhead. So the same ops as
     :func:`~vcbench.entropy.laplace.laplace_bits` and torch's ``Laplace.cdf`` (zero mean, the
     tensor's detached mean magnitude as scale) run here as multi-tensor ``torch._foreach_*`` calls,
     which on the CPU apply the per-tensor kernels (and their derivatives) tensor by tensor: the

@@ -1,5 +1,5 @@
 """The perceptual networks (LPIPS, DISTS) built from verified weights: one place that both the learned
-metrics (`metrics/learned.py`) and the codecs' training losses (DiffVC's DISTS) use, so that codecs
+metrics (`metrics/learned.py`) and the codecs' training losses (a DISTS term) use, so that codecs
 never reach into metrics/. This module is torch-free (which assets each network needs, read by the
 metric declarations and the workflow); `perceptual.nets` builds the networks."""
 

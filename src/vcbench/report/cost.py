@@ -55,10 +55,10 @@ COST_NOTE = ("Per codec and rate point: seconds per frame (mean over the dataset
              "job shorter than its first sample). For the neural codecs, one more decode of the first sequence's bitstream "
              "is counted: multiply-accumulates per pixel as torch's FlopCounterMode counts them (matrix products and "
              "convolutions; element-wise work is not counted), the denoiser's evaluations per frame (the samples through it: "
-             "a call on a batch of frames evaluates each; GIViC's samples are its pyramid's tokens) with its calls in the "
+             "a call on a batch of frames evaluates each; a token-wise denoiser's samples are its tokens) with its calls in the "
              "decode in brackets, and the parameters of the modules that ran (in brackets: "
-             "the denoiser's). The counts follow the rate where the rate knob sizes a network (GIViC's width, DiV-INR's "
-             "INR) and hardly depend on the content, so one sequence stands for the dataset.")
+             "the denoiser's). The counts follow the rate where the rate knob sizes a network (a network's width "
+             "or an INR's) and hardly depend on the content, so one sequence stands for the dataset.")
 COST_HEADER = ["codec", "rate", "mean bpp", "encode s/frame", "decode s/frame", "encode peak MB", "decode peak MB",
                "decode MACs/pixel", "denoiser evaluations/frame (calls)", "parameters run (denoiser)"]
 

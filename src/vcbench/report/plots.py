@@ -258,7 +258,7 @@ def cost_plots(rd: pd.DataFrame, metric: str, target_bpp: float, out_dir: Path, 
 
 def step_plots(records: list[Path], metrics: list[str], out_dir: Path) -> list[dict]:
     """Per dataset, quality against the number of sampling steps of every codec whose analysis measured it (a record's
-    table with a ``steps`` column: DiV-INR's denoising analysis, GIViC's sampling steps): one panel per metric column,
+    table with a ``steps`` column, as a denoising or sampling-steps analysis writes): one panel per metric column,
     so each metric's y axis is shared by every codec and sequence."""
     from vcbench.analysis_record import read_record
 

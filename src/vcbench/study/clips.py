@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vcbench.commands.coding import decode
+from vcbench.codecs.registry import checked_codec_options, create_codec
 from vcbench.errors import VcbenchError
-from vcbench.io import atomic_path, sha256_file
+from vcbench.io import atomic_path, read_record, sha256_file
+from vcbench.reconstruction import check_decoded_frames, decode_to_y4m
 from vcbench.study.conditions import Chosen
 from vcbench.tools.ffmpeg import ffmpeg_version, run_ffmpeg
 from vcbench.video import Y4MReader, read_y4m_header
@@ -40,14 +41,20 @@ class Clip:
 
 
 def decode_fresh(condition: Chosen, folder: Path, decoder_options: tuple[str, ...] = ()) -> Path:
-    """The condition's frames as a Y4M in the source's format: the bitstream decoded anew exactly as
-    `vcbench decode --like SOURCE --encode-record RECORD` does, or the source itself for the reference."""
+    """The condition's frames as a Y4M in the source's format: the bitstream decoded anew as
+    `vcbench decode --like SOURCE --encode-record RECORD` does (its one decode path, and the frames its
+    header and its encode record promise), or the source itself for the reference."""
     if condition.bitstream is None:
         return condition.source
+    name = condition.registry_codec
+    codec = create_codec(name, **checked_codec_options(name, decoder_options))
+    promises = {f"its encode record {condition.encode_record}": read_record(condition.encode_record, {"frames": int})["frames"],
+                "its header": codec.frames_in(condition.bitstream)}  # conditions.py checked the record's sha256
     reconstruction = folder / "reconstruction.y4m"
-    decode.callback(bitstream=condition.bitstream, reconstruction=reconstruction, codec_name=condition.registry_codec,
-                    options=decoder_options, like=condition.source, record=None, encode_record=condition.encode_record,
-                    expect_frames=None)
+    decode_to_y4m(codec, condition.bitstream, reconstruction, read_y4m_header(condition.source), condition.source)
+    with Y4MReader(reconstruction) as reader:
+        frames = reader.count_frames()
+    check_decoded_frames(condition.bitstream, frames, {who: count for who, count in promises.items() if count is not None})
     return reconstruction
 
 

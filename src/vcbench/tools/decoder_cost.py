@@ -1,13 +1,14 @@
 """What one decode of a neural codec costs, counted while it runs: multiply-accumulates (torch's
 FlopCounterMode: matrix products and convolutions, FLOPs / 2; element-wise work is not counted), the
 parameters of the modules that ran, and how often the denoiser ran: its calls, and its evaluations, the samples
-through it (a call on a batch of 32 frames is 32 evaluations; GIViC's samples are its tokens).
+through it (a call on a batch of 32 frames is 32 evaluations; a token-wise denoiser's samples are its tokens).
 
-The denoiser is recognised by its class, declared once in `DENOISERS`, so no codec marks it itself:
-a diffusers model (``ModelMixin``) from diffusers' UNet or transformer packages (every backbone
-denoiser DiV-INR and DiffVC drive: SD's UNet2DConditionModel, the embedded UNet2DModel, SVD's,
-DiT-style transformers) and GIViC's per-GOP denoiser. A denoiser called inside another (a
-Transformer2DModel inside an SD 1.x UNet) is part of its caller's evaluation, not one of its own.
+The denoiser is recognised by its class: a diffusers model (``ModelMixin``) from diffusers' UNet or
+transformer packages, declared once in `DENOISERS` (every backbone denoiser the latent-diffusion codecs
+drive: SD's UNet2DConditionModel, the embedded UNet2DModel, SVD's, DiT-style transformers), or a codec's
+own denoiser class, which says so itself with the class attribute `MARK` (its samples per call). A
+denoiser called inside another (a Transformer2DModel inside an SD 1.x UNet) is part of its caller's
+evaluation, not one of its own.
 
 This module runs whatever decode it is given (a callable): it knows no codec.
 """
@@ -23,16 +24,18 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-#: The classes whose calls are denoiser evaluations, by qualified name (the first entry that matches decides), each with
-#: how many leading dimensions of its first input are samples: one evaluation per sample. An entry ending in "." names a
-#: package of diffusers models (only its ``ModelMixin`` classes count: their building blocks, which the VAE reuses,
-#: do not), any other entry one class. Samples: frames for image denoisers, (clips, frames) for SVD's, GIViC's tokens.
+#: The diffusers classes whose calls are denoiser evaluations, by qualified name (the first entry that matches decides),
+#: each with how many leading dimensions of its first input are samples: one evaluation per sample. An entry names a
+#: package of diffusers models (only its ``ModelMixin`` classes count: their building blocks, which the VAE reuses, do
+#: not). Samples: frames for image denoisers, (clips, frames) for SVD's.
 DENOISERS = (
     ("diffusers.models.unets.unet_spatio_temporal_condition.", 2),
     ("diffusers.models.unets.", 1),
     ("diffusers.models.transformers.", 1),
-    ("vcbench.codecs.givic.model.Denoiser", 1),
 )
+#: The class attribute by which a codec marks its own denoiser class (a torch module outside diffusers): its value is
+#: how many leading dimensions of a call's first input are samples, as in `DENOISERS`.
+MARK = "denoiser_sample_dims"
 
 
 def _qualified_name(module: torch.nn.Module) -> str:
@@ -45,17 +48,17 @@ def _class_name(cls: type) -> str:
 
 def sample_dims(module: torch.nn.Module) -> int | None:
     """How many leading dimensions of a call's first input are samples where ``module`` is a denoiser (see
-    `DENOISERS`); None where it is none."""
+    `DENOISERS` and `MARK`); None where it is none."""
     return _sample_dims(type(module))
 
 
 @cache  # asked at every module call of a decode: once per class
 def _sample_dims(cls: type) -> int | None:
+    marked = getattr(cls, MARK, None)
+    if marked is not None:
+        return marked
     name = _class_name(cls)
-    for entry, dims in DENOISERS:
-        if (name.startswith(entry) and _is_diffusers_model(cls)) if entry.endswith(".") else name == entry:
-            return dims
-    return None
+    return next((dims for entry, dims in DENOISERS if name.startswith(entry) and _is_diffusers_model(cls)), None)
 
 
 def is_denoiser(module: torch.nn.Module) -> bool:

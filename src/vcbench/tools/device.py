@@ -17,7 +17,7 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 def choose_device(choice: str, owner: str) -> torch.device:
     """``auto``: CUDA when torch sees a device, else the CPU; ``cuda`` where there is none is a
-    ConfigError naming ``owner`` (e.g. "divinr options")."""
+    ConfigError naming ``owner`` (e.g. "<codec> options")."""
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if choice not in DEVICE_CHOICES:

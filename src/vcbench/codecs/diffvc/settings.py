@@ -8,9 +8,11 @@ q rises). The bounds also bound what a bitstream header may ask a decoder to do 
 
 from __future__ import annotations
 
+from typing import Any
+
 from vcbench.codecs.base import CodecFacts
 from vcbench.codecs.neural import DEVICE_OPTIONS
-from vcbench.diffusion.compatibility import MEMORY_OPTIONS, check_backbone_option
+from vcbench.diffusion.compatibility import MEMORY_OPTIONS, BackboneFacts, check_backbone_option, memory_problem
 from vcbench.diffusion.strength import first_step
 from vcbench.errors import ConfigError
 from vcbench.options import Option, OptionSet
@@ -54,12 +56,30 @@ def tdir_problem(tdir_r: int, steps: int, strength: float) -> str | None:
     return f"tdir_r={tdir_r} must be 0 (off) or above {start} and below {steps}: {runs}"
 
 
+def backbone_problem(facts: BackboneFacts, options: dict[str, Any]) -> str | None:
+    """Why DiffVC cannot run on this backbone, or None: it samples image denoisers frame by frame with
+    DDIM (its TDIR takes over a DDIM state), and widens a stock denoiser's input itself when trained."""
+    problem = facts.common_problem()
+    if problem:
+        return problem
+    if facts.kind != "image":
+        return (f"its denoiser {facts.unet_class} denoises whole clips; DiffVC samples image denoisers frame by frame: "
+                "pass an image backbone (SD 1.5/2.1, SD-Turbo, SDXL, the embedded one) or use divinr for this one")
+    if facts.sampler != "ddim-trailing":
+        return (f"its scheduler is continuous-time ({facts.sampler}); DiffVC's TDIR reuses DDIM states of a discrete-timestep "
+                "backbone: pass one (SD 1.5/2.1, SD-Turbo, SDXL, the embedded one)")
+    if facts.in_channels not in (facts.latent_channels, 2 * facts.latent_channels):
+        return (f"its denoiser takes {facts.in_channels} input channels; DiffVC needs the noisy latent ({facts.latent_channels}) "
+                f"or it plus a concatenated condition ({2 * facts.latent_channels})")
+    return memory_problem(facts, options)
+
+
 def _check(options: dict, where: str) -> None:
     """The options together: TDIR's r fits the schedule, and the backbone fits DiffVC."""
     problem = tdir_problem(options["tdir_r"], options["steps"], options["strength"])
     if problem:
         raise ConfigError(f"{where}: {problem}")
-    check_backbone_option("diffvc", options, where)
+    check_backbone_option(backbone_problem, options, where)
 
 
 KNOBS = OptionSet(
@@ -67,4 +87,5 @@ KNOBS = OptionSet(
                          "rises)", minimum=0, maximum=Q_MAX),
 )
 
-FACTS = CodecFacts("diffvc", "vcbench.codecs.diffvc.codec:DiffVcCodec", "diffvc", True, OPTIONS, KNOBS)
+FACTS = CodecFacts("diffvc", "vcbench.codecs.diffvc.codec:DiffVcCodec", "diffvc", True, OPTIONS, KNOBS,
+                   commands=("vcbench.codecs.diffvc.commands:train_diffvc",))

@@ -32,9 +32,9 @@ from __future__ import annotations
 import torch
 
 from vcbench.codecs.diffvc.conditioning import DenoiserAdapter
-from vcbench.codecs.diffvc.settings import tdir_problem
+from vcbench.codecs.diffvc.settings import backbone_problem, tdir_problem
 from vcbench.diffusion.backbone import Backbone
-from vcbench.diffusion.compatibility import backbone_facts, diffvc_problem
+from vcbench.diffusion.compatibility import backbone_facts
 from vcbench.diffusion.noise import DdimTrailing, noise_process, start_latents
 from vcbench.diffusion.strength import first_step
 from vcbench.errors import ConfigError
@@ -43,9 +43,9 @@ SAMPLER = DdimTrailing.name
 
 
 def check_sampler(backbone: Backbone) -> None:
-    """A ConfigError unless DiffVC can drive ``backbone`` (:func:`vcbench.diffusion.compatibility.diffvc_problem`, the rule
+    """A ConfigError unless DiffVC can drive ``backbone`` (:func:`vcbench.codecs.diffvc.settings.backbone_problem`, the rule
     the option check runs before any job: image denoisers with a discrete-timestep scheduler, sampled with DDIM)."""
-    problem = diffvc_problem(backbone_facts(backbone.folder), {})
+    problem = backbone_problem(backbone_facts(backbone.folder), {})
     if problem:
         raise ConfigError(f"diffvc: backbone {backbone.folder}: {problem}")
 

@@ -22,7 +22,7 @@ from vcbench.codecs.divinr.gop import GopModel
 from vcbench.codecs.divinr.inr import upsampling_stages
 from vcbench.codecs.neural import NeuralCodec
 from vcbench.diffusion.backbone import Backbone, find_backbone, load_backbone
-from vcbench.diffusion.compatibility import PRECISIONS, backbone_facts, divinr_problem
+from vcbench.diffusion.compatibility import PRECISIONS, backbone_facts
 from vcbench.diffusion.frames import pad_to_multiple, read_rgb, to_frames
 from vcbench.diffusion.lora import attach_lora
 from vcbench.diffusion.noise import SAMPLERS, noise_process, sample
@@ -45,7 +45,7 @@ def _load_backbone(folder: str | Path, device: torch.device, options: dict[str, 
     it was trained on. The folder decides the way (the bitstream names it by hash), so no header field
     does, and the embedded backbone's bitstreams are unchanged."""
     backbone = load_backbone(folder, device, options["precision"], options["vae_tiling"], options["unet_batch"])
-    problem = divinr_problem(backbone_facts(backbone.folder), {**options, "strength": strength})
+    problem = settings.backbone_problem(backbone_facts(backbone.folder), {**options, "strength": strength})
     if problem:
         raise ConfigError(f"divinr: backbone {backbone.folder}: {problem}")
     return backbone

@@ -7,9 +7,11 @@ cannot make it allocate gigabytes (see :mod:`vcbench.codecs.divinr.bitstream`).
 
 from __future__ import annotations
 
+from typing import Any
+
 from vcbench.codecs.base import CodecFacts
 from vcbench.codecs.neural import DEVICE_OPTIONS
-from vcbench.diffusion.compatibility import MEMORY_OPTIONS, check_backbone_option
+from vcbench.diffusion.compatibility import MEMORY_OPTIONS, BackboneFacts, check_backbone_option, memory_problem
 from vcbench.options import Option, OptionSet
 
 #: the samplers a header may name (the keys of :data:`vcbench.diffusion.noise.SAMPLERS`)
@@ -21,9 +23,33 @@ ENCODER_OPTIONS = ("fit_iterations", "fit_learning_rate", "iterations", "qat_fra
                    "denoise_weight", "inr_frames", "batch_frames", "crop")
 
 
+def backbone_problem(facts: BackboneFacts, options: dict[str, Any]) -> str | None:
+    """Why DiV-INR cannot run on this backbone with these options, or None.
+
+    A denoiser whose input is twice the latent channels (the embedded backbone, SVD) takes the INR
+    latent concatenated to its noisy latent. A stock image denoiser (the latent channels alone, as
+    every public SD model) takes the INR latent as the start of sampling only (SDEdit: strength < 1);
+    the INR's information then reaches the denoiser through that start, and the GOP's context tokens
+    and LoRA adapt the denoiser to the GOP (see :mod:`vcbench.codecs.divinr.codec`). The declared option check
+    and the codec run it."""
+    problem = facts.common_problem()
+    if problem:
+        return problem
+    if facts.in_channels != 2 * facts.latent_channels:
+        if not (facts.stock_input and facts.kind == "image"):
+            return (f"its denoiser takes {facts.in_channels} input channels; DiV-INR needs the latent's {facts.latent_channels} "
+                    f"(a stock image denoiser) or {2 * facts.latent_channels} (the INR latents concatenated); pass another backbone")
+        if options.get("strength", 1.0) >= 1:
+            return (f"its denoiser takes the noisy latent alone ({facts.in_channels} channels), so DiV-INR starts sampling from the "
+                    "noised INR latents; strength=1 starts from pure noise and would ignore them: set strength below 1 (e.g. 0.5)")
+    if options.get("unet_batch") and facts.kind == "video":
+        return (f"unet_batch={options['unet_batch']}, but its denoiser {facts.unet_class} denoises a GOP as one clip; set unet_batch=0 "
+                "and a smaller gop to bound its memory")
+    return memory_problem(facts, options)
+
 
 def _check(options: dict, where: str) -> None:
-    check_backbone_option("divinr", options, where)
+    check_backbone_option(backbone_problem, options, where)
 
 
 OPTIONS = OptionSet(

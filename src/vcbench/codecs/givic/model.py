@@ -48,6 +48,9 @@ class Block(nn.Module):
 
 
 class Denoiser(nn.Module):
+    #: marks it for `vcbench decoder-cost` (vcbench.tools.decoder_cost.MARK): a call's samples are its first input's B tokens
+    denoiser_sample_dims = 1
+
     def __init__(self, geometry: Geometry, width: int, depth: int, head_dim: int):
         super().__init__()
         self.geometry, self.width = geometry, width

@@ -1,4 +1,6 @@
-"""`vcbench train-diffvc`: train DiffVC's model once (its analyses run through `vcbench analysis`)."""
+"""DiffVC's own command, `vcbench train-diffvc`: train its model once (its analyses run through `vcbench
+analysis`). Named in its FACTS.commands, which cli.py reads: it belongs to the command line, not to the codec's
+floor, so it may use the commands' file checks."""
 
 from __future__ import annotations
 
