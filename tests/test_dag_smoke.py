@@ -235,7 +235,8 @@ def incomplete_outputs(workdir: Path) -> set[Path]:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
 def test_killed_run_resumes_without_redoing_finished_jobs(tmp_path, sig):
     workdir = workflow_copy(tmp_path / "killed")
-    anchors = ["--configfile", str(SMOKE_ANCHORS), "--config", "preset=smoke"]
+    # PSNR only: the mechanics of an interrupted run do not depend on which metrics a score job runs
+    anchors = ["--configfile", str(SMOKE_ANCHORS), "--config", "preset=smoke", "metrics=[psnr]"]
     proc = subprocess.Popen(snakemake_command(*anchors), cwd=workdir, env=snakemake_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
