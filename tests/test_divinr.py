@@ -15,10 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 
 from tiny_backbones import save_tiny_backbone
 from vcbench.codecs.base import RatePoint
 from vcbench.codecs.divinr import DivInrCodec, bitstream
+from vcbench.codecs.divinr.analysis import STRIP_ZOOM, Strip, StripPanel, plot_strip, strip_layout
 from vcbench.codecs.divinr.gop import GopModel
 from vcbench.diffusion.backbone import load_backbone
 from vcbench.diffusion.lora import attach_lora
@@ -306,9 +308,44 @@ def test_denoising_analysis_scores_every_step_and_every_step_count(workdir: Path
     assert per_count["psnr_yuv"].nunique() == 3
     record = json.loads((out / "analysis.json").read_text())
     assert record["details"]["header_steps"] == 2 and record["details"]["bitstream_sha256"] == sha256_file(encoded)
-    assert record["title"] == "demo/clip, divinr at d1 (2 steps coded)" and record["figures"] == ["denoising.png"]
+    assert record["title"] == "demo/clip, divinr at d1 (2 steps coded)"
+    assert record["figures"] == ["denoising.png", "denoising_strip.png"]
     assert (out / "denoising.png").stat().st_size > 0
+    # the strip: the source's crop of the middle frame, one panel per coded step, the final decode
+    strip = record["details"]["strip"]
+    assert [p["label"] for p in strip["panels"]] == ["source", "step 1", "step 2", "final decode"]
+    assert strip["frame"] == 2 and strip["window"]["side"] == 48  # the 64x48 clip: as large a window as it allows
+    # its crop PSNRs are the decoded frames' own: DDIM's last x0 estimate is the decode
+    assert strip["panels"][2]["crop_psnr_rgb"] == strip["panels"][3]["crop_psnr_rgb"]
+    with Image.open(out / "denoising_strip.png") as png:
+        assert png.format == "PNG" and png.size == strip_layout(4, 48)
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # scratch decodes are gone
+
+
+def _strip(steps: int, side: int = 96) -> Strip:
+    rng = np.random.default_rng(steps)
+    return Strip(3, 8, 16, side, [StripPanel("source", rng.random((side, side, 3))),
+                                  *(StripPanel(f"step {k}", rng.random((side, side, 3)), 20.0 + k, 999.0 - 100 * k, k > 1)
+                                    for k in range(1, steps + 1)),
+                                  StripPanel("final decode", rng.random((side, side, 3)), 30.0)])
+
+
+def test_the_strip_has_a_panel_per_step_drawn_pixel_for_pixel_and_the_same_bytes_twice(tmp_path: Path) -> None:
+    sizes = {}
+    for steps in (1, 4, 8):
+        strip = _strip(steps)
+        plot_strip(strip, steps, tmp_path / f"{steps}.png")
+        with Image.open(tmp_path / f"{steps}.png") as png:
+            sizes[steps] = png.size
+            pixels = np.asarray(png.convert("RGB"), dtype=float) / 255
+        # the source's crop (top left, below its title) drawn unresampled: ZOOM x ZOOM screen pixels per source pixel
+        zoomed = strip.panels[0].image.repeat(STRIP_ZOOM, 0).repeat(STRIP_ZOOM, 1)
+        assert any(np.abs(pixels[top:top + len(zoomed), :len(zoomed)] - zoomed).max() <= 1 / 255 + 1e-9 for top in range(60))
+    # three panels a row, fitting the report's half-page column; one more row per three more steps
+    assert sizes == {1: strip_layout(3, 96), 4: strip_layout(6, 96), 8: strip_layout(10, 96)}
+    assert sizes[1][0] == sizes[8][0] <= 590 and sizes[1][1] < sizes[4][1] < sizes[8][1]
+    plot_strip(_strip(8), 8, tmp_path / "again.png")
+    assert (tmp_path / "again.png").read_bytes() == (tmp_path / "8.png").read_bytes()
 
 
 def test_one_decoder_decodes_each_step_count_as_a_fresh_decoder_does(workdir: Path, encoded: Path) -> None:

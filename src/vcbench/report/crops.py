@@ -2,14 +2,12 @@
 marked, then the same detailed crop of each codec at its lowest rate point and near a chosen bpp,
 zoomed nearest-neighbour so that hallucinated texture is not smoothed away by the display.
 
-The crop is where detail is spread over the whole window (texture energy: the median over its
-8x8 blocks of the high-pass energy of luma), not where a few strong edges sit in a flat area.
-Each panel's title gives the PSNR of that crop, not of the sequence.
+The crop is where detail is spread over the whole window (`vcbench.video.texture`: the rule the
+analyses' strips share). Each panel's title gives the PSNR of that crop, not of the sequence.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import matplotlib.image
@@ -21,10 +19,9 @@ from vcbench.job_files import JobFiles
 from vcbench.report.figures import plt, save
 from vcbench.report.plots import nearest_rate_points
 from vcbench.video import Y4MReader, yuv_to_rgb
+from vcbench.video.texture import BLOCK, CROP, crop_psnr, textured_window
 
-CROP = 96  # side of the square crop, in source pixels
 ZOOM = 2  # each source pixel drawn as ZOOM x ZOOM screen pixels (nearest neighbour)
-BLOCK = 8  # texture energy is measured per BLOCK x BLOCK block
 _PANEL_INCHES = 2.1
 
 
@@ -33,35 +30,6 @@ def original_frame(path: Path, index: int) -> np.ndarray:
     with Y4MReader(path) as reader:
         frame = next(reader.frames(limit=1, start=index))
         return yuv_to_rgb(frame, reader.format)
-
-
-def block_energy(rgb: np.ndarray) -> np.ndarray:
-    """Mean squared high-pass luma (luma minus its 3x3 mean) per BLOCK x BLOCK block."""
-    luma = rgb[..., :3].mean(axis=2)
-    padded = np.pad(luma, 1, mode="edge")
-    blurred = sum(padded[dy:dy + luma.shape[0], dx:dx + luma.shape[1]] for dy in range(3) for dx in range(3)) / 9.0
-    high = (luma - blurred) ** 2
-    rows, cols = luma.shape[0] // BLOCK, luma.shape[1] // BLOCK
-    return high[:rows * BLOCK, :cols * BLOCK].reshape(rows, BLOCK, cols, BLOCK).mean(axis=(1, 3))
-
-
-def textured_window(rgb: np.ndarray, side: int) -> tuple[int, int]:
-    """Top-left corner (on the block grid) of the ``side`` x ``side`` window whose median block energy is highest."""
-    energy = block_energy(rgb)
-    span = max(side // BLOCK, 1)
-    best, corner = -1.0, (0, 0)
-    for row in range(0, max(energy.shape[0] - span, 0) + 1):
-        for col in range(0, max(energy.shape[1] - span, 0) + 1):
-            score = float(np.median(energy[row:row + span, col:col + span]))
-            if score > best:
-                best, corner = score, (row * BLOCK, col * BLOCK)
-    return corner
-
-
-def crop_psnr(reference: np.ndarray, test: np.ndarray) -> float:
-    """PSNR (dB) of two RGB crops in [0, 1]; 100 dB for identical crops."""
-    mse = float(np.mean((np.clip(reference, 0, 1) - np.clip(test, 0, 1)) ** 2))
-    return 100.0 if mse == 0 else 10 * math.log10(1.0 / mse)
 
 
 def lowest_rate_points(rd: pd.DataFrame) -> pd.DataFrame:
