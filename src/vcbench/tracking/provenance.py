@@ -21,7 +21,7 @@ from vcbench.tracking.job import GitState, code_state, git_state
 TOOL_PACKAGES = (
     "vcbench", "numpy", "scipy", "pandas", "bjontegaard", "matplotlib", "mlflow", "imageio-ffmpeg",
     "scikit-video", "scikit-image", "torch", "torchvision", "torchmetrics", "lpips", "DISTS-pytorch",
-    "pytorch-fid", "diffusers", "peft", "constriction",
+    "pytorch-fid", "diffusers", "peft", "constriction", "cvvdp", "flip-evaluator", "numba",
 )
 # rd.csv columns that are identifiers or provenance rather than measured numbers.
 ID_COLUMNS = ("dataset", "sequence", "codec", "rate")
