@@ -127,17 +127,19 @@ def frames_of(wc):
 PARALLEL_THREADS = 4
 # Training on a GPU node (its data loading and CPU-side work); without a GPU, its CPU work:
 TRAINING_THREADS = 8
-# Scoring: most of a score job's metrics run one thread each (SSIMULACRA2, Butteraugli, most of ColorVideoVDP; the demo's
-# score jobs used 1.3 of the 2 cores they held), so on a small machine two jobs side by side finish sooner than one job on
-# every core: a score job takes at most half of --cores (on Slurm, whose profile sets cores: 256, PARALLEL_THREADS).
-SCORING_THREADS = max(1, min(PARALLEL_THREADS, workflow.cores // 2))
+# A CPU job that could use several threads (a score job, an anchor's encode or decode) takes at most half of --cores, so that
+# two run side by side: on a small machine most such jobs keep one or two cores busy (the demo's score jobs used 1.3 of the
+# 2 cores they held), and an anchor encode holding both cores left one idle while the score jobs waiting on it could not
+# start (the demo on 2 cores: 1.4 jobs running on average through its last 15 minutes). On Slurm, whose profile sets
+# cores: 256, it is PARALLEL_THREADS.
+SIDE_BY_SIDE_THREADS = max(1, min(PARALLEL_THREADS, workflow.cores // 2))
 
 
 def coding_threads(codec):
     """A codec's encode and decode threads: its `threads` option where the config sets one (a neural
-    codec's CPU decode depends on its thread count, so the config pins it), else PARALLEL_THREADS (the
+    codec's CPU decode depends on its thread count, so the config pins it), else SIDE_BY_SIDE_THREADS (the
     anchors are bit-exact at any count; tests/test_anchors.py)."""
-    return PLAN.codec_option(codec, "threads") or PARALLEL_THREADS
+    return PLAN.codec_option(codec, "threads") or SIDE_BY_SIDE_THREADS
 
 
 # Conda environments per family of jobs (used with `--sdm conda`, e.g. on a cluster).

@@ -22,7 +22,7 @@ rule score:
         frames=frames_of,
     resources:
         gpu=int(PLAN.score_uses_gpu),
-    threads: SCORING_THREADS
+    threads: SIDE_BY_SIDE_THREADS
     conda:
         TORCH_ENV  # MS-SSIM and the learned metrics
     log:
