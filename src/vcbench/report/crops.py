@@ -18,18 +18,11 @@ from matplotlib.patches import Rectangle
 from vcbench.job_files import JobFiles
 from vcbench.report.figures import plt, save
 from vcbench.report.plots import nearest_rate_points
-from vcbench.video import Y4MReader, yuv_to_rgb
+from vcbench.video import read_rgb_frame
 from vcbench.video.texture import BLOCK, CROP, crop_psnr, textured_window
 
 ZOOM = 2  # each source pixel drawn as ZOOM x ZOOM screen pixels (nearest neighbour)
 _PANEL_INCHES = 2.1
-
-
-def original_frame(path: Path, index: int) -> np.ndarray:
-    """RGB float image of frame ``index`` of a Y4M sequence."""
-    with Y4MReader(path) as reader:
-        frame = next(reader.frames(limit=1, start=index))
-        return yuv_to_rgb(frame, reader.format)
 
 
 def lowest_rate_points(rd: pd.DataFrame) -> pd.DataFrame:
@@ -56,7 +49,7 @@ def crop_figures(rd: pd.DataFrame, target_bpp: float, out_dir: Path, previews: J
     for (dataset, sequence), group in rd.groupby(["dataset", "sequence"], sort=True):
         codecs = sorted(group["codec"].unique())
         middle = int(group["frames"].iloc[0]) // 2
-        original = original_frame(sources.of(dataset, sequence), middle)
+        original = read_rgb_frame(sources.of(dataset, sequence), middle)
         side = min(CROP, original.shape[0], original.shape[1])
         top, left = textured_window(original, side)
         window = (slice(top, top + side), slice(left, left + side))

@@ -22,6 +22,7 @@ import numpy as np
 from vcbench import io
 from vcbench.errors import VideoFormatError
 from vcbench.io import naming_write_errors, open_temporary_sibling
+from vcbench.video.color import yuv_to_rgb
 from vcbench.video.frame import Frame, VideoFormat, out_of_range_sample
 
 SIGNATURE = b"YUV4MPEG2"
@@ -94,6 +95,12 @@ def read_y4m_header(path: str | os.PathLike) -> VideoFormat:
     """The format of a Y4M file, read from its first line only."""
     with Y4MReader(path) as reader:
         return reader.format
+
+
+def read_rgb_frame(path: str | os.PathLike, index: int) -> np.ndarray:
+    """Frame ``index`` of a Y4M file as an RGB float image in [0, 1] (`vcbench.video.color.yuv_to_rgb`)."""
+    with Y4MReader(path) as reader:
+        return yuv_to_rgb(next(reader.frames(limit=1, start=index)), reader.format)
 
 
 class Y4MReader:

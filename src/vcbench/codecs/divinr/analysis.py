@@ -35,7 +35,7 @@ from vcbench.diffusion.noise import SAMPLERS
 from vcbench.diffusion.strength import first_step
 from vcbench.errors import ConfigError
 from vcbench.io import atomic_path, sha256_file, write_text_atomic
-from vcbench.video import Y4MReader, read_y4m_header, yuv_to_rgb
+from vcbench.video import read_rgb_frame, read_y4m_header
 from vcbench.video.convert import match_format
 from vcbench.video.texture import BLOCK, CROP, crop_psnr, textured_window
 
@@ -122,22 +122,17 @@ def analyse(bitstream_path: Path, source: Path, step_counts: list[int], score: S
     return DenoisingAnalysis(per_step, pd.DataFrame(rows), header_steps, strip, not_computed)
 
 
-def _rgb_frame(path: Path, index: int) -> np.ndarray:
-    with Y4MReader(path) as reader:
-        return yuv_to_rgb(next(reader.frames(limit=1, start=index)), reader.format)
-
-
 def strip_of(source: Path, x0_files: list[Path], decoded: Path, frame: int, timesteps: list[float], first_run: int) -> Strip:
     """Frame ``frame`` (the middle coded frame: the one the report's crops show) in its most detailed window
     of the source (`vcbench.video.texture`, the crops' rule and side, so the crops' window too): the source, each
     step's x0 estimate (steps before ``first_run`` are not run), then the final decode, each scored on the crop."""
-    original = _rgb_frame(source, frame)
+    original = read_rgb_frame(source, frame)
     side = min(CROP, *original.shape[:2])
     top, left = textured_window(original, side)
     window = (slice(top, top + side), slice(left, left + side))
 
     def panel(label: str, path: Path, **facts: Any) -> StripPanel:
-        image = _rgb_frame(path, frame)[window]
+        image = read_rgb_frame(path, frame)[window]
         return StripPanel(label, image, crop_psnr(original[window], image), **facts)
 
     panels = [StripPanel("source", original[window]),
