@@ -13,7 +13,7 @@ from conftest import REPO
 
 # the workflow and the committed trained models (a fresh clone has them; the DAG must not retrain them)
 WORKFLOW_FILES = ["Snakefile", "workflow", "config", "profiles", "slurm", "envs", "models/embedded", "models/diffvc"]
-# Overlay (--configfile) that drops the smoke preset's neural codec, for tests of the DAG's mechanics.
+# Overlay (--configfile): the smoke preset's anchors on one sequence, for tests of the DAG's mechanics.
 SMOKE_ANCHORS = REPO / "tests" / "configs" / "smoke-anchors.yaml"
 
 

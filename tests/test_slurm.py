@@ -25,7 +25,7 @@ from vcbench.io import sha256_file
 # A test cluster has no slurmdbd: `sacct` cannot answer, so the plugin must ask squeue (real
 # clusters keep the profile's default). Status checks start early to keep the test short.
 CI_ARGS = ["--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2"]
-# The smoke preset's anchors, scored with PSNR only: VMAF, MS-SSIM and training the quick prior cost
+# The smoke preset's anchors on one sequence, scored with PSNR only: VMAF, MS-SSIM and training the quick prior cost
 # minutes on two shared cores and say nothing about where a job ran (the dry run below checks the
 # neural rules' GPU requests). Every other job of the preset runs.
 SMOKE = ["--configfile", str(SMOKE_ANCHORS), "--config", "preset=smoke", "metrics=[psnr]"]
@@ -88,7 +88,7 @@ def test_smoke_preset_through_sbatch_equals_a_local_run(slurm, tmp_path):
 
     # Every job but the local target went through sbatch, and Slurm itself recorded each of them.
     submitted = submissions(proc.stdout + proc.stderr)
-    assert len(submitted) == 2 + 12 + 12 + 12 + 1  # prepare, encode, decode, score (not grouped), aggregate
+    assert len(submitted) == 1 + 6 + 6 + 6 + 1  # prepare, encode, decode, score (not grouped), aggregate
     records = completed_records(slurm)
     for job_id in submitted:
         assert records[job_id]["JobState"] == "COMPLETED", records.get(job_id)
@@ -98,11 +98,11 @@ def test_smoke_preset_through_sbatch_equals_a_local_run(slurm, tmp_path):
     assert f"{aggregate_id} COMPLETED rule_aggregate" in listed, listed
     shown = slurm_query(slurm, "scontrol", "show", "job", aggregate_id)
     assert "JobState=COMPLETED" in shown and f"WorkDir={cluster}" in shown
-    assert len([job_id for job_id, log in submitted.items() if "/rule_score/" in log]) == 12
+    assert len([job_id for job_id, log in submitted.items() if "/rule_score/" in log]) == 6
 
     # The same encodes run locally give the same bytes (the whole local DAG would only add scoring time).
     table = pd.read_csv(cluster / "reports/smoke/rd.csv")
-    assert len(table) == 12 and table["psnr_yuv"].notna().all()
+    assert len(table) == 6 and table["psnr_yuv"].notna().all()
     local = workflow_copy(tmp_path / "local")
     started = time.monotonic()
     done = run_snakemake(local, *table["bitstream"], *SMOKE)
@@ -112,9 +112,9 @@ def test_smoke_preset_through_sbatch_equals_a_local_run(slurm, tmp_path):
     assert cluster_streams == dict(zip(table["bitstream"], table["bitstream_sha256"]))
     assert cluster_streams == {path: sha256_file(local / path) for path in table["bitstream"]}
     # Per-job timings from the encode/decode `benchmark:` files.
-    assert len(list(cluster.glob("results/smoke/timings/encode/**/*.tsv"))) == 12
-    assert len(list(cluster.glob("results/smoke/timings/decode/**/*.tsv"))) == 12
-    print(f"smoke preset: {cluster_seconds:.0f} s through Slurm; its 12 encodes locally: {local_seconds:.0f} s")
+    assert len(list(cluster.glob("results/smoke/timings/encode/**/*.tsv"))) == 6
+    assert len(list(cluster.glob("results/smoke/timings/decode/**/*.tsv"))) == 6
+    print(f"smoke preset: {cluster_seconds:.0f} s through Slurm; its 6 encodes locally: {local_seconds:.0f} s")
 
 
 # Test-only rules beside the real workflow (the product has no test hooks): one fails on its first
