@@ -159,6 +159,10 @@ def test_score_refuses_a_reconstruction_shorter_than_the_encode_record(clip: Pat
             message=f"--frames 4: {record_of(coded)} says {FRAMES} frames were coded")
     refused(clip.parent, "score", clip, full, "--metrics", "psnr", "--frames", FRAMES + 1,
             message=f"has {FRAMES} frames, {FRAMES + 1} are to be scored")
+    # a bitstream is decoded into a temporary file to be scored; the error names the bitstream
+    error = refused(clip.parent, "score", clip, coded, "--metrics", "psnr", "--frames", FRAMES + 1,
+                    message=f"{coded}: has {FRAMES} frames, {FRAMES + 1} are to be scored")
+    assert error.count(".y4m") == 0, error
     result = vcbench("score", clip, full, "--metrics", "psnr", "--encode-record", record_of(coded), "--decode-record",
                      clip.with_name("full.decode.json"), "--summary", clip.with_name("s.json"), "--quiet")
     assert result.code == 0, result.stderr

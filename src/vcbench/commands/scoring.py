@@ -52,11 +52,13 @@ def format_warnings(reference: Path, distorted: Path, frames_file: Path, allowed
     return [f"{distorted} differs from its reference {reference} in {difference}" for difference in differences]
 
 
-def frames_to_score(reference: Path, distorted: Path, frames: int | None, encoded: dict | None, encode_path: Path | None,
-                    decoded: dict | None, decode_path: Path | None) -> int:
+def frames_to_score(reference: Path, distorted: Path, frames_file: Path, frames: int | None, encoded: dict | None,
+                    encode_path: Path | None, decoded: dict | None, decode_path: Path | None) -> int:
     """How many frames to score, after checking that both files have them and that DISTORTED is the
-    whole decode of the bitstream the records describe (else the rd row would claim frames never scored)."""
-    with Y4MReader(distorted) as reader:
+    whole decode of the bitstream the records describe (else the rd row would claim frames never scored).
+    ``frames_file`` holds DISTORTED's frames (a temporary decode where DISTORTED is a bitstream); errors
+    name DISTORTED, the file the user gave."""
+    with Y4MReader(frames_file) as reader:
         available = reader.count_frames()
     if encoded is not None:
         coded = encoded["frames"]
@@ -148,7 +150,7 @@ def score(reference: Path, distorted: Path, metrics: str, frames: int | None, me
     # removed when the command ends (click closes the context's resources, on success or failure)
     frames_file = click.get_current_context().with_resource(reconstruction_y4m(distorted, reference))
     warnings = format_warnings(reference, distorted, frames_file, allow_format_mismatch)
-    frames = frames_to_score(reference, frames_file, frames, encoded, encode_record, decoded, decode_record)
+    frames = frames_to_score(reference, distorted, frames_file, frames, encoded, encode_record, decoded, decode_record)
     scores = score_files(reference, frames_file, names, frames, per_metric, job_threads(threads), progress=not quiet)
     means = scores.means()
     result: dict = {"reference": str(reference), "distorted": str(distorted), "frames": scores.frames, **means,
