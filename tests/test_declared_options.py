@@ -72,6 +72,21 @@ def test_a_bad_codec_package_is_one_line(monkeypatch, tmp_path: Path, package: s
         available_codecs()
 
 
+@pytest.mark.parametrize(("package", "command", "error"), [
+    ("b_cmd_builtin", "score", "codec b_cmd_builtin: its command 'score' (b_cmd_builtin.commands:score) is already a built-in command; "
+                               "rename its function"),
+    ("b_cmd_codec", "train_diffvc", "codecs b_cmd_codec and diffvc both bring a command 'train-diffvc'; rename one's function"),
+])
+def test_a_codec_command_that_takes_a_used_name_is_one_line(monkeypatch, tmp_path: Path, package: str, command: str, error: str) -> None:
+    from vcbench_cli import vcbench
+
+    facts = f'FACTS = CodecFacts("{package}", "{package}.codec:X", "{package}", False, commands=("{package}.commands:{command}",))'
+    _codec_package(tmp_path, package, facts)
+    monkeypatch.setenv(registry.PLUGIN_PATH, str(tmp_path))
+    refused = vcbench("--help")
+    assert refused.code == 2 and refused.error == f"vcbench: error: {error}"
+
+
 def test_a_missing_codec_folder_is_one_line(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv(registry.PLUGIN_PATH, str(tmp_path / "absent"))
     with pytest.raises(ConfigError, match="VCBENCH_CODECS: .*absent is not a folder"):

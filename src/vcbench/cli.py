@@ -10,7 +10,7 @@ import threading
 
 import click
 
-from vcbench.errors import VcbenchError
+from vcbench.errors import ConfigError, VcbenchError
 from vcbench.lazy import resolve
 from vcbench.tools.gpus import claim_job_gpus
 
@@ -46,10 +46,23 @@ def _name(spec: str) -> str:
 
 
 def _codec_commands() -> list[str]:
-    """The commands the registered codecs bring (`CodecFacts.commands`), read from their torch-free facts."""
+    """The commands the registered codecs bring (`CodecFacts.commands`), read from their torch-free facts; a name
+    that a built-in command or another codec's has already taken is refused (else one would hide the other)."""
     from vcbench.codecs.registry import available_codecs, codec_entry
 
-    return [spec for codec in available_codecs() for spec in codec_entry(codec).commands]
+    builtin = {_name(spec) for spec in _COMMANDS}
+    owner: dict[str, str] = {}  # command name -> the codec that brings it
+    specs = []
+    for codec in available_codecs():
+        for spec in codec_entry(codec).commands:
+            name = _name(spec)
+            if name in builtin:
+                raise ConfigError(f"codec {codec}: its command {name!r} ({spec}) is already a built-in command; rename its function")
+            if name in owner:
+                raise ConfigError(f"codecs {owner[name]} and {codec} both bring a command {name!r}; rename one's function")
+            owner[name] = codec
+            specs.append(spec)
+    return specs
 
 
 class LazyGroup(click.Group):
