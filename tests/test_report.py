@@ -522,7 +522,8 @@ def test_the_report_states_each_metric_as_its_declaration_does():
 
 
 def test_the_crop_goes_where_detail_is_spread_not_to_a_lone_edge():
-    from vcbench.report.crops import crop_psnr, lowest_rate_points, textured_window
+    from vcbench.report.crops import lowest_rate_points
+    from vcbench.video.texture import crop_psnr, textured_window
 
     rng = np.random.default_rng(0)
     frame = np.full((96, 160, 3), 0.9)

@@ -19,7 +19,7 @@ from vcbench.job_files import JobFiles
 from vcbench.report.figures import plt, save
 from vcbench.report.plots import nearest_rate_points
 from vcbench.video import read_rgb_frame
-from vcbench.video.texture import BLOCK, CROP, crop_psnr, textured_window
+from vcbench.video.texture import BLOCK, crop_psnr, detail_window
 
 ZOOM = 2  # each source pixel drawn as ZOOM x ZOOM screen pixels (nearest neighbour)
 _PANEL_INCHES = 2.1
@@ -50,9 +50,8 @@ def crop_figures(rd: pd.DataFrame, target_bpp: float, out_dir: Path, previews: J
         codecs = sorted(group["codec"].unique())
         middle = int(group["frames"].iloc[0]) // 2
         original = read_rgb_frame(sources.of(dataset, sequence), middle)
-        side = min(CROP, original.shape[0], original.shape[1])
-        top, left = textured_window(original, side)
-        window = (slice(top, top + side), slice(left, left + side))
+        detail = detail_window(original)
+        top, left, side, window = detail.top, detail.left, detail.side, detail.slices
         fig, axes = plt.subplots(2, len(codecs) + 1, figsize=(_PANEL_INCHES * (len(codecs) + 1), _PANEL_INCHES * 2.3),
                                  squeeze=False)
         axes[0, 0].imshow(_zoomed(original[window]), interpolation="nearest")

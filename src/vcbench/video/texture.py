@@ -8,6 +8,7 @@ blocks of the high-pass energy of luma), not where a few strong edges sit in a f
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -36,6 +37,24 @@ def textured_window(rgb: np.ndarray, side: int) -> tuple[int, int]:
             if score > best:
                 best, corner = score, (row * BLOCK, col * BLOCK)
     return corner
+
+
+@dataclass(frozen=True)
+class Window:
+    top: int
+    left: int
+    side: int  # in source pixels
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        return slice(self.top, self.top + self.side), slice(self.left, self.left + self.side)
+
+
+def detail_window(rgb: np.ndarray) -> Window:
+    """The CROP x CROP window (or as large as the frame allows) with the most detail spread over it."""
+    side = min(CROP, rgb.shape[0], rgb.shape[1])
+    top, left = textured_window(rgb, side)
+    return Window(top, left, side)
 
 
 def crop_psnr(reference: np.ndarray, test: np.ndarray) -> float:

@@ -37,7 +37,7 @@ from vcbench.errors import ConfigError
 from vcbench.io import atomic_path, sha256_file, write_text_atomic
 from vcbench.video import read_rgb_frame, read_y4m_header
 from vcbench.video.convert import match_format
-from vcbench.video.texture import BLOCK, CROP, crop_psnr, textured_window
+from vcbench.video.texture import BLOCK, CROP, crop_psnr, detail_window
 
 # Scores one reconstruction against the source: (means per column, {metric: why not computed}); `AnalysisJob.score`.
 Scorer = Callable[[Path], tuple[dict[str, float], dict[str, str]]]
@@ -127,9 +127,8 @@ def strip_of(source: Path, x0_files: list[Path], decoded: Path, frame: int, time
     of the source (`vcbench.video.texture`, the crops' rule and side, so the crops' window too): the source, each
     step's x0 estimate (steps before ``first_run`` are not run), then the final decode, each scored on the crop."""
     original = read_rgb_frame(source, frame)
-    side = min(CROP, *original.shape[:2])
-    top, left = textured_window(original, side)
-    window = (slice(top, top + side), slice(left, left + side))
+    detail = detail_window(original)
+    window = detail.slices
 
     def panel(label: str, path: Path, **facts: Any) -> StripPanel:
         image = read_rgb_frame(path, frame)[window]
@@ -139,7 +138,7 @@ def strip_of(source: Path, x0_files: list[Path], decoded: Path, frame: int, time
               *(panel(f"step {step}", path, timestep=float(t), ran=step > first_run)
                 for step, (path, t) in enumerate(zip(x0_files, timesteps, strict=True), start=1)),
               panel("final decode", decoded)]
-    return Strip(frame, left, top, side, panels)
+    return Strip(frame, detail.left, detail.top, detail.side, panels)
 
 
 # The report shows an analysis item in one of two columns of a 1200 px page (588 px): three panels of a 96 px
